@@ -1,0 +1,159 @@
+//! The artifact store: one directory per built package and key, `artifacts-v1/<name>-<key>/`, holding
+//! `tree/` (what the package installed into `$DESTDIR`) and `meta.json`. An entry appears atomically
+//! (built beside, then renamed), so a reader never sees half an artifact.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::key::KeyInputs;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactMeta {
+    pub name: String,
+    pub version: String,
+    pub key: String,
+    pub inputs: KeyInputs,
+    /// sha256 over the installed tree (paths, modes, contents, link targets).
+    pub tree_digest: String,
+    pub build_seconds: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub dir: PathBuf,
+    pub meta: ArtifactMeta,
+}
+
+impl Artifact {
+    pub fn tree(&self) -> PathBuf {
+        self.dir.join("tree")
+    }
+}
+
+pub struct ArtifactStore {
+    root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("cannot {op} `{}`", path.display())]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ArtifactError + 'a {
+    move |source| ArtifactError::Io { op, path: path.to_path_buf(), source }
+}
+
+impl ArtifactStore {
+    pub fn open(cache_root: &Path) -> Result<Self, ArtifactError> {
+        let root = cache_root.join("artifacts-v1");
+        std::fs::create_dir_all(&root).map_err(io("create the artifact store", &root))?;
+        Ok(ArtifactStore { root })
+    }
+
+    fn dir(&self, name: &str, key: &str) -> PathBuf {
+        self.root.join(format!("{name}-{key}"))
+    }
+
+    pub fn get(&self, name: &str, key: &str) -> Option<Artifact> {
+        let dir = self.dir(name, key);
+        let text = std::fs::read_to_string(dir.join("meta.json")).ok()?;
+        let meta = serde_json::from_str(&text).ok()?;
+        Some(Artifact { dir, meta })
+    }
+
+    /// The newest artifact of `name` under any key: its build time weighs the schedule, and its inputs
+    /// explain a rebuild.
+    pub fn latest(&self, name: &str) -> Option<Artifact> {
+        let prefix = format!("{name}-");
+        let mut best: Option<(std::time::SystemTime, Artifact)> = None;
+        for e in std::fs::read_dir(&self.root).ok()?.flatten() {
+            let file_name = e.file_name().to_string_lossy().into_owned();
+            let Some(key) = file_name.strip_prefix(&prefix) else { continue };
+            if key.len() != 64 {
+                continue;
+            }
+            let Ok(m) = e.path().join("meta.json").metadata() else { continue };
+            let t = m.modified().unwrap_or(std::time::UNIX_EPOCH);
+            if best.as_ref().is_none_or(|(bt, _)| t > *bt)
+                && let Some(a) = self.get(name, key)
+            {
+                best = Some((t, a));
+            }
+        }
+        best.map(|(_, a)| a)
+    }
+
+    /// Moves a finished `$DESTDIR` into the store.
+    pub fn commit(&self, name: &str, version: &str, inputs: &KeyInputs, dest: &Path, took: Duration) -> Result<Artifact, ArtifactError> {
+        let key = inputs.key();
+        let tree_digest = tree_digest(dest).map_err(io("hash the installed tree", dest))?;
+        let final_dir = self.dir(name, &key);
+        let tmp = self.root.join(format!(".tmp-{name}-{key}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
+        std::fs::rename(dest, tmp.join("tree")).map_err(io("move the installed tree into", &tmp))?;
+        let meta = ArtifactMeta { name: name.into(), version: version.into(), key: key.clone(), inputs: inputs.clone(), tree_digest, build_seconds: took.as_secs_f64() };
+        let meta_path = tmp.join("meta.json");
+        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("meta serialises")).map_err(io("write", &meta_path))?;
+        if final_dir.exists() {
+            // Another run committed the same key first; its tree is equivalent.
+            let _ = std::fs::remove_dir_all(&tmp);
+        } else {
+            std::fs::rename(&tmp, &final_dir).map_err(io("commit the artifact", &final_dir))?;
+        }
+        Ok(self.get(name, &key).expect("just committed"))
+    }
+}
+
+/// A digest of a directory tree that depends only on what a rootfs would carry: sorted relative paths,
+/// kinds, permission bits, file contents and link targets. Not mtimes, not owners.
+pub fn tree_digest(root: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries = Vec::new();
+    for e in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
+        let e = e.map_err(std::io::Error::other)?;
+        entries.push(e.into_path());
+    }
+    let lines: Vec<String> = entries
+        .par_iter()
+        .map(|p| -> std::io::Result<String> {
+            let rel = p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned();
+            let m = std::fs::symlink_metadata(p)?;
+            let mode = m.permissions().mode() & 0o7777;
+            Ok(if m.file_type().is_symlink() {
+                format!("l {rel} -> {}", std::fs::read_link(p)?.display())
+            } else if m.is_dir() {
+                format!("d {rel} {mode:o}")
+            } else {
+                format!("f {rel} {mode:o} {}", sha256_file(p)?)
+            })
+        })
+        .collect::<std::io::Result<_>>()?;
+    let mut h = Sha256::new();
+    for l in lines {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Streams a file through sha256.
+pub fn sha256_file(p: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

@@ -1,0 +1,245 @@
+//! One package build: a fresh work directory, the sources unpacked, the sysroot assembled, then each
+//! phase run in the sandbox with a fixed environment, and `$DESTDIR` committed to the artifact store.
+//!
+//! Inside the sandbox the paths are always the same (`/build/src`, `/build/dest`, `/sysroot`), so a
+//! build does not depend on where the cache lives. Without the sandbox, the host paths are used.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::BuildError;
+use super::artifact::{Artifact, ArtifactStore};
+use super::key::KeyInputs;
+use super::sandbox::{self, Bind, Isolation, SandboxSpec};
+use crate::recipe::Recipe;
+use crate::source::unpack::{self, Strip, UnpackOptions};
+use crate::toolchain::Toolchain;
+
+pub struct Job {
+    pub recipe: Recipe,
+    pub inputs: KeyInputs,
+    /// The cached archive of each of the recipe's sources, in order.
+    pub sources: Vec<PathBuf>,
+    /// (package, artifact tree) for everything the sysroot holds.
+    pub sysroot: Vec<(String, PathBuf)>,
+    /// A toolchain package: built with the host compiler.
+    pub bootstrap: bool,
+    pub toolchain: Arc<Toolchain>,
+    pub work_root: PathBuf,
+    pub log_path: PathBuf,
+    pub sandboxed: bool,
+    pub makeflags: String,
+    pub jobs: usize,
+    pub source_date_epoch: u64,
+}
+
+/// Paths the build sees.
+struct Layout {
+    build: PathBuf,
+    sysroot: PathBuf,
+    tmp: PathBuf,
+}
+
+pub fn run(job: &Job, client: &jobserver::Client, store: &ArtifactStore, on_phase: &dyn Fn(&str)) -> Result<Artifact, BuildError> {
+    let started = Instant::now();
+    let name = job.recipe.name.as_str();
+    let io = |op: &'static str, path: &Path| {
+        let (package, path) = (name.to_string(), path.to_path_buf());
+        move |source| BuildError::Io { package, op, path, source }
+    };
+    let work = job.work_root.join(name);
+    let host_sysroot = job.work_root.join(format!("{name}.sysroot"));
+    for d in [&work, &host_sysroot] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(io("clean the old work directory", d))?;
+        }
+    }
+    for sub in ["dest", "files", "home", "patches", "tmp"] {
+        std::fs::create_dir_all(work.join(sub)).map_err(io("create", &work.join(sub)))?;
+    }
+    std::fs::create_dir_all(&host_sysroot).map_err(io("create", &host_sysroot))?;
+    if let Some(parent) = job.log_path.parent() {
+        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+    }
+    let mut log = std::fs::File::create(&job.log_path).map_err(io("create the build log", &job.log_path))?;
+
+    on_phase("unpack");
+    unpack_sources(job, &work).map_err(|e| match e {
+        UnpackStep::Unpack(source) => BuildError::Unpack { package: name.to_string(), source },
+        UnpackStep::Io(op, path, source) => BuildError::Io { package: name.to_string(), op, path, source },
+    })?;
+    for (i, p) in job.recipe.patches.iter().enumerate() {
+        let to = work.join("patches").join(format!("{:04}-{}", i, p.file_name().unwrap_or_default().to_string_lossy()));
+        std::fs::copy(p, &to).map_err(io("copy the patch", p))?;
+    }
+    for f in &job.recipe.files {
+        let to = work.join("files").join(f.file_name().unwrap_or_default());
+        std::fs::copy(f, &to).map_err(io("copy the file", f))?;
+    }
+
+    on_phase("sysroot");
+    assemble_sysroot(&job.sysroot, &host_sysroot, job.sandboxed).map_err(|(op, path, source)| BuildError::Io { package: name.to_string(), op, path, source })?;
+    let layout = if job.sandboxed {
+        Layout { build: "/build".into(), sysroot: "/sysroot".into(), tmp: "/tmp".into() }
+    } else {
+        Layout { build: work.clone(), sysroot: host_sysroot.clone(), tmp: work.join("tmp") }
+    };
+    let cenv = if job.bootstrap {
+        job.toolchain.bootstrap_env()
+    } else {
+        job.toolchain.prepare_sysroot(&host_sysroot, &layout.sysroot).map_err(|source| BuildError::Toolchain { package: name.to_string(), source })?
+    };
+    let env = environment(job, &layout, &cenv);
+    let spec_for = |script: &str| SandboxSpec {
+        binds: vec![
+            Bind { host: work.clone(), inside: layout.build.clone(), writable: true },
+            Bind { host: host_sysroot.clone(), inside: layout.sysroot.clone(), writable: false },
+        ],
+        cwd: layout.build.join("src"),
+        env: env.clone(),
+        argv: vec!["bash".into(), "-e".into(), "-o".into(), "pipefail".into(), "-c".into(), script.into()],
+        hostname: "compose".into(),
+    };
+
+    let mut phases: Vec<(&str, String)> = Vec::new();
+    if !job.recipe.patches.is_empty() {
+        let dir = layout.build.join("patches");
+        phases.push(("patch", format!("for p in \"{}\"/*; do echo \"applying ${{p##*/}}\"; patch -p1 --no-backup-if-mismatch -i \"$p\"; done", dir.display())));
+    }
+    for p in &job.recipe.build.phases {
+        phases.push((p.name, p.script.clone()));
+    }
+    for (phase, script) in phases {
+        on_phase(phase);
+        let _ = writeln!(log, "==> {name}: {phase}\n{}\n", script.trim());
+        let _ = log.flush();
+        let isolation = if job.sandboxed { Isolation::Namespaces } else { Isolation::None };
+        let mut cmd = sandbox::command(&spec_for(&script), isolation);
+        client.configure_make(&mut cmd);
+        let out = log.try_clone().map_err(io("reopen the build log", &job.log_path))?;
+        let err = log.try_clone().map_err(io("reopen the build log", &job.log_path))?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let status = cmd.status().map_err(io("start the build command for", &work))?;
+        if !status.success() {
+            return Err(BuildError::Phase {
+                package: name.to_string(),
+                phase: phase.to_string(),
+                status: status.code().map(|c| c.to_string()).unwrap_or_else(|| format!("{status}")),
+                log: job.log_path.clone(),
+                work_dir: work.clone(),
+            });
+        }
+    }
+    on_phase("commit");
+    let artifact = store
+        .commit(name, &job.recipe.version, &job.inputs, &work.join("dest"), started.elapsed())
+        .map_err(|source| BuildError::Store { package: name.to_string(), source })?;
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir_all(&host_sysroot);
+    Ok(artifact)
+}
+
+fn environment(job: &Job, l: &Layout, cenv: &crate::toolchain::CompilerEnv) -> Vec<(String, String)> {
+    let p = |path: &Path| path.to_string_lossy().into_owned();
+    let v = [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string()),
+        ("LC_ALL", "C".into()),
+        ("TZ", "UTC".into()),
+        ("HOME", p(&l.build.join("home"))),
+        ("TMPDIR", p(&l.tmp)),
+        ("SRC", p(&l.build.join("src"))),
+        ("DESTDIR", p(&l.build.join("dest"))),
+        ("FILES", p(&l.build.join("files"))),
+        ("SYSROOT", p(&l.sysroot)),
+        ("PREFIX", job.recipe.build.prefix.clone()),
+        ("TARGET", job.toolchain.target.clone()),
+        ("CC", cenv.cc.clone()),
+        ("CFLAGS", cenv.cflags.clone()),
+        ("LDFLAGS", cenv.ldflags.clone()),
+        ("SOURCE_DATE_EPOCH", job.source_date_epoch.to_string()),
+        ("MAKEFLAGS", job.makeflags.clone()),
+        ("JOBS", job.jobs.to_string()),
+        ("PACKAGE", job.recipe.name.clone()),
+        ("VERSION", job.recipe.version.clone()),
+    ];
+    v.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+enum UnpackStep {
+    Unpack(unpack::UnpackError),
+    Io(&'static str, PathBuf, std::io::Error),
+}
+
+/// Each source unpacks into its own fresh directory, then moves to its `dest` under `src/`.
+fn unpack_sources(job: &Job, work: &Path) -> Result<(), UnpackStep> {
+    let src = work.join("src");
+    for (i, (s, archive)) in job.recipe.sources.iter().zip(&job.sources).enumerate() {
+        let fresh = work.join(format!("unpack-{i}"));
+        let opts = UnpackOptions {
+            strip: s.strip_components.map(Strip::Components).unwrap_or(Strip::Auto),
+            include: s.extract.clone(),
+        };
+        unpack::unpack(archive, &fresh, &opts).map_err(UnpackStep::Unpack)?;
+        let target = if s.dest.is_empty() { src.clone() } else { src.join(&s.dest) };
+        if !target.exists() {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| UnpackStep::Io("create", parent.to_path_buf(), e))?;
+            }
+            std::fs::rename(&fresh, &target).map_err(|e| UnpackStep::Io("move the unpacked source to", target.clone(), e))?;
+        } else {
+            for e in std::fs::read_dir(&fresh).map_err(|e| UnpackStep::Io("read", fresh.clone(), e))? {
+                let e = e.map_err(|e| UnpackStep::Io("read", fresh.clone(), e))?;
+                let to = target.join(e.file_name());
+                if to.symlink_metadata().is_ok() {
+                    let err = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "two sources unpack to the same path; give one a `dest`");
+                    return Err(UnpackStep::Io("unpack", to, err));
+                }
+                std::fs::rename(e.path(), &to).map_err(|e| UnpackStep::Io("move the unpacked source to", to.clone(), e))?;
+            }
+            let _ = std::fs::remove_dir_all(&fresh);
+        }
+    }
+    if !src.exists() {
+        std::fs::create_dir_all(&src).map_err(|e| UnpackStep::Io("create", src.clone(), e))?;
+    }
+    Ok(())
+}
+
+type IoFail = (&'static str, PathBuf, std::io::Error);
+
+/// Puts every dependency's installed tree into one sysroot. Hard links when the sandbox mounts the
+/// sysroot read-only (fast, and the build cannot touch the store); copies otherwise.
+fn assemble_sysroot(trees: &[(String, PathBuf)], to: &Path, link: bool) -> Result<(), IoFail> {
+    let mut owner: HashMap<PathBuf, String> = HashMap::new();
+    for (pkg, tree) in trees {
+        for e in walkdir::WalkDir::new(tree).follow_links(false).sort_by_file_name().min_depth(1) {
+            let e = e.map_err(|e| ("walk", tree.clone(), std::io::Error::other(e)))?;
+            let rel = e.path().strip_prefix(tree).expect("walkdir stays under its root").to_path_buf();
+            let dst = to.join(&rel);
+            let ft = e.file_type();
+            if ft.is_dir() {
+                std::fs::create_dir_all(&dst).map_err(|err| ("create", dst.clone(), err))?;
+                continue;
+            }
+            if let Some(other) = owner.insert(rel.clone(), pkg.clone()) {
+                let err = std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("both `{other}` and `{pkg}` install it"));
+                return Err(("assemble the sysroot at", dst, err));
+            }
+            if ft.is_symlink() {
+                let target = std::fs::read_link(e.path()).map_err(|err| ("read the link", e.path().to_path_buf(), err))?;
+                std::os::unix::fs::symlink(&target, &dst).map_err(|err| ("link", dst.clone(), err))?;
+            } else if link {
+                if std::fs::hard_link(e.path(), &dst).is_err() {
+                    std::fs::copy(e.path(), &dst).map_err(|err| ("copy into the sysroot", dst.clone(), err))?;
+                }
+            } else {
+                std::fs::copy(e.path(), &dst).map_err(|err| ("copy into the sysroot", dst.clone(), err))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Builds: turns a `BuildGraph` into artifacts, one per package.
+//!
+//! The main thread owns the graph, the ready queue and the running set (cargo's job-queue model).
+//! Workers build one package each and only send messages back. One GNU make jobserver of N tokens,
+//! served by compose, gates every package build and is inherited by every make, so all builds together
+//! never run more than N jobs. The ready package with the longest remaining path (weighted by its last
+//! recorded build time) goes first.
+
+pub mod artifact;
+pub mod job;
+pub mod key;
+pub mod sandbox;
+
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use petgraph::graph::NodeIndex;
+
+use crate::graph::BuildGraph;
+use crate::report::Reporter;
+use crate::source::{FetchError, FetchProgress, FetchSettings, SourceCache, SourceRequest};
+use crate::toolchain::Toolchain;
+use artifact::{Artifact, ArtifactStore};
+use key::KeyInputs;
+
+pub struct BuildSettings {
+    pub jobs: usize,
+    pub sandboxed: bool,
+    pub cache_root: PathBuf,
+    pub source_date_epoch: u64,
+    pub keep_going: bool,
+    pub fetch: FetchSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("`{package}`: phase `{phase}` failed (exit status {status})")]
+    Phase { package: String, phase: String, status: String, log: PathBuf, work_dir: PathBuf },
+    #[error("`{package}`: cannot unpack its sources")]
+    Unpack { package: String, source: crate::source::unpack::UnpackError },
+    #[error("`{package}`: cannot {op} `{}`", path.display())]
+    Io { package: String, op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("`{package}`: cannot prepare the toolchain")]
+    Toolchain { package: String, source: crate::toolchain::ToolchainError },
+    #[error("`{package}`: cannot store the artifact")]
+    Store { package: String, source: artifact::ArtifactError },
+    #[error("cannot open the artifact store")]
+    OpenStore(#[source] artifact::ArtifactError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::SandboxError),
+    #[error("cannot create the jobserver")]
+    Jobserver(#[source] std::io::Error),
+    #[error("{} package(s) failed to build", failures.len())]
+    Failed { failures: Vec<BuildError> },
+}
+
+/// One line of a plan.
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    pub node: NodeIndex,
+    pub name: String,
+    pub version: String,
+    pub key: String,
+    pub inputs: KeyInputs,
+    pub cached: bool,
+    pub toolchain: bool,
+}
+
+/// What would be built, in order, and what is already in the store.
+pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings) -> Result<Vec<PlanStep>, BuildError> {
+    let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
+    let keys = key::compute(graph, toolchain, settings.sandboxed);
+    Ok(graph
+        .order()
+        .into_iter()
+        .map(|i| {
+            let inputs = keys[&i].clone();
+            let key = inputs.key();
+            PlanStep {
+                node: i,
+                name: graph.name(i).to_string(),
+                version: graph.recipe(i).version.clone(),
+                cached: store.get(graph.name(i), &key).is_some(),
+                key,
+                inputs,
+                toolchain: graph.graph[i].in_toolchain,
+            }
+        })
+        .collect())
+}
+
+struct FetchBridge<'a>(&'a dyn Reporter);
+impl FetchProgress for FetchBridge<'_> {
+    fn on_start(&self, package: &str, url: &str, total: Option<u64>) {
+        self.0.on_fetch_start(package, url, total)
+    }
+    fn on_bytes(&self, package: &str, n: u64) {
+        self.0.on_fetch_bytes(package, n)
+    }
+    fn on_done(&self, package: &str) {
+        self.0.on_fetch_done(package)
+    }
+}
+
+/// Fetches (in parallel threads: this is waiting on the network, not CPU work) every source of the
+/// packages in `steps` that must be built. All fetch errors are collected before anything builds.
+fn fetch_sources(graph: &BuildGraph, steps: &[&PlanStep], cache: &SourceCache, settings: &FetchSettings, reporter: &dyn Reporter) -> Result<HashMap<String, PathBuf>, BuildError> {
+    let mut requests: Vec<SourceRequest> = Vec::new();
+    for s in steps {
+        for src in &graph.recipe(s.node).sources {
+            if requests.iter().any(|r| r.sha256 == src.sha256) {
+                continue;
+            }
+            let mut urls = vec![src.url.clone()];
+            urls.extend(src.mirrors.iter().cloned());
+            requests.push(SourceRequest { package: s.name.clone(), file_name: src.file_name(), sha256: src.sha256.clone(), urls, debian_pool: src.debian.clone() });
+        }
+    }
+    let bridge = FetchBridge(reporter);
+    let results: Vec<(String, Result<PathBuf, FetchError>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .iter()
+            .map(|r| {
+                let bridge = &bridge;
+                scope.spawn(move || (r.sha256.clone(), cache.fetch(r, settings, bridge)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("fetch thread panicked")).collect()
+    });
+    let mut paths = HashMap::new();
+    let mut failures = Vec::new();
+    for (sha, r) in results {
+        match r {
+            Ok(p) => {
+                paths.insert(sha, p);
+            }
+            Err(e) => failures.push(BuildError::Fetch(e)),
+        }
+    }
+    match failures.len() {
+        0 => Ok(paths),
+        1 => Err(failures.pop().expect("one failure")),
+        _ => Err(BuildError::Failed { failures }),
+    }
+}
+
+enum Msg {
+    Token(std::io::Result<jobserver::Acquired>),
+    Phase(NodeIndex, String),
+    Done(NodeIndex, Box<Result<Artifact, BuildError>>),
+}
+
+#[derive(PartialEq)]
+struct Ready(f64, NodeIndex);
+impl Eq for Ready {}
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ready {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then_with(|| other.1.cmp(&self.1))
+    }
+}
+
+/// Builds every package of the graph that the store does not already hold. Returns each node's artifact.
+pub fn build(graph: &BuildGraph, toolchain: Arc<Toolchain>, settings: &BuildSettings, reporter: &dyn Reporter) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
+    let steps = plan(graph, &toolchain, settings)?;
+    let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
+    let mut done: HashMap<NodeIndex, Artifact> = HashMap::new();
+    for s in steps.iter().filter(|s| s.cached) {
+        done.insert(s.node, store.get(&s.name, &s.key).expect("plan saw it"));
+        reporter.on_cached(&s.name);
+    }
+    let todo: Vec<&PlanStep> = steps.iter().filter(|s| !s.cached).collect();
+    if todo.is_empty() {
+        return Ok(done);
+    }
+    if settings.sandboxed {
+        sandbox::probe()?;
+    }
+    let cache = SourceCache::open(&settings.cache_root)?;
+    let source_paths = fetch_sources(graph, &todo, &cache, &settings.fetch, reporter)?;
+
+    let client = jobserver::Client::new(settings.jobs.max(1)).map_err(BuildError::Jobserver)?;
+    let makeflags = {
+        let mut probe = std::process::Command::new("true");
+        client.configure_make(&mut probe);
+        probe.get_envs().find(|(k, _)| *k == "MAKEFLAGS").and_then(|(_, v)| v).map(|v| v.to_string_lossy().into_owned()).unwrap_or_default()
+    };
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let token_tx = tx.clone();
+    let helper = client.clone().into_helper_thread(move |t| drop(token_tx.send(Msg::Token(t)))).map_err(BuildError::Jobserver)?;
+
+    let prio = graph.priorities(|i| store.latest(graph.name(i)).map(|a| a.meta.build_seconds.max(0.1)).unwrap_or(1.0));
+    let by_node: HashMap<NodeIndex, &PlanStep> = todo.iter().map(|s| (s.node, *s)).collect();
+    let mut waiting: HashMap<NodeIndex, usize> = todo.iter().map(|s| (s.node, graph.deps(s.node).iter().filter(|d| !done.contains_key(d)).count())).collect();
+    let mut ready: BinaryHeap<Ready> = waiting.iter().filter(|(_, n)| **n == 0).map(|(&i, _)| Ready(prio[&i], i)).collect();
+    waiting.retain(|_, n| *n > 0);
+    let mut requested = 0usize;
+    let mut running = 0usize;
+    let mut failures: Vec<BuildError> = Vec::new();
+    let work_root = settings.cache_root.join("work");
+    let log_root = settings.cache_root.join("logs");
+
+    std::thread::scope(|scope| {
+        // Do not return early from this loop while builds run: every worker must report back.
+        loop {
+            while requested < ready.len() {
+                helper.request_token();
+                requested += 1;
+            }
+            if running == 0 && ready.is_empty() {
+                break;
+            }
+            let Ok(msg) = rx.recv() else { break };
+            match msg {
+                Msg::Token(Err(e)) => {
+                    requested -= 1;
+                    failures.push(BuildError::Jobserver(e));
+                    ready.clear();
+                }
+                Msg::Token(Ok(token)) => {
+                    requested -= 1;
+                    let Some(Ready(_, node)) = ready.pop() else { continue };
+                    let step = by_node[&node];
+                    let recipe = graph.recipe(node).clone();
+                    let sources = recipe.sources.iter().map(|s| source_paths[&s.sha256].clone()).collect();
+                    let sysroot = graph.sysroot_closure(node).into_iter().map(|d| (graph.name(d).to_string(), done[&d].tree())).collect();
+                    let job = job::Job {
+                        recipe,
+                        inputs: step.inputs.clone(),
+                        sources,
+                        sysroot,
+                        bootstrap: step.toolchain,
+                        toolchain: toolchain.clone(),
+                        work_root: work_root.clone(),
+                        log_path: log_root.join(format!("{}.log", step.name)),
+                        sandboxed: settings.sandboxed,
+                        makeflags: makeflags.clone(),
+                        jobs: settings.jobs,
+                        source_date_epoch: settings.source_date_epoch,
+                    };
+                    reporter.on_build_start(&step.name);
+                    running += 1;
+                    let (tx, client, store) = (tx.clone(), &client, &store);
+                    scope.spawn(move || {
+                        let phase_tx = tx.clone();
+                        let result = job::run(&job, client, store, &|p| drop(phase_tx.send(Msg::Phase(node, p.to_string()))));
+                        drop(token);
+                        let _ = tx.send(Msg::Done(node, Box::new(result)));
+                    });
+                }
+                Msg::Phase(node, phase) => reporter.on_phase(graph.name(node), &phase),
+                Msg::Done(node, result) => {
+                    running -= 1;
+                    match *result {
+                        Ok(a) => {
+                            reporter.on_build_done(graph.name(node), Duration::from_secs_f64(a.meta.build_seconds));
+                            done.insert(node, a);
+                            for d in graph.dependents(node) {
+                                if let Some(n) = waiting.get_mut(&d) {
+                                    *n -= 1;
+                                    if *n == 0 {
+                                        waiting.remove(&d);
+                                        ready.push(Ready(prio[&d], d));
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            reporter.on_build_failed(graph.name(node));
+                            failures.push(e);
+                            if !settings.keep_going {
+                                ready.clear();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    drop(helper);
+    match failures.len() {
+        0 => Ok(done),
+        1 => Err(failures.pop().expect("one failure")),
+        _ => Err(BuildError::Failed { failures }),
+    }
+}

@@ -1,0 +1,193 @@
+//! `compose build RECIPE`: recipe -> sources -> builds -> rootfs -> tarball.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use compose::build::{self, BuildError, BuildSettings};
+use compose::graph::{BuildGraph, GraphError};
+use compose::rootfs::{self, PackageInput};
+use compose::source::{self, FetchSettings};
+use compose::{export, toolchain};
+
+use super::reporter::CliReporter;
+use super::{Failure, absolute, exit, settings};
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The recipe to build, e.g. recipes/busybox.toml.
+    recipe: PathBuf,
+    /// Toolchain name (looked up in toolchains/ beside the recipe directory) or path to a toolchain file.
+    #[arg(long, default_value = "musl")]
+    toolchain: String,
+    /// Parallel jobs, shared by all package builds through one make jobserver. Default: the number of cores.
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Output tarball. Default: out/<name>.tar
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Cache directory (sources, artifacts, logs). Default: $COMPOSE_CACHE_DIR, else $XDG_CACHE_HOME/compose.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Run build steps without namespaces. Recorded in every build key.
+    #[arg(long)]
+    no_sandbox: bool,
+    /// Print the build plan in order, marking what is cached, and stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// After a package fails, keep building everything that does not depend on it.
+    #[arg(long)]
+    keep_going: bool,
+    /// Another mirror (URL or directory) to look for sources in, by file name. Repeatable.
+    #[arg(long)]
+    mirror: Vec<String>,
+    /// Never use the network: only the cache and file:// or directory mirrors.
+    #[arg(long)]
+    offline: bool,
+    #[arg(short, long)]
+    quiet: bool,
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+pub fn run(args: BuildArgs) -> Result<(), Failure> {
+    let common = settings::common(args.cache_dir.clone(), args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
+    let recipe_path = absolute(&args.recipe);
+    if !recipe_path.is_file() {
+        return Err(Failure::msg(exit::RECIPE, format!("no recipe at `{}`", args.recipe.display()), Some("give the path to a recipe file, e.g. `recipes/busybox.toml`".into())));
+    }
+    let recipes_dir = recipe_path.parent().expect("a file has a parent").to_path_buf();
+    let search = recipes_dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains"));
+    let tc = toolchain::load(&args.toolchain, &search).map_err(|e| {
+        let hint = match &e {
+            toolchain::ToolchainError::Recipe(r) => r.hint(),
+            _ => Some("pass `--toolchain NAME` (looked up in toolchains/) or a path to a toolchain file".into()),
+        };
+        Failure { hint, ..Failure::new(exit::RECIPE, e) }
+    })?;
+    let graph = BuildGraph::load(std::slice::from_ref(&recipe_path), &tc).map_err(graph_failure)?;
+    let root = graph.roots[0];
+    let name = graph.name(root).to_string();
+    let settings = BuildSettings {
+        jobs: common.jobs,
+        sandboxed: !args.no_sandbox,
+        cache_root: common.cache_dir.clone(),
+        source_date_epoch: common.source_date_epoch,
+        keep_going: args.keep_going,
+        fetch: FetchSettings { mirrors: args.mirror.clone(), offline: args.offline, debian_base: source::debian_base_from_apt(), retries: 2, timeout: Duration::from_secs(300) },
+    };
+    if args.dry_run {
+        let plan = build::plan(&graph, &tc, &settings).map_err(build_failure)?;
+        println!("plan for `{name}` (toolchain `{}`, {} jobs):", tc.name, settings.jobs);
+        for (n, s) in plan.iter().enumerate() {
+            let mark = if s.cached { "cached" } else { "build " };
+            let tag = if s.toolchain { " (toolchain)" } else { "" };
+            println!("{:>3}. [{mark}] {} {}{tag}  key {}", n + 1, s.name, s.version, &s.key[..16]);
+        }
+        return Ok(());
+    }
+    if args.no_sandbox {
+        eprintln!("warning: building without a sandbox (--no-sandbox); this is recorded in every build key");
+    }
+    let reporter = CliReporter::new(args.quiet, args.verbose);
+    let started = std::time::Instant::now();
+    let artifacts = build::build(&graph, Arc::new(tc), &settings, &reporter).map_err(build_failure)?;
+
+    let scratch = tempfile::Builder::new().prefix("rootfs-").tempdir_in(common.cache_dir.join("work")).or_else(|_| tempfile::tempdir());
+    let scratch = scratch.map_err(|e| Failure::msg(exit::ROOTFS, format!("cannot create a scratch directory: {e}"), None))?;
+    let packages = graph
+        .runtime_closure(root)
+        .into_iter()
+        .map(|i| {
+            let r = graph.recipe(i);
+            PackageInput { name: r.name.clone(), tree: artifacts[&i].tree(), include: r.image.include.clone(), exclude: r.image.exclude.clone(), strip: r.image.strip }
+        })
+        .collect();
+    let plan = rootfs::Plan { packages, source_date_epoch: common.source_date_epoch, scratch: scratch.path().to_path_buf() };
+    let tree = rootfs::assemble(&plan).map_err(|e| Failure::new(exit::ROOTFS, e))?;
+    let out = args.output.clone().unwrap_or_else(|| PathBuf::from("out").join(format!("{name}.tar")));
+    let exported = export::tar::write(&tree, &out, common.source_date_epoch).map_err(|e| Failure::new(exit::EXPORT, e))?;
+
+    println!("{}", exported.path.display());
+    eprintln!(
+        "wrote `{}`: {} bytes, {} entries, sha256 {} ({:.1}s)",
+        exported.path.display(),
+        exported.size,
+        tree.entries.len(),
+        exported.sha256,
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!("next:");
+    let change = "--change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin'";
+    eprintln!("  podman import {change} {} {name}:latest", exported.path.display());
+    eprintln!("  docker import {change} {} {name}:latest", exported.path.display());
+    eprintln!("  podman run --rm --network none {name}:latest /bin/sh -c 'echo ok'");
+    Ok(())
+}
+
+fn graph_failure(e: GraphError) -> Failure {
+    match e {
+        GraphError::Recipe(r) => Failure { hint: r.hint(), ..Failure::new(exit::RECIPE, r) },
+        GraphError::Missing { ref name, .. } => {
+            let hint = Some(format!("write `{name}.toml` beside the recipe that needs it, or remove the dependency"));
+            Failure { hint, ..Failure::new(exit::GRAPH, e) }
+        }
+        GraphError::Cycle { .. } => Failure { hint: Some("a package cannot need itself, directly or through others".into()), ..Failure::new(exit::GRAPH, e) },
+    }
+}
+
+fn build_failure(e: BuildError) -> Failure {
+    let code = code_of(&e);
+    let mut f = Failure::new(code, e);
+    let Some(e) = f.error.downcast_ref::<BuildError>() else { return f };
+    let list: Vec<&BuildError> = match e {
+        BuildError::Failed { failures } => failures.iter().collect(),
+        other => vec![other],
+    };
+    let mut details = Vec::new();
+    let mut hint = None;
+    for e in list {
+        if matches!(e, BuildError::Failed { .. }) {
+            continue;
+        }
+        if !std::ptr::eq(e, f.error.downcast_ref::<BuildError>().expect("checked")) {
+            details.push(format!("error: {e}"));
+            let mut c = std::error::Error::source(e);
+            while let Some(s) = c {
+                details.push(format!("  caused by: {s}"));
+                c = s.source();
+            }
+        }
+        match e {
+            BuildError::Phase { log, work_dir, .. } => {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                details.push(format!("--- last lines of `{}` ---", log.display()));
+                for l in &lines[lines.len().saturating_sub(25)..] {
+                    details.push(format!("  | {l}"));
+                }
+                details.push(format!("build log: {}", log.display()));
+                details.push(format!("build directory kept for inspection: {}", work_dir.display()));
+            }
+            BuildError::Sandbox(_) => hint = Some("run where user namespaces are allowed, or pass `--no-sandbox` explicitly (recorded in build keys)".into()),
+            BuildError::Fetch(_) => hint = Some("check the recipe's url and sha256; `--mirror DIR` adds a place to look".into()),
+            _ => {}
+        }
+    }
+    f.details = details;
+    f.hint = hint;
+    f
+}
+
+fn code_of(e: &BuildError) -> u8 {
+    match e {
+        BuildError::Phase { .. } | BuildError::Toolchain { .. } => exit::BUILD,
+        BuildError::Unpack { .. } => exit::UNPACK,
+        BuildError::Fetch(_) => exit::FETCH,
+        BuildError::Sandbox(_) => exit::SANDBOX,
+        BuildError::Failed { failures } => failures.iter().map(code_of).max().unwrap_or(exit::FAILURE),
+        _ => exit::FAILURE,
+    }
+}

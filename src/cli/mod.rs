@@ -1,0 +1,96 @@
+//! The command layer: parses flags, merges settings, calls the library, renders errors and decides
+//! the exit code. The only module that sees every stage.
+
+mod build;
+mod reporter;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, one per class of failure (documented in docs/cli.md).
+pub mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const RECIPE: u8 = 3;
+    pub const GRAPH: u8 = 4;
+    pub const FETCH: u8 = 5;
+    pub const UNPACK: u8 = 6;
+    pub const BUILD: u8 = 7;
+    pub const SANDBOX: u8 = 8;
+    pub const ROOTFS: u8 = 9;
+    pub const EXPORT: u8 = 10;
+}
+
+#[derive(Parser)]
+#[command(name = "compose", version, about = "Build minimal container root filesystems from source, statically against musl")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a recipe's package and everything it needs, and export its image.
+    Build(build::BuildArgs),
+}
+
+/// An error ready to show: what failed, why, what to do, and the exit code.
+pub struct Failure {
+    pub code: u8,
+    pub error: Box<dyn std::error::Error>,
+    pub hint: Option<String>,
+    /// Extra lines after the causes (log tails).
+    pub details: Vec<String>,
+}
+
+impl Failure {
+    pub fn new(code: u8, error: impl std::error::Error + 'static) -> Self {
+        Failure { code, error: Box::new(error), hint: None, details: Vec::new() }
+    }
+    pub fn msg(code: u8, message: String, hint: Option<String>) -> Self {
+        Failure { code, error: message.into(), hint, details: Vec::new() }
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Build(args) => build::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            render(&f);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn render(f: &Failure) {
+    eprintln!("error: {}", f.error);
+    let mut cause = f.error.source();
+    while let Some(c) = cause {
+        eprintln!("  caused by: {c}");
+        cause = c.source();
+    }
+    for d in &f.details {
+        eprintln!("{d}");
+    }
+    if let Some(h) = &f.hint {
+        eprintln!("hint: {h}");
+    }
+}
+
+/// Paths are resolved against the current directory once, here.
+pub fn absolute(p: &std::path::Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

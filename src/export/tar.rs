@@ -1,0 +1,134 @@
+//! The deterministic rootfs tarball that `docker import` and `podman import` accept.
+//!
+//! Headers are built by hand from the tree (never from host metadata): entries sorted by path, owner
+//! 0:0 with no names, mtimes clamped to SOURCE_DATE_EPOCH, no atime or ctime, symlinks stored as links,
+//! setuid and sticky bits kept (the tar crate's deterministic mode would drop them: /tmp must stay 1777).
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::{ExportError, Exported};
+use crate::rootfs::{Content, Kind, RootfsTree};
+
+pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Exported, ExportError> {
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { op, path, source }
+    };
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io("create the output directory", dir))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temp file in", dir))?;
+    let (sha256, size) = {
+        let writer = HashingWriter { inner: BufWriter::with_capacity(1 << 20, tmp.as_file()), hash: Sha256::new(), len: 0 };
+        let mut b = tar::Builder::new(writer);
+        for (path, e) in &tree.entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mode(e.mode);
+            h.set_mtime(e.mtime.min(source_date_epoch));
+            match &e.kind {
+                Kind::Dir => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    b.append_data(&mut h, format!("{path}/"), std::io::empty()).map_err(io("write", out))?;
+                }
+                Kind::Symlink { target } => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    b.append_link(&mut h, path, target).map_err(io("write", out))?;
+                }
+                Kind::File { content, size } => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(*size);
+                    match content {
+                        Content::Bytes(bytes) => b.append_data(&mut h, path, bytes.as_slice()).map_err(io("write", out))?,
+                        Content::Host(src) => {
+                            let f = std::fs::File::open(src).map_err(io("read", src))?;
+                            let len = f.metadata().map_err(io("stat", src))?.len();
+                            if len != *size {
+                                let err = std::io::Error::other(format!("size changed from {size} to {len} during export"));
+                                return Err(io("read", src)(err));
+                            }
+                            b.append_data(&mut h, path, f).map_err(io("write", out))?;
+                        }
+                    }
+                }
+            }
+        }
+        let mut w = b.into_inner().map_err(io("finish", out))?;
+        w.inner.flush().map_err(io("write", out))?;
+        (hex::encode(w.hash.finalize_reset()), w.len)
+    };
+    tmp.as_file().sync_all().map_err(io("sync", out))?;
+    tmp.persist(out).map_err(|e| ExportError::Io { op: "rename into place", path: out.to_path_buf(), source: e.error })?;
+    Ok(Exported { path: out.to_path_buf(), size, sha256 })
+}
+
+struct HashingWriter<W: Write> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rootfs::Entry;
+
+    fn tree() -> RootfsTree {
+        let mut t = RootfsTree::default();
+        let e = |kind, mode| Entry { kind, mode, mtime: 2_000_000_000, owner: "t".into() };
+        t.entries.insert("tmp".into(), e(Kind::Dir, 0o1777));
+        t.entries.insert("bin".into(), e(Kind::Dir, 0o755));
+        t.entries.insert("bin/sh".into(), e(Kind::Symlink { target: "busybox".into() }, 0o777));
+        t.entries.insert("bin/busybox".into(), e(Kind::File { content: Content::Bytes(b"#!".to_vec()), size: 2 }, 0o4755));
+        let long = format!("usr/{}/x", "d".repeat(120));
+        t.entries.insert(long, e(Kind::File { content: Content::Bytes(vec![]), size: 0 }, 0o644));
+        t
+    }
+
+    #[test]
+    fn deterministic_sorted_clamped_and_modes_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let a = write(&tree(), &d.path().join("a.tar"), 1_700_000_000).unwrap();
+        let b = write(&tree(), &d.path().join("b.tar"), 1_700_000_000).unwrap();
+        assert_eq!(a.sha256, b.sha256);
+        assert_eq!(std::fs::read(&a.path).unwrap(), std::fs::read(&b.path).unwrap());
+        let mut ar = tar::Archive::new(std::fs::File::open(&a.path).unwrap());
+        let mut seen = Vec::new();
+        for e in ar.entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            assert_eq!(h.mtime().unwrap(), 1_700_000_000);
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+            let p = e.path().unwrap().to_string_lossy().into_owned();
+            match p.as_str() {
+                "tmp/" => assert_eq!(h.mode().unwrap(), 0o1777),
+                "bin/busybox" => assert_eq!(h.mode().unwrap(), 0o4755),
+                "bin/sh" => assert_eq!(e.link_name().unwrap().unwrap().to_str(), Some("busybox")),
+                _ => {}
+            }
+            seen.push(p);
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(seen, sorted);
+        assert_eq!(seen.len(), 5);
+        assert!(seen.iter().any(|p| p.len() > 120), "long names survive");
+    }
+}

@@ -1,0 +1,284 @@
+//! The build graph: every package of an image's closure plus the toolchain's packages, as a petgraph
+//! DAG whose edges run from a dependency to the package that needs it.
+//!
+//! Guarantees: every name resolves to a recipe file (or the error says which recipe wanted what, and
+//! where compose looked); the graph is acyclic (or the error shows the whole cycle).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::recipe::{self, Recipe, RecipeError};
+use crate::toolchain::Toolchain;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepKind {
+    Build,
+    Runtime,
+    /// Edge from a toolchain package to every non-toolchain package.
+    Toolchain,
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub recipe: Recipe,
+    pub in_toolchain: bool,
+}
+
+#[derive(Debug)]
+pub struct BuildGraph {
+    pub graph: DiGraph<Node, DepKind>,
+    pub roots: Vec<NodeIndex>,
+    by_name: HashMap<String, NodeIndex>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    #[error("`{wanted_by}` depends on `{name}`, but there is no recipe `{}`", looked.display())]
+    Missing { name: String, wanted_by: String, looked: PathBuf },
+    #[error("dependency cycle: {}", cycle.join(" -> "))]
+    Cycle { cycle: Vec<String> },
+}
+
+impl BuildGraph {
+    /// Loads `roots` and everything they need, plus the toolchain's packages.
+    pub fn load(roots: &[PathBuf], toolchain: &Toolchain) -> Result<BuildGraph, GraphError> {
+        let mut g = BuildGraph { graph: DiGraph::new(), roots: Vec::new(), by_name: HashMap::new() };
+        // (recipe path, wanted by)
+        let mut queue: VecDeque<(PathBuf, Option<String>, String)> = VecDeque::new();
+        for p in &toolchain.packages {
+            queue.push_back((toolchain.recipes_dir.join(format!("{p}.toml")), Some(format!("toolchain `{}`", toolchain.name)), p.clone()));
+        }
+        let mut root_names = Vec::new();
+        for r in roots {
+            let name = r.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            root_names.push(name.clone());
+            queue.push_back((r.clone(), None, name));
+        }
+        let mut edges: Vec<(String, String, DepKind)> = Vec::new();
+        while let Some((path, wanted_by, name)) = queue.pop_front() {
+            if g.by_name.contains_key(&name) {
+                continue;
+            }
+            if !path.exists()
+                && let Some(w) = wanted_by
+            {
+                return Err(GraphError::Missing { name, wanted_by: w, looked: path });
+            }
+            let recipe = recipe::load(&path)?;
+            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            for (deps, kind) in [(&recipe.build_deps, DepKind::Build), (&recipe.runtime_deps, DepKind::Runtime)] {
+                for d in deps {
+                    edges.push((d.clone(), recipe.name.clone(), kind));
+                    queue.push_back((dir.join(format!("{d}.toml")), Some(recipe.name.clone()), d.clone()));
+                }
+            }
+            let in_toolchain = toolchain.is_member(&recipe.name);
+            let idx = g.graph.add_node(Node { recipe, in_toolchain });
+            g.by_name.insert(name, idx);
+        }
+        for (from, to, kind) in edges {
+            g.graph.add_edge(g.by_name[&from], g.by_name[&to], kind);
+        }
+        let tc: Vec<NodeIndex> = g.graph.node_indices().filter(|&i| g.graph[i].in_toolchain).collect();
+        let others: Vec<NodeIndex> = g.graph.node_indices().filter(|&i| !g.graph[i].in_toolchain).collect();
+        for &t in &tc {
+            for &o in &others {
+                g.graph.add_edge(t, o, DepKind::Toolchain);
+            }
+        }
+        g.roots = root_names.iter().map(|n| g.by_name[n]).collect();
+        g.check_acyclic()?;
+        Ok(g)
+    }
+
+    fn check_acyclic(&self) -> Result<(), GraphError> {
+        if petgraph::algo::toposort(&self.graph, None).is_ok() {
+            return Ok(());
+        }
+        for scc in petgraph::algo::tarjan_scc(&self.graph) {
+            let first = scc[0];
+            let self_loop = self.graph.contains_edge(first, first);
+            if scc.len() == 1 && !self_loop {
+                continue;
+            }
+            // Walk inside the component until a node repeats: that stretch is a cycle.
+            let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+            let mut path = vec![first];
+            let mut cur = first;
+            loop {
+                let next = self
+                    .graph
+                    .neighbors_directed(cur, Direction::Outgoing)
+                    .filter(|n| members.contains(n))
+                    .min()
+                    .expect("a strongly connected node has a successor inside its component");
+                if let Some(pos) = path.iter().position(|&p| p == next) {
+                    let mut cycle: Vec<String> = path[pos..].iter().map(|&i| self.name(i).to_string()).collect();
+                    cycle.push(self.name(next).to_string());
+                    return Err(GraphError::Cycle { cycle });
+                }
+                path.push(next);
+                cur = next;
+            }
+        }
+        unreachable!("toposort failed but no cycle was found")
+    }
+
+    pub fn name(&self, i: NodeIndex) -> &str {
+        &self.graph[i].recipe.name
+    }
+
+    pub fn recipe(&self, i: NodeIndex) -> &Recipe {
+        &self.graph[i].recipe
+    }
+
+    pub fn index(&self, name: &str) -> Option<NodeIndex> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Direct dependencies of `i` (all kinds).
+    pub fn deps(&self, i: NodeIndex) -> Vec<NodeIndex> {
+        let mut v: Vec<_> = self.graph.neighbors_directed(i, Direction::Incoming).collect();
+        v.sort_by(|a, b| self.name(*a).cmp(self.name(*b)));
+        v.dedup();
+        v
+    }
+
+    pub fn dependents(&self, i: NodeIndex) -> Vec<NodeIndex> {
+        let mut v: Vec<_> = self.graph.neighbors_directed(i, Direction::Outgoing).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Everything `i` needs in its build sysroot: the transitive closure of its dependencies.
+    pub fn sysroot_closure(&self, i: NodeIndex) -> Vec<NodeIndex> {
+        self.closure(i, |_| true)
+    }
+
+    /// What goes into an image of `root`: itself and its transitive runtime dependencies.
+    pub fn runtime_closure(&self, root: NodeIndex) -> Vec<NodeIndex> {
+        let mut v = self.closure(root, |k| k == DepKind::Runtime);
+        v.insert(0, root);
+        v
+    }
+
+    fn closure(&self, i: NodeIndex, follow: impl Fn(DepKind) -> bool) -> Vec<NodeIndex> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![i];
+        while let Some(n) = stack.pop() {
+            for e in self.graph.edges_directed(n, Direction::Incoming) {
+                use petgraph::visit::EdgeRef;
+                if follow(*e.weight()) && seen.insert(e.source()) {
+                    stack.push(e.source());
+                }
+            }
+        }
+        let mut v: Vec<_> = seen.into_iter().collect();
+        v.sort_by(|a, b| self.name(*a).cmp(self.name(*b)));
+        v
+    }
+
+    /// Topological order, ties broken by name so plans print the same way every time.
+    pub fn order(&self) -> Vec<NodeIndex> {
+        let mut indeg: HashMap<NodeIndex, usize> = self.graph.node_indices().map(|i| (i, self.deps(i).len())).collect();
+        let mut ready: BTreeSet<(String, NodeIndex)> = indeg.iter().filter(|(_, d)| **d == 0).map(|(&i, _)| (self.name(i).to_string(), i)).collect();
+        let mut out = Vec::new();
+        while let Some(first) = ready.pop_first() {
+            out.push(first.1);
+            for d in self.dependents(first.1) {
+                let e = indeg.get_mut(&d).unwrap();
+                *e -= 1;
+                if *e == 0 {
+                    ready.insert((self.name(d).to_string(), d));
+                }
+            }
+        }
+        out
+    }
+
+    /// Longest remaining path from each node to the end of the graph, weighted by `cost`.
+    pub fn priorities(&self, cost: impl Fn(NodeIndex) -> f64) -> HashMap<NodeIndex, f64> {
+        let mut prio = HashMap::new();
+        for i in self.order().into_iter().rev() {
+            let tail = self.dependents(i).iter().map(|d| prio[d]).fold(0.0, f64::max);
+            prio.insert(i, cost(i) + tail);
+        }
+        prio
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe(dir: &Path, name: &str, build: &[&str], runtime: &[&str]) {
+        let q = |v: &[&str]| v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(",");
+        std::fs::write(
+            dir.join(format!("{name}.toml")),
+            format!(
+                "[package]\nname=\"{name}\"\nversion=\"1\"\nlicense=\"MIT\"\nhomepage=\"\"\ndescription=\"\"\n[[source]]\nurl=\"file:///x.tar\"\nsha256=\"{}\"\n[dependencies]\nbuild=[{}]\nruntime=[{}]\n[build]\nstyle=\"custom\"\ninstall=\"true\"\n",
+                "0".repeat(64),
+                q(build),
+                q(runtime)
+            ),
+        )
+        .unwrap();
+    }
+
+    fn toolchain(dir: &Path, packages: &[&str]) -> Toolchain {
+        let p = dir.join("tc.toml");
+        let pk = packages.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(",");
+        std::fs::write(&p, format!("[toolchain]\nname=\"tc\"\ntarget=\"x\"\npackages=[{pk}]\nrecipes=\".\"\n[compiler]\nhost_cc=\"cc\"\n")).unwrap();
+        crate::toolchain::load(p.to_str().unwrap(), dir).unwrap()
+    }
+
+    #[test]
+    fn cycle_is_reported_whole() {
+        let d = tempfile::tempdir().unwrap();
+        recipe(d.path(), "a", &["b"], &[]);
+        recipe(d.path(), "b", &["c"], &[]);
+        recipe(d.path(), "c", &[], &["a"]);
+        let e = BuildGraph::load(&[d.path().join("a.toml")], &toolchain(d.path(), &[])).unwrap_err();
+        let GraphError::Cycle { cycle } = e else { panic!("{e}") };
+        assert_eq!(cycle.len(), 4);
+        assert_eq!(cycle.first(), cycle.last());
+        for n in ["a", "b", "c"] {
+            assert!(cycle.iter().any(|c| c == n));
+        }
+    }
+
+    #[test]
+    fn missing_dependency_names_both() {
+        let d = tempfile::tempdir().unwrap();
+        recipe(d.path(), "a", &["nope"], &[]);
+        let e = BuildGraph::load(&[d.path().join("a.toml")], &toolchain(d.path(), &[])).unwrap_err();
+        assert!(e.to_string().contains("`a` depends on `nope`"), "{e}");
+    }
+
+    #[test]
+    fn closures_and_critical_path() {
+        let d = tempfile::tempdir().unwrap();
+        recipe(d.path(), "libc", &[], &[]);
+        recipe(d.path(), "hdr", &[], &[]);
+        recipe(d.path(), "z", &[], &[]);
+        recipe(d.path(), "app", &["z"], &["data"]);
+        recipe(d.path(), "data", &[], &[]);
+        let g = BuildGraph::load(&[d.path().join("app.toml")], &toolchain(d.path(), &["libc", "hdr"])).unwrap();
+        let app = g.index("app").unwrap();
+        let names = |v: Vec<NodeIndex>| v.into_iter().map(|i| g.name(i).to_string()).collect::<Vec<_>>();
+        assert_eq!(names(g.runtime_closure(app)), ["app", "data"]);
+        assert_eq!(names(g.sysroot_closure(app)), ["data", "hdr", "libc", "z"]);
+        let order = names(g.order());
+        assert_eq!(order.last().unwrap(), "app");
+        let libc = g.index("libc").unwrap();
+        let prio = g.priorities(|i| if g.name(i) == "libc" { 10.0 } else { 1.0 });
+        assert_eq!(prio[&libc], 12.0);
+        assert_eq!(prio[&app], 1.0);
+    }
+}

@@ -1,0 +1,375 @@
+//! Recipes: how one package is fetched and built, and what of it enters an image.
+//!
+//! `load` reads a TOML file, rejects unknown keys, and `resolve`s the raw serde mirror into a checked
+//! [`Recipe`]: hashes are well-formed, patch and config files exist, the build style is known and every
+//! phase is a concrete script. Downstream stages never see raw strings from the file.
+
+mod raw;
+
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// A checked recipe.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub name: String,
+    pub version: String,
+    pub license: String,
+    pub homepage: String,
+    pub description: String,
+    /// The recipe file.
+    pub path: PathBuf,
+    pub sources: Vec<Source>,
+    /// Patch files, absolute paths, applied in order with `patch -p1`.
+    pub patches: Vec<PathBuf>,
+    /// Extra files (configs), absolute paths, copied into `$FILES`.
+    pub files: Vec<PathBuf>,
+    pub build_deps: Vec<String>,
+    pub runtime_deps: Vec<String>,
+    pub build: BuildSpec,
+    pub image: ImageRules,
+    /// sha256 over the recipe text, its patches and its files: the recipe's share of a build key.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub url: String,
+    pub sha256: String,
+    pub mirrors: Vec<String>,
+    /// The file's name in the Debian archive's pool, if it is there.
+    pub debian: Option<String>,
+    /// Relative directory under `$SRC` to unpack into ("" for `$SRC` itself).
+    pub dest: String,
+    /// `None`: strip the single top-level directory if there is one.
+    pub strip_components: Option<usize>,
+    pub extract: Vec<String>,
+}
+
+impl Source {
+    /// The upstream file name (last URL segment), used for mirror lookups.
+    pub fn file_name(&self) -> String {
+        self.url.rsplit('/').next().unwrap_or(&self.url).to_string()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildStyle {
+    Make,
+    Autotools,
+    Custom,
+}
+
+/// The phases as shell scripts, already expanded from the style.
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    pub style: BuildStyle,
+    pub prefix: String,
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: &'static str,
+    pub script: String,
+}
+
+/// What of a package's installed files enters an image.
+#[derive(Debug, Clone, Default)]
+pub struct ImageRules {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub strip: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("cannot read recipe `{}`", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{}: field `{field}`: {message}", path.display())]
+    Invalid { path: PathBuf, field: String, message: String, hint: String },
+    #[error("{}: field `{field}`: cannot read `{}`", path.display(), file.display())]
+    MissingFile { path: PathBuf, field: String, file: PathBuf, source: std::io::Error },
+}
+
+impl RecipeError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RecipeError::Invalid { hint, .. } if !hint.is_empty() => Some(hint.clone()),
+            RecipeError::MissingFile { .. } => {
+                Some("paths in `patches` and `files` are relative to the recipe's directory".into())
+            }
+            RecipeError::Parse { message, .. } if message.contains("unknown field") => {
+                Some("see docs/recipes.md for the keys a recipe may use".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Reads and resolves the recipe at `path`.
+pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| RecipeError::Read { path: path.to_path_buf(), source })?;
+    let raw: raw::RawRecipe = toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
+    resolve(path, &text, raw)
+}
+
+pub(crate) fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> RecipeError {
+    let offset = e.span().map(|s| s.start).unwrap_or(0);
+    let (line, column) = line_col(text, offset);
+    RecipeError::Parse { path: path.to_path_buf(), line, column, message: e.message().trim().to_string() }
+}
+
+/// 1-based line and column of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+fn invalid(path: &Path, field: &str, message: impl Into<String>, hint: impl Into<String>) -> RecipeError {
+    RecipeError::Invalid {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        message: message.into(),
+        hint: hint.into(),
+    }
+}
+
+fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, RecipeError> {
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+    let p = &raw.package;
+    check_name(path, "package.name", &p.name)?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if stem != p.name {
+        return Err(invalid(
+            path,
+            "package.name",
+            format!("`{}` does not match the file name `{stem}.toml`", p.name),
+            format!("rename the file to `{}.toml`: dependencies are found by file name", p.name),
+        ));
+    }
+    for (field, value) in [("package.version", &p.version), ("package.license", &p.license)] {
+        if value.trim().is_empty() {
+            return Err(invalid(path, field, "must not be empty", ""));
+        }
+    }
+    if raw.source.is_empty() {
+        return Err(invalid(path, "source", "a recipe needs at least one [[source]]", "add a [[source]] with url and sha256"));
+    }
+    let mut sources = Vec::new();
+    for (i, s) in raw.source.into_iter().enumerate() {
+        let field = |f: &str| format!("source[{i}].{f}");
+        let sha = s.sha256.to_ascii_lowercase();
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(path, &field("sha256"), format!("`{}` is not a sha256 (64 hex digits)", s.sha256), "compute it with `sha256sum FILE`"));
+        }
+        if !s.url.contains("://") {
+            return Err(invalid(path, &field("url"), format!("`{}` is not a URL", s.url), "use https://, http:// or file://"));
+        }
+        let dest = s.dest.unwrap_or_default();
+        let dest = dest.trim_start_matches("./").trim_end_matches('/').to_string();
+        let dest = if dest == "." { String::new() } else { dest };
+        if !is_relative_inside(&dest) {
+            return Err(invalid(path, &field("dest"), format!("`{dest}` must be a relative path without `..`"), ""));
+        }
+        if let Some(d) = &s.debian
+            && (d.contains('/') || !d.contains('_'))
+        {
+            return Err(invalid(path, &field("debian"), format!("`{d}` is not a pool file name"), "give the file name only, e.g. `busybox_1.37.0.orig.tar.bz2`"));
+        }
+        sources.push(Source { url: s.url, sha256: sha, mirrors: s.mirrors, debian: s.debian, dest, strip_components: s.strip_components, extract: s.extract });
+    }
+    let patches = local_files(path, &dir, "patches", &raw.patches)?;
+    let files = local_files(path, &dir, "files", &raw.files)?;
+    for (field, deps) in [("dependencies.build", &raw.dependencies.build), ("dependencies.runtime", &raw.dependencies.runtime)] {
+        for d in deps {
+            check_name(path, field, d)?;
+        }
+    }
+    let build = resolve_build(path, raw.build)?;
+    let image = ImageRules { include: raw.image.include, exclude: raw.image.exclude, strip: raw.image.strip.unwrap_or(true) };
+
+    let mut h = Sha256::new();
+    h.update(b"recipe\0");
+    h.update(text.as_bytes());
+    for f in patches.iter().chain(&files) {
+        let bytes = std::fs::read(f).map_err(|source| RecipeError::MissingFile { path: path.to_path_buf(), field: "patches/files".into(), file: f.clone(), source })?;
+        h.update(f.file_name().unwrap_or_default().as_encoded_bytes());
+        h.update(b"\0");
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    let digest = hex::encode(h.finalize());
+    Ok(Recipe {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        license: p.license.clone(),
+        homepage: p.homepage.clone(),
+        description: p.description.clone(),
+        path: path.to_path_buf(),
+        sources,
+        patches,
+        files,
+        build_deps: raw.dependencies.build,
+        runtime_deps: raw.dependencies.runtime,
+        build,
+        image,
+        digest,
+    })
+}
+
+fn check_name(path: &Path, field: &str, name: &str) -> Result<(), RecipeError> {
+    let ok = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+        && !name.starts_with('.');
+    if ok { Ok(()) } else { Err(invalid(path, field, format!("`{name}` is not a valid package name"), "use letters, digits and `-_.+`")) }
+}
+
+fn is_relative_inside(p: &str) -> bool {
+    Path::new(p).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+fn local_files(path: &Path, dir: &Path, field: &str, names: &[String]) -> Result<Vec<PathBuf>, RecipeError> {
+    let mut out = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        if !is_relative_inside(n) {
+            return Err(invalid(path, &format!("{field}[{i}]"), format!("`{n}` must be relative to the recipe's directory, without `..`"), ""));
+        }
+        let f = dir.join(n);
+        std::fs::metadata(&f).map_err(|source| RecipeError::MissingFile { path: path.to_path_buf(), field: format!("{field}[{i}]"), file: f.clone(), source })?;
+        out.push(std::path::absolute(&f).unwrap_or(f));
+    }
+    Ok(out)
+}
+
+fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, RecipeError> {
+    let Some(b) = b else {
+        return Err(invalid(path, "build", "missing [build] table", "add `[build]` with `style = \"make\"`, `\"autotools\"` or `\"custom\"`"));
+    };
+    let style = match b.style.as_str() {
+        "make" => BuildStyle::Make,
+        "autotools" => BuildStyle::Autotools,
+        "custom" => BuildStyle::Custom,
+        other => return Err(invalid(path, "build.style", format!("unknown style `{other}`"), "use `make`, `autotools` or `custom`")),
+    };
+    let prefix = b.prefix.unwrap_or_else(|| "/usr".to_string());
+    if !prefix.starts_with('/') {
+        return Err(invalid(path, "build.prefix", format!("`{prefix}` must be absolute"), ""));
+    }
+    let join = |args: &[String]| args.iter().map(|a| format!(" {a}")).collect::<String>();
+    let (mut configure, mut build, mut install) = (None, None, None);
+    match style {
+        BuildStyle::Make | BuildStyle::Autotools => {
+            if style == BuildStyle::Autotools {
+                configure = Some(format!("./configure --prefix=\"$PREFIX\" --disable-shared --enable-static{}", join(&b.configure_args)));
+            }
+            build = Some(format!("make{}", join(&b.make_args)));
+            install = Some(format!("make DESTDIR=\"$DESTDIR\"{} install", join(&b.install_args)));
+        }
+        BuildStyle::Custom => {
+            if !(b.configure_args.is_empty() && b.make_args.is_empty() && b.install_args.is_empty()) {
+                return Err(invalid(path, "build.configure_args", "style `custom` takes scripts, not arguments", "write the command into the `configure`, `build` or `install` script"));
+            }
+            if b.install.is_none() {
+                return Err(invalid(path, "build.install", "style `custom` needs an `install` script", "install the package's files into \"$DESTDIR\""));
+            }
+        }
+    }
+    if b.configure.is_some() { configure = b.configure; }
+    if b.build.is_some() { build = b.build; }
+    if b.install.is_some() { install = b.install; }
+    let phases = [("configure", configure), ("build", build), ("install", install)]
+        .into_iter()
+        .filter_map(|(name, s)| s.map(|script| Phase { name, script }))
+        .collect();
+    Ok(BuildSpec { style, prefix, phases })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[package]
+name = "hello"
+version = "1.0"
+license = "MIT"
+homepage = "https://example.org"
+description = "test"
+
+[[source]]
+url = "https://example.org/hello-1.0.tar.gz"
+sha256 = "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4"
+
+[build]
+style = "autotools"
+configure_args = ["--with-x"]
+"#;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn autotools_style_expands_to_three_phases() {
+        let d = tempfile::tempdir().unwrap();
+        let r = load(&write(d.path(), "hello.toml", GOOD)).unwrap();
+        let names: Vec<_> = r.build.phases.iter().map(|p| p.name).collect();
+        assert_eq!(names, ["configure", "build", "install"]);
+        assert!(r.build.phases[0].script.ends_with("--enable-static --with-x"));
+        assert_eq!(r.sources[0].file_name(), "hello-1.0.tar.gz");
+        assert_eq!(r.build.prefix, "/usr");
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_line_and_column() {
+        let d = tempfile::tempdir().unwrap();
+        let text = GOOD.replace("style = \"autotools\"", "style = \"autotools\"\ncolour = 1");
+        let e = load(&write(d.path(), "hello.toml", &text)).unwrap_err();
+        let RecipeError::Parse { line, column, message, .. } = &e else { panic!("{e:?}") };
+        assert_eq!((*line, *column), (15, 1));
+        assert!(message.contains("unknown field `colour`"), "{message}");
+    }
+
+    #[test]
+    fn bad_sha_names_the_field() {
+        let d = tempfile::tempdir().unwrap();
+        let text = GOOD.replace("3311dff3", "zz");
+        let e = load(&write(d.path(), "hello.toml", &text)).unwrap_err();
+        assert!(e.to_string().contains("field `source[0].sha256`"), "{e}");
+    }
+
+    #[test]
+    fn name_must_match_file() {
+        let d = tempfile::tempdir().unwrap();
+        let e = load(&write(d.path(), "other.toml", GOOD)).unwrap_err();
+        assert!(e.to_string().contains("does not match the file name"), "{e}");
+    }
+
+    #[test]
+    fn digest_covers_patches() {
+        let d = tempfile::tempdir().unwrap();
+        let text = GOOD.replace("[package]", "patches = [\"p/fix.patch\"]\n[package]");
+        std::fs::create_dir(d.path().join("p")).unwrap();
+        std::fs::write(d.path().join("p/fix.patch"), "a").unwrap();
+        let a = load(&write(d.path(), "hello.toml", &text)).unwrap().digest;
+        std::fs::write(d.path().join("p/fix.patch"), "b").unwrap();
+        let b = load(&write(d.path(), "hello.toml", &text)).unwrap().digest;
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("x", 0), (1, 1));
+    }
+}

@@ -1,0 +1,21 @@
+//! How library stages tell the user what is happening. Stages call a `Reporter`; only the CLI decides
+//! whether that becomes progress bars (a TTY) or plain lines.
+
+use std::time::Duration;
+
+pub trait Reporter: Sync {
+    fn on_fetch_start(&self, _package: &str, _url: &str, _total: Option<u64>) {}
+    fn on_fetch_bytes(&self, _package: &str, _n: u64) {}
+    fn on_fetch_done(&self, _package: &str) {}
+    fn on_build_start(&self, _package: &str) {}
+    fn on_phase(&self, _package: &str, _phase: &str) {}
+    fn on_build_done(&self, _package: &str, _took: Duration) {}
+    fn on_cached(&self, _package: &str) {}
+    fn on_build_failed(&self, _package: &str) {}
+    /// One plain line for people (stderr).
+    fn note(&self, _line: &str) {}
+}
+
+/// Reports nothing.
+pub struct Silent;
+impl Reporter for Silent {}

@@ -1,0 +1,205 @@
+//! The rootfs: an in-memory tree of what the image will hold, assembled by named steps (skeleton,
+//! packages, accounts, strip), each `fn(&mut RootfsTree, &Plan) -> Result<()>`. Exporters read this
+//! tree, never the host filesystem by path, so they cannot follow a symlink out of it.
+
+mod filter;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What an entry's bytes are.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Host(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Dir,
+    File { content: Content, size: u64 },
+    Symlink { target: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub kind: Kind,
+    /// Permission bits including setuid/setgid/sticky.
+    pub mode: u32,
+    pub mtime: u64,
+    /// The package that put it there, or `skeleton` / `accounts`.
+    pub owner: String,
+}
+
+/// Relative paths without a leading `/`, sorted.
+#[derive(Debug, Default)]
+pub struct RootfsTree {
+    pub entries: BTreeMap<String, Entry>,
+}
+
+/// One package of the image.
+pub struct PackageInput {
+    pub name: String,
+    /// The package's installed tree (its artifact).
+    pub tree: PathBuf,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub strip: bool,
+}
+
+pub struct Plan {
+    pub packages: Vec<PackageInput>,
+    pub source_date_epoch: u64,
+    /// Scratch space for generated files (stripped binaries); must outlive the export.
+    pub scratch: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("`{path}` is installed by both `{first}` and `{second}`")]
+    Conflict { path: String, first: String, second: String },
+    #[error("step `{step}`: cannot {op} `{}`", path.display())]
+    Io { step: &'static str, op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("step `strip`: `strip` failed on `{path}` from `{package}`: {message}")]
+    Strip { path: String, package: String, message: String },
+}
+
+type Step = fn(&mut RootfsTree, &Plan) -> Result<(), RootfsError>;
+
+/// The image, as a recipe of steps.
+const STEPS: &[(&str, Step)] = &[("skeleton", skeleton), ("packages", install_packages), ("accounts", accounts), ("strip", strip)];
+
+pub fn assemble(plan: &Plan) -> Result<RootfsTree, RootfsError> {
+    let mut tree = RootfsTree::default();
+    for (_, step) in STEPS {
+        step(&mut tree, plan)?;
+    }
+    Ok(tree)
+}
+
+impl RootfsTree {
+    fn insert(&mut self, path: String, entry: Entry) -> Result<(), RootfsError> {
+        if let Some(old) = self.entries.get(&path) {
+            let both_dirs = matches!(old.kind, Kind::Dir) && matches!(entry.kind, Kind::Dir);
+            if both_dirs {
+                return Ok(());
+            }
+            return Err(RootfsError::Conflict { path: format!("/{path}"), first: old.owner.clone(), second: entry.owner });
+        }
+        self.entries.insert(path, entry);
+        Ok(())
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.entries.values().filter(|e| !matches!(e.kind, Kind::Dir)).count()
+    }
+}
+
+fn skeleton(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
+    let dirs: &[(&str, u32)] = &[
+        ("bin", 0o755), ("dev", 0o755), ("etc", 0o755), ("proc", 0o555), ("root", 0o700), ("run", 0o755),
+        ("sbin", 0o755), ("sys", 0o555), ("tmp", 0o1777), ("usr", 0o755), ("usr/bin", 0o755),
+        ("usr/sbin", 0o755), ("var", 0o755), ("var/tmp", 0o1777),
+    ];
+    for (d, mode) in dirs {
+        tree.insert(d.to_string(), Entry { kind: Kind::Dir, mode: *mode, mtime: plan.source_date_epoch, owner: "skeleton".into() })?;
+    }
+    Ok(())
+}
+
+fn install_packages(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for p in &plan.packages {
+        let io = |op, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RootfsError::Io { step: "packages", op, path, source }
+        };
+        for e in walkdir::WalkDir::new(&p.tree).follow_links(false).sort_by_file_name().min_depth(1) {
+            let e = e.map_err(|e| RootfsError::Io { step: "packages", op: "walk", path: p.tree.clone(), source: std::io::Error::other(e) })?;
+            let rel = e.path().strip_prefix(&p.tree).expect("under root").to_string_lossy().into_owned();
+            if !filter::wanted(&rel, e.file_type().is_dir(), &p.include, &p.exclude) {
+                continue;
+            }
+            let m = e.path().symlink_metadata().map_err(io("stat", e.path()))?;
+            let kind = if m.file_type().is_symlink() {
+                let t = std::fs::read_link(e.path()).map_err(io("read the link", e.path()))?;
+                Kind::Symlink { target: t.to_string_lossy().into_owned() }
+            } else if m.is_dir() {
+                Kind::Dir
+            } else if m.is_file() {
+                Kind::File { content: Content::Host(e.path().to_path_buf()), size: m.len() }
+            } else {
+                let err = std::io::Error::other("only files, directories and symlinks can enter an image");
+                return Err(io("install", e.path())(err));
+            };
+            let mode = m.permissions().mode() & 0o7777;
+            let mtime = m.mtime().max(0) as u64;
+            tree.insert(rel, Entry { kind, mode, mtime, owner: p.name.clone() })?;
+        }
+    }
+    // Directories the filter emptied (an empty `usr/lib` once `pkgconfig` is gone), until none is left.
+    loop {
+        let empty: Vec<String> = tree
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e.kind, Kind::Dir) && e.owner != "skeleton")
+            .filter(|(path, _)| {
+                let prefix = format!("{path}/");
+                !tree.entries.range(prefix.clone()..).next().is_some_and(|(k, _)| k.starts_with(&prefix))
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        if empty.is_empty() {
+            break;
+        }
+        for p in empty {
+            tree.entries.remove(&p);
+        }
+    }
+    Ok(())
+}
+
+fn accounts(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
+    let files = [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"),
+        ("etc/group", "root:x:0:\nnobody:x:65534:\n"),
+    ];
+    for (path, text) in files {
+        if tree.entries.contains_key(path) {
+            continue; // a package ships its own
+        }
+        let bytes = text.as_bytes().to_vec();
+        let size = bytes.len() as u64;
+        tree.insert(path.into(), Entry { kind: Kind::File { content: Content::Bytes(bytes), size }, mode: 0o644, mtime: plan.source_date_epoch, owner: "accounts".into() })?;
+    }
+    Ok(())
+}
+
+fn strip(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
+    let strip_owners: Vec<&str> = plan.packages.iter().filter(|p| p.strip).map(|p| p.name.as_str()).collect();
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RootfsError::Io { step: "strip", op, path, source }
+    };
+    std::fs::create_dir_all(&plan.scratch).map_err(io("create", &plan.scratch))?;
+    for (path, e) in tree.entries.iter_mut() {
+        let Kind::File { content: Content::Host(src), size } = &mut e.kind else { continue };
+        if !strip_owners.contains(&e.owner.as_str()) || !is_elf(src) {
+            continue;
+        }
+        let out = plan.scratch.join(path.replace('/', "%"));
+        let res = std::process::Command::new("strip").arg("--strip-all").arg("-o").arg(&out).arg(&*src).output().map_err(io("run strip on", src))?;
+        if !res.status.success() {
+            return Err(RootfsError::Strip { path: format!("/{path}"), package: e.owner.clone(), message: String::from_utf8_lossy(&res.stderr).trim().to_string() });
+        }
+        *size = out.metadata().map_err(io("stat", &out))?.len();
+        *src = out;
+    }
+    Ok(())
+}
+
+pub fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
+}

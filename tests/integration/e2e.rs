@@ -1,0 +1,152 @@
+//! The real thing: `compose build recipes/busybox.toml` from an empty cache, with the real musl, the
+//! real kernel headers and the real busybox, then `podman import` + `podman run` (and docker where an
+//! engine answers). Needs the network to the Debian archive, podman and runc (see .ci/run).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::{sha256_file, tar_listing};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn compose(cache: &Path, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(repo())
+        .args(["build", "recipes/busybox.toml", "-o"])
+        .arg(out)
+        .env("COMPOSE_CACHE_DIR", cache)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("COMPOSE_DEBIAN_MIRROR")
+        .output()
+        .expect("run compose")
+}
+
+/// True when the ELF file has a PT_INTERP program header (i.e. is dynamically linked).
+fn has_interp(elf: &[u8]) -> bool {
+    assert_eq!(&elf[..4], b"\x7fELF");
+    assert_eq!(elf[4], 2, "64-bit");
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).any(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap()) == 3)
+}
+
+struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        let found = Command::new("podman").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+        assert!(found, "podman is required for the end-to-end test: apt-get install podman runc (see .ci/run)");
+        let dir = tempfile::tempdir().unwrap();
+        // Field notes: runc (crun fails on this cgroup setup), and ulimits we may set without CAP_SYS_RESOURCE.
+        std::fs::write(dir.path().join("containers.conf"), "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n").unwrap();
+        Podman { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let d = self.dir.path();
+        let o = Command::new("podman")
+            .env("CONTAINERS_CONF", d.join("containers.conf"))
+            .arg("--root")
+            .arg(d.join("root"))
+            .arg("--runroot")
+            .arg(d.join("runroot"))
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .arg("--runtime")
+            .arg("runc")
+            .args(args)
+            .output()
+            .expect("run podman");
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["rmi", "-a", "-f"]);
+    }
+}
+
+fn docker_answers() -> bool {
+    Command::new("docker").arg("info").output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+#[test]
+fn busybox_image_from_source_runs_in_podman_and_docker() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let tar = work.path().join("busybox.tar");
+
+    let first = compose(&cache, &tar);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "cold build failed:\n{stderr}");
+    for pkg in ["musl", "linux-headers", "busybox"] {
+        assert!(stderr.lines().any(|l| l.contains(pkg) && l.ends_with("build started")), "{pkg} was not built:\n{stderr}");
+    }
+    let sha = sha256_file(&tar);
+
+    // The tarball: a static busybox, its applet links, the accounts, and nothing from the sysroot.
+    let listing = tar_listing(&tar);
+    let get = |p: &str| listing.iter().find(|e| e.0 == p).unwrap_or_else(|| panic!("{p} missing"));
+    assert_eq!(get("bin/busybox").1, 'f');
+    let mut ar = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    let mut bb = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("bin/busybox") {
+            std::io::Read::read_to_end(&mut e, &mut bb).unwrap();
+        }
+    }
+    assert!(!has_interp(&bb), "busybox must be static (no PT_INTERP)");
+    assert!(bb.len() < 2_000_000, "busybox is stripped: {} bytes", bb.len());
+    assert_eq!(get("bin/sh").1, 'l');
+    assert_eq!(get("bin/ls").1, 'l');
+    let links = listing.iter().filter(|e| e.1 == 'l').count();
+    assert!(links > 300, "only {links} applet links");
+    assert!(get("etc/passwd").3.starts_with("root:x:0:0:"));
+    assert!(!listing.iter().any(|e| e.0.starts_with("include/") || e.0.ends_with(".a") || e.0 == "linuxrc"));
+
+    // A second build compiles nothing and writes the same bytes.
+    let tar2 = work.path().join("busybox-again.tar");
+    let second = compose(&cache, &tar2);
+    let stderr2 = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr2}");
+    assert!(!stderr2.contains("build started"), "second build rebuilt something:\n{stderr2}");
+    assert_eq!(sha256_file(&tar2), sha, "second build is not byte-identical");
+
+    // podman import + run.
+    let p = Podman::new();
+    let tar_s = tar.to_str().unwrap();
+    let (ok, _, err) = p.run(&["import", "--change", "ENV PATH=/usr/bin:/bin:/usr/sbin:/sbin", tar_s, "compose-e2e-busybox:latest"]);
+    assert!(ok, "podman import: {err}");
+    let run = |args: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "compose-e2e-busybox:latest"];
+        a.extend_from_slice(args);
+        p.run(&a)
+    };
+    let (ok, out, err) = run(&["/bin/sh", "-c", "echo ok"]);
+    assert!(ok && out == "ok\n", "podman run sh: {out:?} {err}");
+    let (ok, out, err) = run(&["/bin/ls", "-la", "/"]);
+    assert!(ok, "podman run ls: {err}");
+    for d in ["bin", "etc", "tmp", "usr", "proc"] {
+        assert!(out.lines().any(|l| l.ends_with(&format!(" {d}"))), "ls -la / lacks {d}:\n{out}");
+    }
+    assert!(out.lines().any(|l| l.starts_with("drwxrwxrwt") && l.ends_with(" tmp")), "/tmp is 1777:\n{out}");
+
+    if docker_answers() {
+        let tag = "compose-e2e-busybox:latest";
+        let o = Command::new("docker").args(["import", "--change", "ENV PATH=/usr/bin:/bin:/usr/sbin:/sbin", tar_s, tag]).output().unwrap();
+        assert!(o.status.success(), "docker import: {}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new("docker").args(["run", "--rm", "--network", "none", tag, "/bin/sh", "-c", "echo ok; ls /bin/busybox"]).output().unwrap();
+        let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
+        assert!(o.status.success(), "docker run: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n/bin/busybox\n");
+    } else {
+        eprintln!("note: no Docker Engine answers `docker info`; docker import/run not exercised");
+    }
+}

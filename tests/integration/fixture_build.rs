@@ -1,0 +1,185 @@
+//! Fixture builds with the stub toolchain: the sandbox, the scheduler, the cache, the rootfs and the
+//! tarball, end to end in seconds and offline.
+
+use crate::harness::{E, Test, recipe, sha256_file, tar_listing};
+
+const INSTALL_HELLO: &str = r#"mkdir -p "$DESTDIR/bin" "$DESTDIR/usr/include" "$DESTDIR/usr/lib/pkgconfig" "$DESTDIR/usr/share/man/man1"
+cp hello.sh "$DESTDIR/bin/hello"
+ln -s hello "$DESTDIR/bin/hi"
+echo '#define X 1' > "$DESTDIR/usr/include/x.h"
+echo 'static' > "$DESTDIR/usr/lib/libx.a"
+echo 'Name: x' > "$DESTDIR/usr/lib/pkgconfig/x.pc"
+echo '.TH X' > "$DESTDIR/usr/share/man/man1/hello.1""#;
+
+fn hello() -> Test {
+    Test::new()
+        .tarball("hello-1.0.tar.gz", &[E::File("hello-1.0/hello.sh", "#!/bin/sh\necho hello\n", 0o755)])
+        .recipe("hello", &recipe("hello", "hello-1.0.tar.gz", &[], &[], INSTALL_HELLO))
+}
+
+#[test]
+fn image_holds_runtime_files_skeleton_and_accounts_only() {
+    let t = hello().build("hello", &[]);
+    let r = t.run();
+    r.success().stdout_has("out/hello.tar").stderr_has("podman import");
+    let l = tar_listing(&t.path("out/hello.tar"));
+    let get = |p: &str| l.iter().find(|e| e.0 == p).unwrap_or_else(|| panic!("{p} missing from {l:?}"));
+    assert_eq!(get("bin/hello").3, "#!/bin/sh\necho hello\n");
+    assert_eq!(get("bin/hello").2, 0o755);
+    assert_eq!((get("bin/hi").1, get("bin/hi").3.as_str()), ('l', "hello"));
+    assert_eq!(get("tmp/").2, 0o1777);
+    assert_eq!(get("root/").2, 0o700);
+    assert!(get("etc/passwd").3.starts_with("root:x:0:0:"));
+    assert!(get("etc/group").3.starts_with("root:x:0:"));
+    for d in ["dev/", "proc/", "sys/", "run/", "sbin/", "usr/bin/", "usr/sbin/", "var/tmp/"] {
+        assert_eq!(get(d).1, 'd');
+    }
+    for gone in ["usr/include/x.h", "usr/lib/libx.a", "usr/lib/pkgconfig/x.pc", "usr/share/man/man1/hello.1", "usr/include/", "usr/lib/"] {
+        assert!(!l.iter().any(|e| e.0 == gone), "{gone} should not be in the image");
+    }
+    let names: Vec<&String> = l.iter().map(|e| &e.0).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "entries sorted");
+    // Headers: owner 0, mtime clamped to the default SOURCE_DATE_EPOCH.
+    let mut ar = tar::Archive::new(std::fs::File::open(t.path("out/hello.tar")).unwrap());
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        assert_eq!((e.header().uid().unwrap(), e.header().gid().unwrap()), (0, 0));
+        assert!(e.header().mtime().unwrap() <= 1_700_000_000);
+    }
+}
+
+#[test]
+fn two_builds_from_the_same_inputs_are_byte_identical() {
+    let t = hello().build("hello", &[]);
+    t.run().success();
+    let first = sha256_file(&t.path("out/hello.tar"));
+    // A fresh cache forces a real rebuild, at another time.
+    std::fs::remove_dir_all(t.path("cache")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = t.run();
+    r.success();
+    assert_eq!(r.built(), ["hello"]);
+    assert_eq!(sha256_file(&t.path("out/hello.tar")), first);
+    // SOURCE_DATE_EPOCH moves the clamp, and so the bytes.
+    let t2 = t.env("SOURCE_DATE_EPOCH", "1000");
+    t2.run().success();
+    assert_ne!(sha256_file(&t2.path("out/hello.tar")), first);
+}
+
+#[test]
+fn build_step_cannot_reach_the_network() {
+    let t = Test::new()
+        .tarball("net.tar.gz", &[E::File("net/x", "x", 0o644)])
+        .recipe("net", &recipe("net", "net.tar.gz", &[], &[], "exec 3<>/dev/tcp/1.1.1.1/80; echo CONN''ECTED"))
+        .build("net", &[]);
+    let r = t.run();
+    r.code(7).stderr_has("`net`: phase `install` failed").stderr_has("Network is unreachable");
+    assert!(!r.stderr.contains("CONNECTED"));
+    let log = std::fs::read_to_string(t.path("cache/logs/net.log")).unwrap();
+    assert!(log.contains("Network is unreachable"), "{log}");
+}
+
+#[test]
+fn build_step_writes_only_its_build_dir_and_destdir() {
+    let t = Test::new().tarball("w.tar.gz", &[E::File("w/x", "x", 0o644)]);
+    let outside = t.path("outside-marker");
+    let script = format!("touch {}; echo WROTE-OUTSIDE; touch /usr/compose-marker 2>&1 || true; touch \"$DESTDIR/ok\"; hostname; id -u; umask; echo TZ=$TZ LC_ALL=$LC_ALL SDE=$SOURCE_DATE_EPOCH", outside.display());
+    let t = t.recipe("w", &recipe("w", "w.tar.gz", &[], &[], &script)).build("w", &[]);
+    let r = t.run();
+    r.code(7).stderr_has("outside-marker");
+    assert!(!outside.exists());
+    assert!(!std::path::Path::new("/usr/compose-marker").exists());
+    let ok = recipe("w", "w.tar.gz", &[], &[], "touch /usr/compose-marker 2>&1 || true; touch \"$DESTDIR/ok\"; hostname; umask; echo TZ=$TZ LC_ALL=$LC_ALL SDE=$SOURCE_DATE_EPOCH MAKEFLAGS=$MAKEFLAGS; env | sort");
+    let t = t.recipe("w", &ok);
+    t.run().success();
+    let log = std::fs::read_to_string(t.path("cache/logs/w.log")).unwrap();
+    assert!(log.contains("Read-only file system"), "{log}");
+    for want in ["compose\n", "0022\n", "TZ=UTC LC_ALL=C SDE=1700000000", "--jobserver-auth=", "SRC=/build/src\n", "DESTDIR=/build/dest\n", "SYSROOT=/sysroot\n", "TARGET=x86_64-linux-musl\n", "CC=cc\n"] {
+        assert!(log.contains(want), "log lacks {want:?}:\n{log}");
+    }
+    assert!(!log.contains("HOME=/root"), "environment must be cleared:\n{log}");
+}
+
+fn chain() -> Test {
+    let lib = r#"mkdir -p "$DESTDIR/usr/lib"; echo lib-v1 > "$DESTDIR/usr/lib/data""#;
+    let app = r#"mkdir -p "$DESTDIR/bin"; cat "$SYSROOT/usr/lib/data" > "$DESTDIR/bin/app""#;
+    Test::new()
+        .tarball("src.tar.gz", &[E::File("src/x", "x", 0o644)])
+        .recipe("lib", &recipe("lib", "src.tar.gz", &[], &[], lib))
+        .recipe("app", &recipe("app", "src.tar.gz", &["lib"], &["other"], app))
+        .recipe("other", &recipe("other", "src.tar.gz", &[], &[], "mkdir -p \"$DESTDIR/etc\"; echo other > \"$DESTDIR/etc/other\""))
+        .build("app", &[])
+}
+
+#[test]
+fn unchanged_packages_are_not_rebuilt_and_a_change_rebuilds_dependents_only() {
+    let t = chain();
+    let r = t.run();
+    r.success();
+    assert_eq!(r.built(), ["app", "lib", "other"]);
+    let l = tar_listing(&t.path("out/app.tar"));
+    assert!(l.iter().any(|e| e.0 == "bin/app" && e.3 == "lib-v1\n"), "app was built against lib's sysroot files");
+    assert!(l.iter().any(|e| e.0 == "etc/other"), "runtime dependency is in the image");
+    assert!(!l.iter().any(|e| e.0.starts_with("usr/lib")), "build-only dependency stays out of the image");
+    let first = sha256_file(&t.path("out/app.tar"));
+
+    let again = t.run();
+    again.success();
+    assert!(again.built().is_empty(), "no-op build compiled {:?}", again.built());
+    assert_eq!(sha256_file(&t.path("out/app.tar")), first);
+
+    // Changing lib rebuilds lib and app (its dependent), not other.
+    let lib2 = recipe("lib", "src.tar.gz", &[], &[], r#"mkdir -p "$DESTDIR/usr/lib"; echo lib-v2 > "$DESTDIR/usr/lib/data""#);
+    let t = t.recipe("lib", &lib2);
+    let r = t.run();
+    r.success();
+    assert_eq!(r.built(), ["app", "lib"]);
+    assert!(tar_listing(&t.path("out/app.tar")).iter().any(|e| e.0 == "bin/app" && e.3 == "lib-v2\n"));
+
+    // Changing app rebuilds only app.
+    let app2 = recipe("app", "src.tar.gz", &["lib"], &["other"], r#"mkdir -p "$DESTDIR/bin"; echo v2 > "$DESTDIR/bin/app""#);
+    let t = t.recipe("app", &app2);
+    let r = t.run();
+    r.success();
+    assert_eq!(r.built(), ["app"]);
+}
+
+#[test]
+fn dry_run_prints_the_plan_in_order_and_marks_cached() {
+    let t = chain().args(&["build", "recipes/app.toml", "--toolchain", "stub", "--dry-run"]);
+    let r = t.run();
+    r.success();
+    let pos = |n: &str| r.stdout.find(&format!("] {n} ")).unwrap_or_else(|| panic!("{n} not in plan:\n{}", r.stdout));
+    assert!(pos("lib") < pos("app") && pos("other") < pos("app"));
+    assert_eq!(r.stdout.matches("[build ]").count(), 3);
+    assert!(!t.path("out/app.tar").exists(), "dry run builds nothing");
+    let t = t.build("app", &[]);
+    t.run().success();
+    let r = t.args(&["build", "recipes/app.toml", "--toolchain", "stub", "--dry-run"]).run();
+    assert_eq!(r.stdout.matches("[cached]").count(), 3, "{}", r.stdout);
+}
+
+#[test]
+fn two_packages_installing_one_path_is_an_error_naming_both() {
+    let install = r#"mkdir -p "$DESTDIR/etc"; echo $PACKAGE > "$DESTDIR/etc/motd""#;
+    let t = Test::new()
+        .tarball("src.tar.gz", &[E::File("src/x", "x", 0o644)])
+        .recipe("one", &recipe("one", "src.tar.gz", &[], &["two"], install))
+        .recipe("two", &recipe("two", "src.tar.gz", &[], &[], install))
+        .build("one", &[]);
+    t.run().code(9).stderr_has("`/etc/motd` is installed by both `one` and `two`");
+    assert!(!t.path("out/one.tar").exists());
+}
+
+#[test]
+fn failed_build_shows_log_tail_and_keeps_the_build_dir() {
+    let t = Test::new()
+        .tarball("src.tar.gz", &[E::File("src/x", "x", 0o644)])
+        .recipe("bad", &recipe("bad", "src.tar.gz", &[], &[], "echo some-context-line; false"))
+        .build("bad", &[]);
+    let r = t.run();
+    r.code(7).stderr_has("some-context-line").stderr_has("build log: ").stderr_has("build directory kept for inspection");
+    assert!(t.path("cache/work/bad/src/x").exists());
+}

@@ -1,0 +1,258 @@
+//! A small builder that runs the real `compose` binary in a temp project with fixture recipes, tiny
+//! generated tarballs and a stub toolchain (the host `cc`, no packages), fully offline.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+pub const STUB_TOOLCHAIN: &str = r#"
+[toolchain]
+name = "stub"
+target = "x86_64-linux-musl"
+description = "host cc, nothing to build: for fast fixture tests"
+packages = []
+[compiler]
+host_cc = "cc"
+cflags = "-O1"
+"#;
+
+pub struct Test {
+    pub dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+pub struct Run {
+    pub output: Output,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// One entry of a generated tarball.
+pub enum E<'a> {
+    File(&'a str, &'a str, u32),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    /// Written with a raw header, bypassing the tar crate's path checks.
+    RawFile(&'a str, &'a str),
+    CharDev(&'a str),
+}
+
+impl Test {
+    pub fn new() -> Test {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for d in ["recipes", "toolchains", "dl", "cache"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        std::fs::write(dir.path().join("toolchains/stub.toml"), STUB_TOOLCHAIN).unwrap();
+        Test { dir, args: Vec::new(), env: Vec::new() }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `recipes/<name>.toml`. `{DL}` becomes the tarball directory, `{SHA:file}` that file's sha256.
+    pub fn recipe(self, name: &str, text: &str) -> Test {
+        let mut text = text.replace("{DL}", &self.path("dl").display().to_string());
+        while let Some(start) = text.find("{SHA:") {
+            let end = start + text[start..].find('}').expect("closing brace");
+            let file = &text[start + 5..end];
+            let sha = sha256_file(&self.path("dl").join(file));
+            text.replace_range(start..=end, &sha);
+        }
+        std::fs::write(self.path(&format!("recipes/{name}.toml")), text).unwrap();
+        self
+    }
+
+    pub fn file(self, rel: &str, text: &str) -> Test {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    /// Writes `dl/<name>` as a gzip tarball of `entries`, all under a `top/` directory when `top` is set.
+    pub fn tarball(self, name: &str, entries: &[E]) -> Test {
+        let f = std::fs::File::create(self.path("dl").join(name)).unwrap();
+        let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for e in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mtime(1_600_000_000);
+            match e {
+                E::File(p, body, mode) => {
+                    h.set_mode(*mode);
+                    h.set_size(body.len() as u64);
+                    b.append_data(&mut h, p, body.as_bytes()).unwrap();
+                }
+                E::Dir(p) => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(0o755);
+                    h.set_size(0);
+                    b.append_data(&mut h, p, std::io::empty()).unwrap();
+                }
+                E::Symlink(p, target) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_mode(0o777);
+                    h.set_size(0);
+                    b.append_link(&mut h, p, target).unwrap();
+                }
+                E::RawFile(p, body) => {
+                    let name = &mut h.as_gnu_mut().unwrap().name;
+                    name[..p.len()].copy_from_slice(p.as_bytes());
+                    h.set_mode(0o644);
+                    h.set_size(body.len() as u64);
+                    h.set_cksum();
+                    b.append(&h, body.as_bytes()).unwrap();
+                }
+                E::CharDev(p) => {
+                    h.set_entry_type(tar::EntryType::Char);
+                    h.set_mode(0o644);
+                    h.set_size(0);
+                    h.set_device_major(1).unwrap();
+                    h.set_device_minor(3).unwrap();
+                    b.append_data(&mut h, p, std::io::empty()).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap().finish().unwrap();
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Test {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Test {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// `compose build recipes/<name>.toml --toolchain stub -o out/<name>.tar` plus extra args.
+    pub fn build(self, name: &str, extra: &[&str]) -> Test {
+        let recipe = format!("recipes/{name}.toml");
+        let out = format!("out/{name}.tar");
+        let mut a = vec!["build", recipe.as_str(), "--toolchain", "stub", "-o", out.as_str()];
+        a.extend_from_slice(extra);
+        self.args(&a)
+    }
+
+    pub fn run(&self) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_compose"));
+        cmd.current_dir(self.dir.path())
+            .args(&self.args)
+            .env("COMPOSE_CACHE_DIR", self.path("cache"))
+            // Never reach the real archive from fixture tests.
+            .env("COMPOSE_DEBIAN_MIRROR", "file:///nonexistent-debian-mirror")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let output = cmd.output().expect("run compose");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        Run { output, stdout, stderr }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn success(&self) -> &Run {
+        assert!(self.output.status.success(), "expected success, got {:?}\nstdout:\n{}\nstderr:\n{}", self.output.status, self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Run {
+        assert_eq!(self.output.status.code(), Some(code), "wrong exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{}", self.stdout);
+        self
+    }
+
+    /// Packages whose build started in this run.
+    pub fn built(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .stderr
+            .lines()
+            .filter(|l| l.ends_with("build started"))
+            .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))))
+}
+
+/// (path, type char, mode, link target or content) of every entry of a tarball, in archive order.
+pub fn tar_listing(p: &Path) -> Vec<(String, char, u32, String)> {
+    let mut ar = tar::Archive::new(std::fs::File::open(p).unwrap());
+    let mut v = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let kind = match e.header().entry_type() {
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            tar::EntryType::Regular => 'f',
+            other => panic!("unexpected entry type {other:?}"),
+        };
+        let mode = e.header().mode().unwrap();
+        let extra = if kind == 'l' {
+            e.link_name().unwrap().unwrap().to_string_lossy().into_owned()
+        } else {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut e, &mut s).ok();
+            s
+        };
+        v.push((path, kind, mode, extra));
+    }
+    v
+}
+
+/// A minimal recipe around one tarball with a custom install script.
+pub fn recipe(name: &str, tarball: &str, deps_build: &[&str], deps_runtime: &[&str], install: &str) -> String {
+    let q = |v: &[&str]| v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+    format!(
+        r#"[package]
+name = "{name}"
+version = "1.0"
+license = "MIT"
+homepage = "https://example.org/{name}"
+description = "fixture"
+
+[[source]]
+url = "file://{{DL}}/{tarball}"
+sha256 = "{{SHA:{tarball}}}"
+
+[dependencies]
+build = [{}]
+runtime = [{}]
+
+[build]
+style = "custom"
+install = '''
+{install}
+'''
+"#,
+        q(deps_build),
+        q(deps_runtime)
+    )
+}

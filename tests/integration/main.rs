@@ -1,0 +1,9 @@
+//! Integration tests: the real `compose` binary on fixture recipes (fast, offline), plus the real
+//! end-to-end busybox build with the musl toolchain and real container engines (`e2e`).
+
+mod harness;
+
+mod e2e;
+mod fixture_build;
+mod recipe_errors;
+mod source_safety;
