@@ -89,7 +89,14 @@ impl ArtifactStore {
     }
 
     /// Moves a finished `$DESTDIR` into the store.
-    pub fn commit(&self, name: &str, version: &str, inputs: &KeyInputs, dest: &Path, took: Duration) -> Result<Artifact, ArtifactError> {
+    pub fn commit(
+        &self,
+        name: &str,
+        version: &str,
+        inputs: &KeyInputs,
+        dest: &Path,
+        took: Duration,
+    ) -> Result<Artifact, ArtifactError> {
         let key = inputs.key();
         let tree_digest = tree_digest(dest).map_err(io("hash the installed tree", dest))?;
         let final_dir = self.dir(name, &key);
@@ -97,9 +104,17 @@ impl ArtifactStore {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
         std::fs::rename(dest, tmp.join("tree")).map_err(io("move the installed tree into", &tmp))?;
-        let meta = ArtifactMeta { name: name.into(), version: version.into(), key: key.clone(), inputs: inputs.clone(), tree_digest, build_seconds: took.as_secs_f64() };
+        let meta = ArtifactMeta {
+            name: name.into(),
+            version: version.into(),
+            key: key.clone(),
+            inputs: inputs.clone(),
+            tree_digest,
+            build_seconds: took.as_secs_f64(),
+        };
         let meta_path = tmp.join("meta.json");
-        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("meta serialises")).map_err(io("write", &meta_path))?;
+        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("meta serialises"))
+            .map_err(io("write", &meta_path))?;
         if final_dir.exists() {
             // Another run committed the same key first; its tree is equivalent.
             let _ = std::fs::remove_dir_all(&tmp);

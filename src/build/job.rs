@@ -44,7 +44,12 @@ struct Layout {
     tmp: PathBuf,
 }
 
-pub fn run(job: &Job, client: &jobserver::Client, store: &ArtifactStore, on_phase: &dyn Fn(&str)) -> Result<Artifact, BuildError> {
+pub fn run(
+    job: &Job,
+    client: &jobserver::Client,
+    store: &ArtifactStore,
+    on_phase: &dyn Fn(&str),
+) -> Result<Artifact, BuildError> {
     let started = Instant::now();
     let name = job.recipe.name.as_str();
     let io = |op: &'static str, path: &Path| {
@@ -82,7 +87,12 @@ pub fn run(job: &Job, client: &jobserver::Client, store: &ArtifactStore, on_phas
     }
 
     on_phase("sysroot");
-    assemble_sysroot(&job.sysroot, &host_sysroot, job.sandboxed).map_err(|(op, path, source)| BuildError::Io { package: name.to_string(), op, path, source })?;
+    assemble_sysroot(&job.sysroot, &host_sysroot, job.sandboxed).map_err(|(op, path, source)| BuildError::Io {
+        package: name.to_string(),
+        op,
+        path,
+        source,
+    })?;
     let layout = if job.sandboxed {
         Layout { build: "/build".into(), sysroot: "/sysroot".into(), tmp: "/tmp".into() }
     } else {
@@ -91,7 +101,9 @@ pub fn run(job: &Job, client: &jobserver::Client, store: &ArtifactStore, on_phas
     let cenv = if job.bootstrap {
         job.toolchain.bootstrap_env()
     } else {
-        job.toolchain.prepare_sysroot(&host_sysroot, &layout.sysroot).map_err(|source| BuildError::Toolchain { package: name.to_string(), source })?
+        job.toolchain
+            .prepare_sysroot(&host_sysroot, &layout.sysroot)
+            .map_err(|source| BuildError::Toolchain { package: name.to_string(), source })?
     };
     let env = environment(job, &layout, &cenv);
     let spec_for = |script: &str| SandboxSpec {
@@ -108,7 +120,13 @@ pub fn run(job: &Job, client: &jobserver::Client, store: &ArtifactStore, on_phas
     let mut phases: Vec<(&str, String)> = Vec::new();
     if !job.recipe.patches.is_empty() {
         let dir = layout.build.join("patches");
-        phases.push(("patch", format!("for p in \"{}\"/*; do echo \"applying ${{p##*/}}\"; patch -p1 --no-backup-if-mismatch -i \"$p\"; done", dir.display())));
+        phases.push((
+            "patch",
+            format!(
+                "for p in \"{}\"/*; do echo \"applying ${{p##*/}}\"; patch -p1 --no-backup-if-mismatch -i \"$p\"; done",
+                dir.display()
+            ),
+        ));
     }
     for p in &job.recipe.build.phases {
         phases.push((p.name, p.script.clone()));
@@ -189,16 +207,21 @@ fn unpack_sources(job: &Job, work: &Path) -> Result<(), UnpackStep> {
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| UnpackStep::Io("create", parent.to_path_buf(), e))?;
             }
-            std::fs::rename(&fresh, &target).map_err(|e| UnpackStep::Io("move the unpacked source to", target.clone(), e))?;
+            std::fs::rename(&fresh, &target)
+                .map_err(|e| UnpackStep::Io("move the unpacked source to", target.clone(), e))?;
         } else {
             for e in std::fs::read_dir(&fresh).map_err(|e| UnpackStep::Io("read", fresh.clone(), e))? {
                 let e = e.map_err(|e| UnpackStep::Io("read", fresh.clone(), e))?;
                 let to = target.join(e.file_name());
                 if to.symlink_metadata().is_ok() {
-                    let err = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "two sources unpack to the same path; give one a `dest`");
+                    let err = std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "two sources unpack to the same path; give one a `dest`",
+                    );
                     return Err(UnpackStep::Io("unpack", to, err));
                 }
-                std::fs::rename(e.path(), &to).map_err(|e| UnpackStep::Io("move the unpacked source to", to.clone(), e))?;
+                std::fs::rename(e.path(), &to)
+                    .map_err(|e| UnpackStep::Io("move the unpacked source to", to.clone(), e))?;
             }
             let _ = std::fs::remove_dir_all(&fresh);
         }
@@ -226,11 +249,15 @@ fn assemble_sysroot(trees: &[(String, PathBuf)], to: &Path, link: bool) -> Resul
                 continue;
             }
             if let Some(other) = owner.insert(rel.clone(), pkg.clone()) {
-                let err = std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("both `{other}` and `{pkg}` install it"));
+                let err = std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("both `{other}` and `{pkg}` install it"),
+                );
                 return Err(("assemble the sysroot at", dst, err));
             }
             if ft.is_symlink() {
-                let target = std::fs::read_link(e.path()).map_err(|err| ("read the link", e.path().to_path_buf(), err))?;
+                let target =
+                    std::fs::read_link(e.path()).map_err(|err| ("read the link", e.path().to_path_buf(), err))?;
                 std::os::unix::fs::symlink(&target, &dst).map_err(|err| ("link", dst.clone(), err))?;
             } else if link {
                 if std::fs::hard_link(e.path(), &dst).is_err() {

@@ -109,7 +109,13 @@ impl FetchProgress for FetchBridge<'_> {
 
 /// Fetches (in parallel threads: this is waiting on the network, not CPU work) every source of the
 /// packages in `steps` that must be built. All fetch errors are collected before anything builds.
-fn fetch_sources(graph: &BuildGraph, steps: &[&PlanStep], cache: &SourceCache, settings: &FetchSettings, reporter: &dyn Reporter) -> Result<HashMap<String, PathBuf>, BuildError> {
+fn fetch_sources(
+    graph: &BuildGraph,
+    steps: &[&PlanStep],
+    cache: &SourceCache,
+    settings: &FetchSettings,
+    reporter: &dyn Reporter,
+) -> Result<HashMap<String, PathBuf>, BuildError> {
     let mut requests: Vec<SourceRequest> = Vec::new();
     for s in steps {
         for src in &graph.recipe(s.node).sources {
@@ -118,7 +124,13 @@ fn fetch_sources(graph: &BuildGraph, steps: &[&PlanStep], cache: &SourceCache, s
             }
             let mut urls = vec![src.url.clone()];
             urls.extend(src.mirrors.iter().cloned());
-            requests.push(SourceRequest { package: s.name.clone(), file_name: src.file_name(), sha256: src.sha256.clone(), urls, debian_pool: src.debian.clone() });
+            requests.push(SourceRequest {
+                package: s.name.clone(),
+                file_name: src.file_name(),
+                sha256: src.sha256.clone(),
+                urls,
+                debian_pool: src.debian.clone(),
+            });
         }
     }
     let bridge = FetchBridge(reporter);
@@ -170,7 +182,12 @@ impl Ord for Ready {
 }
 
 /// Builds every package of the graph that the store does not already hold. Returns each node's artifact.
-pub fn build(graph: &BuildGraph, toolchain: Arc<Toolchain>, settings: &BuildSettings, reporter: &dyn Reporter) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
+pub fn build(
+    graph: &BuildGraph,
+    toolchain: Arc<Toolchain>,
+    settings: &BuildSettings,
+    reporter: &dyn Reporter,
+) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
     let steps = plan(graph, &toolchain, settings)?;
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
     let mut done: HashMap<NodeIndex, Artifact> = HashMap::new();
@@ -192,16 +209,26 @@ pub fn build(graph: &BuildGraph, toolchain: Arc<Toolchain>, settings: &BuildSett
     let makeflags = {
         let mut probe = std::process::Command::new("true");
         client.configure_make(&mut probe);
-        probe.get_envs().find(|(k, _)| *k == "MAKEFLAGS").and_then(|(_, v)| v).map(|v| v.to_string_lossy().into_owned()).unwrap_or_default()
+        probe
+            .get_envs()
+            .find(|(k, _)| *k == "MAKEFLAGS")
+            .and_then(|(_, v)| v)
+            .map(|v| v.to_string_lossy().into_owned())
+            .unwrap_or_default()
     };
     let (tx, rx) = mpsc::channel::<Msg>();
     let token_tx = tx.clone();
-    let helper = client.clone().into_helper_thread(move |t| drop(token_tx.send(Msg::Token(t)))).map_err(BuildError::Jobserver)?;
+    let helper = client
+        .clone()
+        .into_helper_thread(move |t| drop(token_tx.send(Msg::Token(t))))
+        .map_err(BuildError::Jobserver)?;
 
     let prio = graph.priorities(|i| store.latest(graph.name(i)).map(|a| a.meta.build_seconds.max(0.1)).unwrap_or(1.0));
     let by_node: HashMap<NodeIndex, &PlanStep> = todo.iter().map(|s| (s.node, *s)).collect();
-    let mut waiting: HashMap<NodeIndex, usize> = todo.iter().map(|s| (s.node, graph.deps(s.node).iter().filter(|d| !done.contains_key(d)).count())).collect();
-    let mut ready: BinaryHeap<Ready> = waiting.iter().filter(|(_, n)| **n == 0).map(|(&i, _)| Ready(prio[&i], i)).collect();
+    let mut waiting: HashMap<NodeIndex, usize> =
+        todo.iter().map(|s| (s.node, graph.deps(s.node).iter().filter(|d| !done.contains_key(d)).count())).collect();
+    let mut ready: BinaryHeap<Ready> =
+        waiting.iter().filter(|(_, n)| **n == 0).map(|(&i, _)| Ready(prio[&i], i)).collect();
     waiting.retain(|_, n| *n > 0);
     let mut requested = 0usize;
     let mut running = 0usize;
@@ -232,7 +259,11 @@ pub fn build(graph: &BuildGraph, toolchain: Arc<Toolchain>, settings: &BuildSett
                     let step = by_node[&node];
                     let recipe = graph.recipe(node).clone();
                     let sources = recipe.sources.iter().map(|s| source_paths[&s.sha256].clone()).collect();
-                    let sysroot = graph.sysroot_closure(node).into_iter().map(|d| (graph.name(d).to_string(), done[&d].tree())).collect();
+                    let sysroot = graph
+                        .sysroot_closure(node)
+                        .into_iter()
+                        .map(|d| (graph.name(d).to_string(), done[&d].tree()))
+                        .collect();
                     let job = job::Job {
                         recipe,
                         inputs: step.inputs.clone(),
@@ -252,7 +283,8 @@ pub fn build(graph: &BuildGraph, toolchain: Arc<Toolchain>, settings: &BuildSett
                     let (tx, client, store) = (tx.clone(), &client, &store);
                     scope.spawn(move || {
                         let phase_tx = tx.clone();
-                        let result = job::run(&job, client, store, &|p| drop(phase_tx.send(Msg::Phase(node, p.to_string()))));
+                        let result =
+                            job::run(&job, client, store, &|p| drop(phase_tx.send(Msg::Phase(node, p.to_string()))));
                         drop(token);
                         let _ = tx.send(Msg::Done(node, Box::new(result)));
                     });

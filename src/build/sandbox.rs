@@ -27,9 +27,7 @@ use std::process::Command;
 
 const MAGIC: &str = "__sandbox";
 /// The new root's system directories, taken read-only from the host when they exist.
-const SYSTEM_DIRS: [&str; 8] = [
-    "usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "etc",
-];
+const SYSTEM_DIRS: [&str; 8] = ["usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "etc"];
 const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 const NS_FLAGS: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNS
@@ -153,9 +151,7 @@ fn ctx(what: impl Display) -> impl FnOnce(io::Error) -> (String, io::Error) {
 
 /// A libc return value, -1 meaning failure with errno set.
 fn sys(ret: impl Into<i64>) -> io::Result<()> {
-    (ret.into() != -1)
-        .then_some(())
-        .ok_or_else(io::Error::last_os_error)
+    (ret.into() != -1).then_some(()).ok_or_else(io::Error::last_os_error)
 }
 
 fn cstr(s: impl AsRef<OsStr>) -> CString {
@@ -233,11 +229,8 @@ fn init(spec: &SandboxSpec) -> ! {
 /// ignored signals would stay ignored across exec) and leaves other fds alone.
 fn exec(spec: &SandboxSpec) -> ! {
     let name = spec.argv.first().map_or("", String::as_str);
-    let err = Command::new(name)
-        .args(spec.argv.iter().skip(1))
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .exec();
+    let err =
+        Command::new(name).args(spec.argv.iter().skip(1)).env_clear().envs(spec.env.iter().map(|(k, v)| (k, v))).exec();
     eprintln!("compose sandbox: cannot exec {name}: {err}");
     std::process::exit(127)
 }
@@ -260,9 +253,7 @@ fn setup(spec: &SandboxSpec) -> Step {
     // Its own tmpfs, so that it alone can be made read-only at the end.
     tmpfs(root, "mode=0755")?;
     let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(ctx(d.display()));
-    let symlink = |target: &Path, link: &Path| {
-        std::os::unix::fs::symlink(target, link).map_err(ctx(link.display()))
-    };
+    let symlink = |target: &Path, link: &Path| std::os::unix::fs::symlink(target, link).map_err(ctx(link.display()));
 
     // System directories, read-only. Debian's merged-/usr symlinks (bin -> usr/bin, ...)
     // are recreated as the same symlinks rather than bound.
@@ -367,12 +358,7 @@ fn bind(src: &Path, dst: &Path, writable: bool) -> Step {
 /// that the kernel locked, while mount_setattr leaves other flags alone.
 /// Async-signal-safe (no allocation), so that [`probe`] can use it after fork.
 fn set_readonly(path: &CStr, recursive: bool) -> libc::c_long {
-    let attr = libc::mount_attr {
-        attr_set: libc::MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    let attr = libc::mount_attr { attr_set: libc::MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
     let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
     let size = std::mem::size_of::<libc::mount_attr>();
     // SAFETY: a live path and a live attr of the given size.
@@ -404,8 +390,7 @@ pub fn probe() -> Result<(), SandboxError> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills both fds, which the OwnedFds then own.
     let (mut rx, tx) = unsafe {
-        sys(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))
-            .map_err(|e| unavailable(format!("pipe: {e}")))?;
+        sys(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC)).map_err(|e| unavailable(format!("pipe: {e}")))?;
         (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
     };
     // SAFETY: the child only makes async-signal-safe calls.
@@ -420,8 +405,7 @@ pub fn probe() -> Result<(), SandboxError> {
     let failed = rx.read_exact(&mut report).is_ok();
     let status = wait(pid);
     if failed {
-        let [step, errno] =
-            [0, 4].map(|i| u32::from_ne_bytes(report[i..i + 4].try_into().unwrap()));
+        let [step, errno] = [0, 4].map(|i| u32::from_ne_bytes(report[i..i + 4].try_into().unwrap()));
         let step = PROBE_STEPS.split('|').nth(step as usize).unwrap_or("?");
         let err = io::Error::from_raw_os_error(errno as i32);
         return Err(unavailable(format!("{step}: {err}")));
@@ -451,10 +435,7 @@ fn probe_child(fd: libc::c_int, maps: &[(CString, CString)]) -> ! {
         for (path, content) in maps {
             let f = libc::open(path.as_ptr(), libc::O_WRONLY);
             must(1, f.into());
-            must(
-                1,
-                libc::write(f, content.as_ptr().cast(), content.count_bytes()) as i64,
-            );
+            must(1, libc::write(f, content.as_ptr().cast(), content.count_bytes()) as i64);
         }
         let private = libc::MS_REC | libc::MS_PRIVATE;
         let ret = libc::mount(null, c"/".as_ptr(), null, private, null.cast());

@@ -56,7 +56,11 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let common = settings::common(args.cache_dir.clone(), args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
     let recipe_path = absolute(&args.recipe);
     if !recipe_path.is_file() {
-        return Err(Failure::msg(exit::RECIPE, format!("no recipe at `{}`", args.recipe.display()), Some("give the path to a recipe file, e.g. `recipes/busybox.toml`".into())));
+        return Err(Failure::msg(
+            exit::RECIPE,
+            format!("no recipe at `{}`", args.recipe.display()),
+            Some("give the path to a recipe file, e.g. `recipes/busybox.toml`".into()),
+        ));
     }
     let recipes_dir = recipe_path.parent().expect("a file has a parent").to_path_buf();
     let search = recipes_dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains"));
@@ -76,7 +80,13 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         cache_root: common.cache_dir.clone(),
         source_date_epoch: common.source_date_epoch,
         keep_going: args.keep_going,
-        fetch: FetchSettings { mirrors: args.mirror.clone(), offline: args.offline, debian_base: source::debian_base_from_apt(), retries: 2, timeout: Duration::from_secs(300) },
+        fetch: FetchSettings {
+            mirrors: args.mirror.clone(),
+            offline: args.offline,
+            debian_base: source::debian_base_from_apt(),
+            retries: 2,
+            timeout: Duration::from_secs(300),
+        },
     };
     if args.dry_run {
         let plan = build::plan(&graph, &tc, &settings).map_err(build_failure)?;
@@ -95,20 +105,32 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let artifacts = build::build(&graph, Arc::new(tc), &settings, &reporter).map_err(build_failure)?;
 
-    let scratch = tempfile::Builder::new().prefix("rootfs-").tempdir_in(common.cache_dir.join("work")).or_else(|_| tempfile::tempdir());
-    let scratch = scratch.map_err(|e| Failure::msg(exit::ROOTFS, format!("cannot create a scratch directory: {e}"), None))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("rootfs-")
+        .tempdir_in(common.cache_dir.join("work"))
+        .or_else(|_| tempfile::tempdir());
+    let scratch =
+        scratch.map_err(|e| Failure::msg(exit::ROOTFS, format!("cannot create a scratch directory: {e}"), None))?;
     let packages = graph
         .runtime_closure(root)
         .into_iter()
         .map(|i| {
             let r = graph.recipe(i);
-            PackageInput { name: r.name.clone(), tree: artifacts[&i].tree(), include: r.image.include.clone(), exclude: r.image.exclude.clone(), strip: r.image.strip }
+            PackageInput {
+                name: r.name.clone(),
+                tree: artifacts[&i].tree(),
+                include: r.image.include.clone(),
+                exclude: r.image.exclude.clone(),
+                strip: r.image.strip,
+            }
         })
         .collect();
-    let plan = rootfs::Plan { packages, source_date_epoch: common.source_date_epoch, scratch: scratch.path().to_path_buf() };
+    let plan =
+        rootfs::Plan { packages, source_date_epoch: common.source_date_epoch, scratch: scratch.path().to_path_buf() };
     let tree = rootfs::assemble(&plan).map_err(|e| Failure::new(exit::ROOTFS, e))?;
     let out = args.output.clone().unwrap_or_else(|| PathBuf::from("out").join(format!("{name}.tar")));
-    let exported = export::tar::write(&tree, &out, common.source_date_epoch).map_err(|e| Failure::new(exit::EXPORT, e))?;
+    let exported =
+        export::tar::write(&tree, &out, common.source_date_epoch).map_err(|e| Failure::new(exit::EXPORT, e))?;
 
     println!("{}", exported.path.display());
     eprintln!(
@@ -134,7 +156,10 @@ fn graph_failure(e: GraphError) -> Failure {
             let hint = Some(format!("write `{name}.toml` beside the recipe that needs it, or remove the dependency"));
             Failure { hint, ..Failure::new(exit::GRAPH, e) }
         }
-        GraphError::Cycle { .. } => Failure { hint: Some("a package cannot need itself, directly or through others".into()), ..Failure::new(exit::GRAPH, e) },
+        GraphError::Cycle { .. } => Failure {
+            hint: Some("a package cannot need itself, directly or through others".into()),
+            ..Failure::new(exit::GRAPH, e)
+        },
     }
 }
 
@@ -171,8 +196,15 @@ fn build_failure(e: BuildError) -> Failure {
                 details.push(format!("build log: {}", log.display()));
                 details.push(format!("build directory kept for inspection: {}", work_dir.display()));
             }
-            BuildError::Sandbox(_) => hint = Some("run where user namespaces are allowed, or pass `--no-sandbox` explicitly (recorded in build keys)".into()),
-            BuildError::Fetch(_) => hint = Some("check the recipe's url and sha256; `--mirror DIR` adds a place to look".into()),
+            BuildError::Sandbox(_) => {
+                hint = Some(
+                    "run where user namespaces are allowed, or pass `--no-sandbox` explicitly (recorded in build keys)"
+                        .into(),
+                )
+            }
+            BuildError::Fetch(_) => {
+                hint = Some("check the recipe's url and sha256; `--mirror DIR` adds a place to look".into())
+            }
             _ => {}
         }
     }

@@ -25,7 +25,11 @@ pub mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "compose", version, about = "Build minimal container root filesystems from source, statically against musl")]
+#[command(
+    name = "compose",
+    version,
+    about = "Build minimal container root filesystems from source, statically against musl"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -20,7 +20,12 @@ pub struct CliReporter {
 impl CliReporter {
     pub fn new(quiet: bool, verbose: bool) -> Self {
         let tty = std::io::stderr().is_terminal() && std::env::var_os("TERM").is_some_and(|t| t != "dumb") && !quiet;
-        CliReporter { bars: tty.then(|| (MultiProgress::new(), Mutex::new(HashMap::new()))), verbose, quiet, started: Instant::now() }
+        CliReporter {
+            bars: tty.then(|| (MultiProgress::new(), Mutex::new(HashMap::new()))),
+            verbose,
+            quiet,
+            started: Instant::now(),
+        }
     }
 
     fn line(&self, package: &str, text: &str) {
@@ -39,7 +44,9 @@ impl CliReporter {
         let mut bars = bars.lock().expect("reporter lock");
         let bar = bars.entry(package.to_string()).or_insert_with(|| {
             let b = m.add(ProgressBar::new_spinner());
-            b.set_style(ProgressStyle::with_template("{spinner} {prefix:<14} {msg} {elapsed}").expect("valid template"));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:<14} {msg} {elapsed}").expect("valid template"),
+            );
             b.set_prefix(package.to_string());
             b.enable_steady_tick(Duration::from_millis(120));
             b

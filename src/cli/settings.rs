@@ -35,7 +35,9 @@ pub fn jobs(flag: Option<usize>) -> usize {
 
 pub fn source_date_epoch() -> Result<u64, String> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds")),
+        Ok(v) if !v.is_empty() => {
+            v.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"))
+        }
         _ => Ok(DEFAULT_SOURCE_DATE_EPOCH),
     }
 }

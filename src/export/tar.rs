@@ -21,7 +21,8 @@ pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Ex
     std::fs::create_dir_all(dir).map_err(io("create the output directory", dir))?;
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temp file in", dir))?;
     let (sha256, size) = {
-        let writer = HashingWriter { inner: BufWriter::with_capacity(1 << 20, tmp.as_file()), hash: Sha256::new(), len: 0 };
+        let writer =
+            HashingWriter { inner: BufWriter::with_capacity(1 << 20, tmp.as_file()), hash: Sha256::new(), len: 0 };
         let mut b = tar::Builder::new(writer);
         for (path, e) in &tree.entries {
             let mut h = tar::Header::new_gnu();
@@ -44,12 +45,15 @@ pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Ex
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_size(*size);
                     match content {
-                        Content::Bytes(bytes) => b.append_data(&mut h, path, bytes.as_slice()).map_err(io("write", out))?,
+                        Content::Bytes(bytes) => {
+                            b.append_data(&mut h, path, bytes.as_slice()).map_err(io("write", out))?
+                        }
                         Content::Host(src) => {
                             let f = std::fs::File::open(src).map_err(io("read", src))?;
                             let len = f.metadata().map_err(io("stat", src))?.len();
                             if len != *size {
-                                let err = std::io::Error::other(format!("size changed from {size} to {len} during export"));
+                                let err =
+                                    std::io::Error::other(format!("size changed from {size} to {len} during export"));
                                 return Err(io("read", src)(err));
                             }
                             b.append_data(&mut h, path, f).map_err(io("write", out))?;
@@ -63,7 +67,11 @@ pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Ex
         (hex::encode(w.hash.finalize_reset()), w.len)
     };
     tmp.as_file().sync_all().map_err(io("sync", out))?;
-    tmp.persist(out).map_err(|e| ExportError::Io { op: "rename into place", path: out.to_path_buf(), source: e.error })?;
+    tmp.persist(out).map_err(|e| ExportError::Io {
+        op: "rename into place",
+        path: out.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(Exported { path: out.to_path_buf(), size, sha256 })
 }
 
@@ -96,7 +104,8 @@ mod tests {
         t.entries.insert("tmp".into(), e(Kind::Dir, 0o1777));
         t.entries.insert("bin".into(), e(Kind::Dir, 0o755));
         t.entries.insert("bin/sh".into(), e(Kind::Symlink { target: "busybox".into() }, 0o777));
-        t.entries.insert("bin/busybox".into(), e(Kind::File { content: Content::Bytes(b"#!".to_vec()), size: 2 }, 0o4755));
+        t.entries
+            .insert("bin/busybox".into(), e(Kind::File { content: Content::Bytes(b"#!".to_vec()), size: 2 }, 0o4755));
         let long = format!("usr/{}/x", "d".repeat(120));
         t.entries.insert(long, e(Kind::File { content: Content::Bytes(vec![]), size: 0 }, 0o644));
         t

@@ -51,7 +51,11 @@ impl BuildGraph {
         // (recipe path, wanted by)
         let mut queue: VecDeque<(PathBuf, Option<String>, String)> = VecDeque::new();
         for p in &toolchain.packages {
-            queue.push_back((toolchain.recipes_dir.join(format!("{p}.toml")), Some(format!("toolchain `{}`", toolchain.name)), p.clone()));
+            queue.push_back((
+                toolchain.recipes_dir.join(format!("{p}.toml")),
+                Some(format!("toolchain `{}`", toolchain.name)),
+                p.clone(),
+            ));
         }
         let mut root_names = Vec::new();
         for r in roots {
@@ -187,7 +191,8 @@ impl BuildGraph {
     /// Topological order, ties broken by name so plans print the same way every time.
     pub fn order(&self) -> Vec<NodeIndex> {
         let mut indeg: HashMap<NodeIndex, usize> = self.graph.node_indices().map(|i| (i, self.deps(i).len())).collect();
-        let mut ready: BTreeSet<(String, NodeIndex)> = indeg.iter().filter(|(_, d)| **d == 0).map(|(&i, _)| (self.name(i).to_string(), i)).collect();
+        let mut ready: BTreeSet<(String, NodeIndex)> =
+            indeg.iter().filter(|(_, d)| **d == 0).map(|(&i, _)| (self.name(i).to_string(), i)).collect();
         let mut out = Vec::new();
         while let Some(first) = ready.pop_first() {
             out.push(first.1);
@@ -234,7 +239,13 @@ mod tests {
     fn toolchain(dir: &Path, packages: &[&str]) -> Toolchain {
         let p = dir.join("tc.toml");
         let pk = packages.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(",");
-        std::fs::write(&p, format!("[toolchain]\nname=\"tc\"\ntarget=\"x\"\npackages=[{pk}]\nrecipes=\".\"\n[compiler]\nhost_cc=\"cc\"\n")).unwrap();
+        std::fs::write(
+            &p,
+            format!(
+                "[toolchain]\nname=\"tc\"\ntarget=\"x\"\npackages=[{pk}]\nrecipes=\".\"\n[compiler]\nhost_cc=\"cc\"\n"
+            ),
+        )
+        .unwrap();
         crate::toolchain::load(p.to_str().unwrap(), dir).unwrap()
     }
 

@@ -112,8 +112,8 @@ impl RecipeError {
 
 /// Reads and resolves the recipe at `path`.
 pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| RecipeError::Read { path: path.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| RecipeError::Read { path: path.to_path_buf(), source })?;
     let raw: raw::RawRecipe = toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
     resolve(path, &text, raw)
 }
@@ -161,17 +161,32 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         }
     }
     if raw.source.is_empty() {
-        return Err(invalid(path, "source", "a recipe needs at least one [[source]]", "add a [[source]] with url and sha256"));
+        return Err(invalid(
+            path,
+            "source",
+            "a recipe needs at least one [[source]]",
+            "add a [[source]] with url and sha256",
+        ));
     }
     let mut sources = Vec::new();
     for (i, s) in raw.source.into_iter().enumerate() {
         let field = |f: &str| format!("source[{i}].{f}");
         let sha = s.sha256.to_ascii_lowercase();
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid(path, &field("sha256"), format!("`{}` is not a sha256 (64 hex digits)", s.sha256), "compute it with `sha256sum FILE`"));
+            return Err(invalid(
+                path,
+                &field("sha256"),
+                format!("`{}` is not a sha256 (64 hex digits)", s.sha256),
+                "compute it with `sha256sum FILE`",
+            ));
         }
         if !s.url.contains("://") {
-            return Err(invalid(path, &field("url"), format!("`{}` is not a URL", s.url), "use https://, http:// or file://"));
+            return Err(invalid(
+                path,
+                &field("url"),
+                format!("`{}` is not a URL", s.url),
+                "use https://, http:// or file://",
+            ));
         }
         let dest = s.dest.unwrap_or_default();
         let dest = dest.trim_start_matches("./").trim_end_matches('/').to_string();
@@ -182,25 +197,46 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         if let Some(d) = &s.debian
             && (d.contains('/') || !d.contains('_'))
         {
-            return Err(invalid(path, &field("debian"), format!("`{d}` is not a pool file name"), "give the file name only, e.g. `busybox_1.37.0.orig.tar.bz2`"));
+            return Err(invalid(
+                path,
+                &field("debian"),
+                format!("`{d}` is not a pool file name"),
+                "give the file name only, e.g. `busybox_1.37.0.orig.tar.bz2`",
+            ));
         }
-        sources.push(Source { url: s.url, sha256: sha, mirrors: s.mirrors, debian: s.debian, dest, strip_components: s.strip_components, extract: s.extract });
+        sources.push(Source {
+            url: s.url,
+            sha256: sha,
+            mirrors: s.mirrors,
+            debian: s.debian,
+            dest,
+            strip_components: s.strip_components,
+            extract: s.extract,
+        });
     }
     let patches = local_files(path, &dir, "patches", &raw.patches)?;
     let files = local_files(path, &dir, "files", &raw.files)?;
-    for (field, deps) in [("dependencies.build", &raw.dependencies.build), ("dependencies.runtime", &raw.dependencies.runtime)] {
+    for (field, deps) in
+        [("dependencies.build", &raw.dependencies.build), ("dependencies.runtime", &raw.dependencies.runtime)]
+    {
         for d in deps {
             check_name(path, field, d)?;
         }
     }
     let build = resolve_build(path, raw.build)?;
-    let image = ImageRules { include: raw.image.include, exclude: raw.image.exclude, strip: raw.image.strip.unwrap_or(true) };
+    let image =
+        ImageRules { include: raw.image.include, exclude: raw.image.exclude, strip: raw.image.strip.unwrap_or(true) };
 
     let mut h = Sha256::new();
     h.update(b"recipe\0");
     h.update(text.as_bytes());
     for f in patches.iter().chain(&files) {
-        let bytes = std::fs::read(f).map_err(|source| RecipeError::MissingFile { path: path.to_path_buf(), field: "patches/files".into(), file: f.clone(), source })?;
+        let bytes = std::fs::read(f).map_err(|source| RecipeError::MissingFile {
+            path: path.to_path_buf(),
+            field: "patches/files".into(),
+            file: f.clone(),
+            source,
+        })?;
         h.update(f.file_name().unwrap_or_default().as_encoded_bytes());
         h.update(b"\0");
         h.update((bytes.len() as u64).to_le_bytes());
@@ -229,7 +265,11 @@ fn check_name(path: &Path, field: &str, name: &str) -> Result<(), RecipeError> {
     let ok = !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
         && !name.starts_with('.');
-    if ok { Ok(()) } else { Err(invalid(path, field, format!("`{name}` is not a valid package name"), "use letters, digits and `-_.+`")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(path, field, format!("`{name}` is not a valid package name"), "use letters, digits and `-_.+`"))
+    }
 }
 
 fn is_relative_inside(p: &str) -> bool {
@@ -240,10 +280,20 @@ fn local_files(path: &Path, dir: &Path, field: &str, names: &[String]) -> Result
     let mut out = Vec::new();
     for (i, n) in names.iter().enumerate() {
         if !is_relative_inside(n) {
-            return Err(invalid(path, &format!("{field}[{i}]"), format!("`{n}` must be relative to the recipe's directory, without `..`"), ""));
+            return Err(invalid(
+                path,
+                &format!("{field}[{i}]"),
+                format!("`{n}` must be relative to the recipe's directory, without `..`"),
+                "",
+            ));
         }
         let f = dir.join(n);
-        std::fs::metadata(&f).map_err(|source| RecipeError::MissingFile { path: path.to_path_buf(), field: format!("{field}[{i}]"), file: f.clone(), source })?;
+        std::fs::metadata(&f).map_err(|source| RecipeError::MissingFile {
+            path: path.to_path_buf(),
+            field: format!("{field}[{i}]"),
+            file: f.clone(),
+            source,
+        })?;
         out.push(std::path::absolute(&f).unwrap_or(f));
     }
     Ok(out)
@@ -251,13 +301,25 @@ fn local_files(path: &Path, dir: &Path, field: &str, names: &[String]) -> Result
 
 fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, RecipeError> {
     let Some(b) = b else {
-        return Err(invalid(path, "build", "missing [build] table", "add `[build]` with `style = \"make\"`, `\"autotools\"` or `\"custom\"`"));
+        return Err(invalid(
+            path,
+            "build",
+            "missing [build] table",
+            "add `[build]` with `style = \"make\"`, `\"autotools\"` or `\"custom\"`",
+        ));
     };
     let style = match b.style.as_str() {
         "make" => BuildStyle::Make,
         "autotools" => BuildStyle::Autotools,
         "custom" => BuildStyle::Custom,
-        other => return Err(invalid(path, "build.style", format!("unknown style `{other}`"), "use `make`, `autotools` or `custom`")),
+        other => {
+            return Err(invalid(
+                path,
+                "build.style",
+                format!("unknown style `{other}`"),
+                "use `make`, `autotools` or `custom`",
+            ));
+        }
     };
     let prefix = b.prefix.unwrap_or_else(|| "/usr".to_string());
     if !prefix.starts_with('/') {
@@ -268,23 +330,42 @@ fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, Rec
     match style {
         BuildStyle::Make | BuildStyle::Autotools => {
             if style == BuildStyle::Autotools {
-                configure = Some(format!("./configure --prefix=\"$PREFIX\" --disable-shared --enable-static{}", join(&b.configure_args)));
+                configure = Some(format!(
+                    "./configure --prefix=\"$PREFIX\" --disable-shared --enable-static{}",
+                    join(&b.configure_args)
+                ));
             }
             build = Some(format!("make{}", join(&b.make_args)));
             install = Some(format!("make DESTDIR=\"$DESTDIR\"{} install", join(&b.install_args)));
         }
         BuildStyle::Custom => {
             if !(b.configure_args.is_empty() && b.make_args.is_empty() && b.install_args.is_empty()) {
-                return Err(invalid(path, "build.configure_args", "style `custom` takes scripts, not arguments", "write the command into the `configure`, `build` or `install` script"));
+                return Err(invalid(
+                    path,
+                    "build.configure_args",
+                    "style `custom` takes scripts, not arguments",
+                    "write the command into the `configure`, `build` or `install` script",
+                ));
             }
             if b.install.is_none() {
-                return Err(invalid(path, "build.install", "style `custom` needs an `install` script", "install the package's files into \"$DESTDIR\""));
+                return Err(invalid(
+                    path,
+                    "build.install",
+                    "style `custom` needs an `install` script",
+                    "install the package's files into \"$DESTDIR\"",
+                ));
             }
         }
     }
-    if b.configure.is_some() { configure = b.configure; }
-    if b.build.is_some() { build = b.build; }
-    if b.install.is_some() { install = b.install; }
+    if b.configure.is_some() {
+        configure = b.configure;
+    }
+    if b.build.is_some() {
+        build = b.build;
+    }
+    if b.install.is_some() {
+        install = b.install;
+    }
     let phases = [("configure", configure), ("build", build), ("install", install)]
         .into_iter()
         .filter_map(|(name, s)| s.map(|script| Phase { name, script }))

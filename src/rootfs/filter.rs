@@ -3,7 +3,8 @@
 //! paths the default drops; its `exclude` drops more.
 
 /// Directories dropped by default, under `/`, `/usr` or `/usr/local`.
-const DROPPED_DIRS: &[&str] = &["include", "lib/pkgconfig", "share/pkgconfig", "share/man", "share/info", "share/doc", "man", "info", "doc"];
+const DROPPED_DIRS: &[&str] =
+    &["include", "lib/pkgconfig", "share/pkgconfig", "share/man", "share/info", "share/doc", "man", "info", "doc"];
 const DROPPED_EXT: &[&str] = &[".a", ".la"];
 
 pub fn wanted(rel: &str, is_dir: bool, include: &[String], exclude: &[String]) -> bool {
@@ -36,7 +37,8 @@ fn dropped_by_default(rel: &str, is_dir: bool) -> bool {
 /// `*` matches any run of characters (including `/`); a pattern also matches everything below it.
 pub fn matches(pattern: &str, path: &str) -> bool {
     let pattern = pattern.trim_start_matches('/').trim_end_matches('/');
-    glob(pattern.as_bytes(), path.as_bytes()) || (path.len() > pattern.len() && path.starts_with(pattern) && path.as_bytes()[pattern.len()] == b'/')
+    glob(pattern.as_bytes(), path.as_bytes())
+        || (path.len() > pattern.len() && path.starts_with(pattern) && path.as_bytes()[pattern.len()] == b'/')
 }
 
 fn glob(p: &[u8], s: &[u8]) -> bool {

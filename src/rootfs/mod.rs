@@ -67,7 +67,8 @@ pub enum RootfsError {
 type Step = fn(&mut RootfsTree, &Plan) -> Result<(), RootfsError>;
 
 /// The image, as a recipe of steps.
-const STEPS: &[(&str, Step)] = &[("skeleton", skeleton), ("packages", install_packages), ("accounts", accounts), ("strip", strip)];
+const STEPS: &[(&str, Step)] =
+    &[("skeleton", skeleton), ("packages", install_packages), ("accounts", accounts), ("strip", strip)];
 
 pub fn assemble(plan: &Plan) -> Result<RootfsTree, RootfsError> {
     let mut tree = RootfsTree::default();
@@ -84,7 +85,11 @@ impl RootfsTree {
             if both_dirs {
                 return Ok(());
             }
-            return Err(RootfsError::Conflict { path: format!("/{path}"), first: old.owner.clone(), second: entry.owner });
+            return Err(RootfsError::Conflict {
+                path: format!("/{path}"),
+                first: old.owner.clone(),
+                second: entry.owner,
+            });
         }
         self.entries.insert(path, entry);
         Ok(())
@@ -97,12 +102,26 @@ impl RootfsTree {
 
 fn skeleton(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
     let dirs: &[(&str, u32)] = &[
-        ("bin", 0o755), ("dev", 0o755), ("etc", 0o755), ("proc", 0o555), ("root", 0o700), ("run", 0o755),
-        ("sbin", 0o755), ("sys", 0o555), ("tmp", 0o1777), ("usr", 0o755), ("usr/bin", 0o755),
-        ("usr/sbin", 0o755), ("var", 0o755), ("var/tmp", 0o1777),
+        ("bin", 0o755),
+        ("dev", 0o755),
+        ("etc", 0o755),
+        ("proc", 0o555),
+        ("root", 0o700),
+        ("run", 0o755),
+        ("sbin", 0o755),
+        ("sys", 0o555),
+        ("tmp", 0o1777),
+        ("usr", 0o755),
+        ("usr/bin", 0o755),
+        ("usr/sbin", 0o755),
+        ("var", 0o755),
+        ("var/tmp", 0o1777),
     ];
     for (d, mode) in dirs {
-        tree.insert(d.to_string(), Entry { kind: Kind::Dir, mode: *mode, mtime: plan.source_date_epoch, owner: "skeleton".into() })?;
+        tree.insert(
+            d.to_string(),
+            Entry { kind: Kind::Dir, mode: *mode, mtime: plan.source_date_epoch, owner: "skeleton".into() },
+        )?;
     }
     Ok(())
 }
@@ -115,7 +134,12 @@ fn install_packages(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsErro
             move |source| RootfsError::Io { step: "packages", op, path, source }
         };
         for e in walkdir::WalkDir::new(&p.tree).follow_links(false).sort_by_file_name().min_depth(1) {
-            let e = e.map_err(|e| RootfsError::Io { step: "packages", op: "walk", path: p.tree.clone(), source: std::io::Error::other(e) })?;
+            let e = e.map_err(|e| RootfsError::Io {
+                step: "packages",
+                op: "walk",
+                path: p.tree.clone(),
+                source: std::io::Error::other(e),
+            })?;
             let rel = e.path().strip_prefix(&p.tree).expect("under root").to_string_lossy().into_owned();
             if !filter::wanted(&rel, e.file_type().is_dir(), &p.include, &p.exclude) {
                 continue;
@@ -170,7 +194,15 @@ fn accounts(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
         }
         let bytes = text.as_bytes().to_vec();
         let size = bytes.len() as u64;
-        tree.insert(path.into(), Entry { kind: Kind::File { content: Content::Bytes(bytes), size }, mode: 0o644, mtime: plan.source_date_epoch, owner: "accounts".into() })?;
+        tree.insert(
+            path.into(),
+            Entry {
+                kind: Kind::File { content: Content::Bytes(bytes), size },
+                mode: 0o644,
+                mtime: plan.source_date_epoch,
+                owner: "accounts".into(),
+            },
+        )?;
     }
     Ok(())
 }
@@ -188,9 +220,19 @@ fn strip(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
             continue;
         }
         let out = plan.scratch.join(path.replace('/', "%"));
-        let res = std::process::Command::new("strip").arg("--strip-all").arg("-o").arg(&out).arg(&*src).output().map_err(io("run strip on", src))?;
+        let res = std::process::Command::new("strip")
+            .arg("--strip-all")
+            .arg("-o")
+            .arg(&out)
+            .arg(&*src)
+            .output()
+            .map_err(io("run strip on", src))?;
         if !res.status.success() {
-            return Err(RootfsError::Strip { path: format!("/{path}"), package: e.owner.clone(), message: String::from_utf8_lossy(&res.stderr).trim().to_string() });
+            return Err(RootfsError::Strip {
+                path: format!("/{path}"),
+                package: e.owner.clone(),
+                message: String::from_utf8_lossy(&res.stderr).trim().to_string(),
+            });
         }
         *size = out.metadata().map_err(io("stat", &out))?.len();
         *src = out;

@@ -11,9 +11,9 @@
 mod cache;
 mod debian;
 mod fetch;
-pub mod unpack;
 #[cfg(test)]
 mod tests;
+pub mod unpack;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -48,38 +48,24 @@ pub enum UnpackError {
     #[error("destination `{}` exists and is not an empty directory", dest.display())]
     NotEmpty { dest: PathBuf },
     #[error("refusing entry `{entry}` in `{}`: {reason}", archive.display())]
-    UnsafePath {
-        archive: PathBuf,
-        entry: String,
-        reason: &'static str,
-    },
+    UnsafePath { archive: PathBuf, entry: String, reason: &'static str },
     #[error("cannot write `{}`", path.display())]
     Write { path: PathBuf, source: io::Error },
 }
 
 fn write_err(path: &Path) -> impl Fn(io::Error) -> UnpackError {
     let path = path.to_path_buf();
-    move |source| UnpackError::Write {
-        path: path.clone(),
-        source,
-    }
+    move |source| UnpackError::Write { path: path.clone(), source }
 }
 
 fn read_err(archive: &Path) -> impl Fn(io::Error) -> UnpackError {
     let archive = archive.to_path_buf();
-    move |source| UnpackError::Read {
-        archive: archive.clone(),
-        source,
-    }
+    move |source| UnpackError::Read { archive: archive.clone(), source }
 }
 
 /// Unpacks `archive` (gzip, bzip2, xz or plain tar, told apart by magic bytes) into `dest`, which
 /// must not exist or be an empty directory. On any error `dest` is left as we found it.
-pub fn unpack(
-    archive: &Path,
-    dest: &Path,
-    opts: &UnpackOptions,
-) -> Result<UnpackStats, UnpackError> {
+pub fn unpack(archive: &Path, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats, UnpackError> {
     let existed = prepare_dest(dest)?;
     // Auto is decided from the first entry and checked on the fly, so the archive is decompressed
     // once; only one that contradicts the guess (`None`) is unpacked again, unstripped.
@@ -93,13 +79,7 @@ pub fn unpack(
     });
     if result.is_err() {
         // Leave nothing half-written. A directory the caller handed us empty stays, empty.
-        let _ = clear_dir(dest).and_then(|()| {
-            if existed {
-                Ok(())
-            } else {
-                fs::remove_dir(dest)
-            }
-        });
+        let _ = clear_dir(dest).and_then(|()| if existed { Ok(()) } else { fs::remove_dir(dest) });
     }
     result
 }
@@ -116,19 +96,13 @@ fn prepare_dest(dest: &Path) -> Result<bool, UnpackError> {
     if meta.is_dir() && fs::read_dir(dest).map_err(&werr)?.next().is_none() {
         return Ok(true);
     }
-    Err(UnpackError::NotEmpty {
-        dest: dest.to_path_buf(),
-    })
+    Err(UnpackError::NotEmpty { dest: dest.to_path_buf() })
 }
 
 fn clear_dir(dir: &Path) -> io::Result<()> {
     for child in fs::read_dir(dir)? {
         let path = child?.path();
-        if path.symlink_metadata()?.is_dir() {
-            fs::remove_dir_all(path)?
-        } else {
-            fs::remove_file(path)?
-        }
+        if path.symlink_metadata()?.is_dir() { fs::remove_dir_all(path)? } else { fs::remove_file(path)? }
     }
     Ok(())
 }
@@ -136,10 +110,8 @@ fn clear_dir(dir: &Path) -> io::Result<()> {
 /// Picks the decompressor from magic bytes (names lie) and streams the archive through it.
 fn open(archive: &Path) -> Result<Box<dyn Read>, UnpackError> {
     let read_err = read_err(archive);
-    let mut file = File::open(archive).map_err(|source| UnpackError::Open {
-        archive: archive.to_path_buf(),
-        source,
-    })?;
+    let mut file =
+        File::open(archive).map_err(|source| UnpackError::Open { archive: archive.to_path_buf(), source })?;
     let mut magic = Vec::new();
     let mut head = (&mut file).take(6);
     head.read_to_end(&mut magic).map_err(&read_err)?;
@@ -148,9 +120,7 @@ fn open(archive: &Path) -> Result<Box<dyn Read>, UnpackError> {
     Ok(match magic.as_slice() {
         [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(file)),
         [b'B', b'Z', b'h', ..] => Box::new(bzip2::read::MultiBzDecoder::new(file)),
-        [0xfd, b'7', b'z', b'X', b'Z', 0] => {
-            Box::new(liblzma::read::XzDecoder::new_multi_decoder(file))
-        }
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => Box::new(liblzma::read::XzDecoder::new_multi_decoder(file)),
         // Plain tar; pre-POSIX archives have no "ustar" magic, so let the tar parser judge.
         _ => Box::new(BufReader::with_capacity(1 << 16, file)),
     })
@@ -184,11 +154,7 @@ fn extract(
         let mut entry = entry.map_err(&read_err)?;
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw).into_owned();
-        let refuse = |reason| UnpackError::UnsafePath {
-            archive: archive.to_path_buf(),
-            entry: name.clone(),
-            reason,
-        };
+        let refuse = |reason| UnpackError::UnsafePath { archive: archive.to_path_buf(), entry: name.clone(), reason };
         let kind = match entry.header().entry_type() {
             T::XGlobalHeader => continue, // e.g. git archive's commit id; describes no file
             T::Regular if raw.ends_with(b"/") => T::Directory, // pre-POSIX directory marker
@@ -230,8 +196,7 @@ fn extract(
             if target.starts_with(b"/") {
                 return Err(refuse("hardlink target is absolute"));
             }
-            let t =
-                components(&target).map_err(|_| refuse("hardlink target has a `..` component"))?;
+            let t = components(&target).map_err(|_| refuse("hardlink target has a `..` component"))?;
             source = t.iter().skip(n).map(|c| OsStr::from_bytes(c)).collect();
         }
         if kept.is_empty() || !included(&opts.include, rel.as_os_str().as_bytes()) {
@@ -395,11 +360,7 @@ mod tests {
 
     /// Writes name and link bytes straight into the header: Builder would refuse hostile paths.
     fn add(b: &mut tar::Builder<Vec<u8>>, (kind, name, extra): E, mode: u32) {
-        let (link, data) = if matches!(kind, SYM | LNK) {
-            (extra, "")
-        } else {
-            ("", extra)
-        };
+        let (link, data) = if matches!(kind, SYM | LNK) { (extra, "") } else { ("", extra) };
         let mut h = tar::Header::new_gnu();
         h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
         h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
@@ -487,13 +448,7 @@ mod tests {
     fn excluded_entries_are_still_validated() {
         let entries = [(REG, "src/a", ""), (T::Block, "sda", "")];
         let (_tmp, result) = run(&tarball(&entries), Strip::Auto, &["src/"]);
-        assert!(matches!(
-            result,
-            Err(UnpackError::UnsafePath {
-                reason: "device node",
-                ..
-            })
-        ));
+        assert!(matches!(result, Err(UnpackError::UnsafePath { reason: "device node", .. })));
     }
 
     #[test]
@@ -554,11 +509,7 @@ mod tests {
     #[test]
     fn every_compression_is_detected_by_magic() {
         let big: String = (0..20_000).map(|i| format!("{i:09}\n")).collect(); // > one read buffer
-        let plain = tarball(&[
-            (DIR, "pkg/", ""),
-            (REG, "pkg/big", &big),
-            (SYM, "pkg/l", "big"),
-        ]);
+        let plain = tarball(&[(DIR, "pkg/", ""), (REG, "pkg/big", &big), (SYM, "pkg/l", "big")]);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
         let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
@@ -568,12 +519,7 @@ mod tests {
         let archives = [gz.finish(), bz.finish(), xz.finish()].map(Result::unwrap);
         for bytes in archives.iter().chain([&plain]) {
             let (tmp, result) = run(bytes, Strip::Auto, &[]);
-            let want = UnpackStats {
-                files: 1,
-                dirs: 0,
-                symlinks: 1,
-                bytes: big.len() as u64,
-            };
+            let want = UnpackStats { files: 1, dirs: 0, symlinks: 1, bytes: big.len() as u64 };
             assert_eq!(result.unwrap(), want);
             assert_eq!(fs::read_to_string(tmp.path().join("out/l")).unwrap(), big);
         }
@@ -597,18 +543,10 @@ mod tests {
             (REG, "pkg/d/f", ""),
         ];
         let (tmp, result) = run(&tarball(&entries), Strip::Auto, &[]);
-        let want = UnpackStats {
-            files: 6,
-            dirs: 2,
-            symlinks: 4,
-            bytes: 27,
-        };
+        let want = UnpackStats { files: 6, dirs: 2, symlinks: 4, bytes: 27 };
         assert_eq!(result.unwrap(), want);
         let read = |p: &str| fs::read_to_string(tmp.path().join("out").join(p)).unwrap();
-        assert_eq!(
-            [read("lib/x.so"), read("lib/again/x.so.1"), read("dup")],
-            ["elf", "elf", "new"]
-        );
+        assert_eq!([read("lib/x.so"), read("lib/again/x.so.1"), read("dup")], ["elf", "elf", "new"]);
         let meta = |p: &str| fs::symlink_metadata(tmp.path().join("out").join(p)).unwrap();
         assert_eq!(meta("y").ino(), meta("lib/x.so.1").ino());
         assert!(meta("s").is_file());
@@ -646,10 +584,7 @@ mod tests {
         let bad_gzip = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3];
         for bytes in [&bad_gzip[..], &corrupt] {
             let (tmp, result) = run(bytes, Strip::Auto, &[]);
-            assert!(
-                matches!(result, Err(UnpackError::Read { .. })),
-                "{result:?}"
-            );
+            assert!(matches!(result, Err(UnpackError::Read { .. })), "{result:?}");
             assert_eq!(tree(tmp.path()), ["archive"]);
         }
     }

@@ -117,7 +117,11 @@ impl Toolchain {
     /// `inside`, and returns the compiler environment pointing at them.
     pub fn prepare_sysroot(&self, host: &Path, inside: &Path) -> Result<CompilerEnv, ToolchainError> {
         let Some(wrapper) = &self.compiler.wrapper else {
-            return Ok(CompilerEnv { cc: self.compiler.host_cc.clone(), cflags: self.compiler.cflags.clone(), ldflags: self.compiler.ldflags.clone() });
+            return Ok(CompilerEnv {
+                cc: self.compiler.host_cc.clone(),
+                cflags: self.compiler.cflags.clone(),
+                ldflags: self.compiler.ldflags.clone(),
+            });
         };
         let mut specs_arg = String::new();
         if let Some(template) = &self.compiler.specs_template {

@@ -62,7 +62,11 @@ impl Podman {
             .args(args)
             .output()
             .expect("run podman");
-        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     }
 }
 
@@ -86,7 +90,10 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "cold build failed:\n{stderr}");
     for pkg in ["musl", "linux-headers", "busybox"] {
-        assert!(stderr.lines().any(|l| l.contains(pkg) && l.ends_with("build started")), "{pkg} was not built:\n{stderr}");
+        assert!(
+            stderr.lines().any(|l| l.contains(pkg) && l.ends_with("build started")),
+            "{pkg} was not built:\n{stderr}"
+        );
     }
     let sha = sha256_file(&tar);
 
@@ -122,10 +129,21 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
     // podman import + run.
     let p = Podman::new();
     let tar_s = tar.to_str().unwrap();
-    let (ok, _, err) = p.run(&["import", "--change", "ENV PATH=/usr/bin:/bin:/usr/sbin:/sbin", tar_s, "compose-e2e-busybox:latest"]);
+    let (ok, _, err) =
+        p.run(&["import", "--change", "ENV PATH=/usr/bin:/bin:/usr/sbin:/sbin", tar_s, "compose-e2e-busybox:latest"]);
     assert!(ok, "podman import: {err}");
     let run = |args: &[&str]| {
-        let mut a = vec!["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "compose-e2e-busybox:latest"];
+        let mut a = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "compose-e2e-busybox:latest",
+        ];
         a.extend_from_slice(args);
         p.run(&a)
     };
@@ -140,9 +158,15 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
 
     if docker_answers() {
         let tag = "compose-e2e-busybox:latest";
-        let o = Command::new("docker").args(["import", "--change", "ENV PATH=/usr/bin:/bin:/usr/sbin:/sbin", tar_s, tag]).output().unwrap();
+        let o = Command::new("docker")
+            .args(["import", "--change", "ENV PATH=/usr/bin:/bin:/usr/sbin:/sbin", tar_s, tag])
+            .output()
+            .unwrap();
         assert!(o.status.success(), "docker import: {}", String::from_utf8_lossy(&o.stderr));
-        let o = Command::new("docker").args(["run", "--rm", "--network", "none", tag, "/bin/sh", "-c", "echo ok; ls /bin/busybox"]).output().unwrap();
+        let o = Command::new("docker")
+            .args(["run", "--rm", "--network", "none", tag, "/bin/sh", "-c", "echo ok; ls /bin/busybox"])
+            .output()
+            .unwrap();
         let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
         assert!(o.status.success(), "docker run: {}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n/bin/busybox\n");

@@ -13,7 +13,10 @@ echo '.TH X' > "$DESTDIR/usr/share/man/man1/hello.1""#;
 
 fn hello() -> Test {
     Test::new()
-        .tarball("hello-1.0.tar.gz", &[E::File("hello-1.0/hello.sh", "#!/bin/sh\necho hello\n", 0o755)])
+        .tarball(
+            "hello-1.0.tar.gz",
+            &[E::Dir("hello-1.0"), E::File("hello-1.0/hello.sh", "#!/bin/sh\necho hello\n", 0o755)],
+        )
         .recipe("hello", &recipe("hello", "hello-1.0.tar.gz", &[], &[], INSTALL_HELLO))
 }
 
@@ -34,7 +37,14 @@ fn image_holds_runtime_files_skeleton_and_accounts_only() {
     for d in ["dev/", "proc/", "sys/", "run/", "sbin/", "usr/bin/", "usr/sbin/", "var/tmp/"] {
         assert_eq!(get(d).1, 'd');
     }
-    for gone in ["usr/include/x.h", "usr/lib/libx.a", "usr/lib/pkgconfig/x.pc", "usr/share/man/man1/hello.1", "usr/include/", "usr/lib/"] {
+    for gone in [
+        "usr/include/x.h",
+        "usr/lib/libx.a",
+        "usr/lib/pkgconfig/x.pc",
+        "usr/share/man/man1/hello.1",
+        "usr/include/",
+        "usr/lib/",
+    ] {
         assert!(!l.iter().any(|e| e.0 == gone), "{gone} should not be in the image");
     }
     let names: Vec<&String> = l.iter().map(|e| &e.0).collect();
@@ -85,18 +95,37 @@ fn build_step_cannot_reach_the_network() {
 fn build_step_writes_only_its_build_dir_and_destdir() {
     let t = Test::new().tarball("w.tar.gz", &[E::File("w/x", "x", 0o644)]);
     let outside = t.path("outside-marker");
-    let script = format!("touch {}; echo WROTE-OUTSIDE; touch /usr/compose-marker 2>&1 || true; touch \"$DESTDIR/ok\"; hostname; id -u; umask; echo TZ=$TZ LC_ALL=$LC_ALL SDE=$SOURCE_DATE_EPOCH", outside.display());
+    let script = format!(
+        "touch {}; echo WROTE-OUTSIDE; touch /usr/compose-marker 2>&1 || true; touch \"$DESTDIR/ok\"; hostname; id -u; umask; echo TZ=$TZ LC_ALL=$LC_ALL SDE=$SOURCE_DATE_EPOCH",
+        outside.display()
+    );
     let t = t.recipe("w", &recipe("w", "w.tar.gz", &[], &[], &script)).build("w", &[]);
     let r = t.run();
     r.code(7).stderr_has("outside-marker");
     assert!(!outside.exists());
     assert!(!std::path::Path::new("/usr/compose-marker").exists());
-    let ok = recipe("w", "w.tar.gz", &[], &[], "touch /usr/compose-marker 2>&1 || true; touch \"$DESTDIR/ok\"; hostname; umask; echo TZ=$TZ LC_ALL=$LC_ALL SDE=$SOURCE_DATE_EPOCH MAKEFLAGS=$MAKEFLAGS; env | sort");
+    let ok = recipe(
+        "w",
+        "w.tar.gz",
+        &[],
+        &[],
+        "touch /usr/compose-marker 2>&1 || true; touch \"$DESTDIR/ok\"; hostname; umask; echo TZ=$TZ LC_ALL=$LC_ALL SDE=$SOURCE_DATE_EPOCH MAKEFLAGS=$MAKEFLAGS; env | sort",
+    );
     let t = t.recipe("w", &ok);
     t.run().success();
     let log = std::fs::read_to_string(t.path("cache/logs/w.log")).unwrap();
     assert!(log.contains("Read-only file system"), "{log}");
-    for want in ["compose\n", "0022\n", "TZ=UTC LC_ALL=C SDE=1700000000", "--jobserver-auth=", "SRC=/build/src\n", "DESTDIR=/build/dest\n", "SYSROOT=/sysroot\n", "TARGET=x86_64-linux-musl\n", "CC=cc\n"] {
+    for want in [
+        "compose\n",
+        "0022\n",
+        "TZ=UTC LC_ALL=C SDE=1700000000",
+        "--jobserver-auth=",
+        "SRC=/build/src\n",
+        "DESTDIR=/build/dest\n",
+        "SYSROOT=/sysroot\n",
+        "TARGET=x86_64-linux-musl\n",
+        "CC=cc\n",
+    ] {
         assert!(log.contains(want), "log lacks {want:?}:\n{log}");
     }
     assert!(!log.contains("HOME=/root"), "environment must be cleared:\n{log}");
@@ -109,7 +138,10 @@ fn chain() -> Test {
         .tarball("src.tar.gz", &[E::File("src/x", "x", 0o644)])
         .recipe("lib", &recipe("lib", "src.tar.gz", &[], &[], lib))
         .recipe("app", &recipe("app", "src.tar.gz", &["lib"], &["other"], app))
-        .recipe("other", &recipe("other", "src.tar.gz", &[], &[], "mkdir -p \"$DESTDIR/etc\"; echo other > \"$DESTDIR/etc/other\""))
+        .recipe(
+            "other",
+            &recipe("other", "src.tar.gz", &[], &[], "mkdir -p \"$DESTDIR/etc\"; echo other > \"$DESTDIR/etc/other\""),
+        )
         .build("app", &[])
 }
 
@@ -131,7 +163,8 @@ fn unchanged_packages_are_not_rebuilt_and_a_change_rebuilds_dependents_only() {
     assert_eq!(sha256_file(&t.path("out/app.tar")), first);
 
     // Changing lib rebuilds lib and app (its dependent), not other.
-    let lib2 = recipe("lib", "src.tar.gz", &[], &[], r#"mkdir -p "$DESTDIR/usr/lib"; echo lib-v2 > "$DESTDIR/usr/lib/data""#);
+    let lib2 =
+        recipe("lib", "src.tar.gz", &[], &[], r#"mkdir -p "$DESTDIR/usr/lib"; echo lib-v2 > "$DESTDIR/usr/lib/data""#);
     let t = t.recipe("lib", &lib2);
     let r = t.run();
     r.success();
@@ -139,7 +172,8 @@ fn unchanged_packages_are_not_rebuilt_and_a_change_rebuilds_dependents_only() {
     assert!(tar_listing(&t.path("out/app.tar")).iter().any(|e| e.0 == "bin/app" && e.3 == "lib-v2\n"));
 
     // Changing app rebuilds only app.
-    let app2 = recipe("app", "src.tar.gz", &["lib"], &["other"], r#"mkdir -p "$DESTDIR/bin"; echo v2 > "$DESTDIR/bin/app""#);
+    let app2 =
+        recipe("app", "src.tar.gz", &["lib"], &["other"], r#"mkdir -p "$DESTDIR/bin"; echo v2 > "$DESTDIR/bin/app""#);
     let t = t.recipe("app", &app2);
     let r = t.run();
     r.success();
@@ -180,6 +214,9 @@ fn failed_build_shows_log_tail_and_keeps_the_build_dir() {
         .recipe("bad", &recipe("bad", "src.tar.gz", &[], &[], "echo some-context-line; false"))
         .build("bad", &[]);
     let r = t.run();
-    r.code(7).stderr_has("some-context-line").stderr_has("build log: ").stderr_has("build directory kept for inspection");
+    r.code(7)
+        .stderr_has("some-context-line")
+        .stderr_has("build log: ")
+        .stderr_has("build directory kept for inspection");
     assert!(t.path("cache/work/bad/src/x").exists());
 }

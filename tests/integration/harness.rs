@@ -162,13 +162,25 @@ impl Test {
 impl Run {
     #[track_caller]
     pub fn success(&self) -> &Run {
-        assert!(self.output.status.success(), "expected success, got {:?}\nstdout:\n{}\nstderr:\n{}", self.output.status, self.stdout, self.stderr);
+        assert!(
+            self.output.status.success(),
+            "expected success, got {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.output.status,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn code(&self, code: i32) -> &Run {
-        assert_eq!(self.output.status.code(), Some(code), "wrong exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.output.status.code(),
+            Some(code),
+            "wrong exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 

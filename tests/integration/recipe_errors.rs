@@ -24,8 +24,15 @@ fn unknown_key_is_an_error_naming_the_key() {
 
 #[test]
 fn invalid_field_names_the_field_and_the_fix() {
-    let text = recipe("hello", "hello-1.0.tar.gz", &[], &[], "true").replace("style = \"custom\"", "style = \"cmake-please\"");
-    hello().recipe("hello", &text).build("hello", &[]).run().code(3).stderr_has("field `build.style`").stderr_has("hint: use `make`, `autotools` or `custom`");
+    let text =
+        recipe("hello", "hello-1.0.tar.gz", &[], &[], "true").replace("style = \"custom\"", "style = \"cmake-please\"");
+    hello()
+        .recipe("hello", &text)
+        .build("hello", &[])
+        .run()
+        .code(3)
+        .stderr_has("field `build.style`")
+        .stderr_has("hint: use `make`, `autotools` or `custom`");
 }
 
 #[test]
@@ -55,6 +62,11 @@ fn missing_dependency_names_what_and_who() {
 
 #[test]
 fn unknown_toolchain_is_a_clear_error() {
-    let t = hello().recipe("hello", &recipe("hello", "hello-1.0.tar.gz", &[], &[], "true")).args(&["build", "recipes/hello.toml", "--toolchain", "nope"]);
+    let t = hello().recipe("hello", &recipe("hello", "hello-1.0.tar.gz", &[], &[], "true")).args(&[
+        "build",
+        "recipes/hello.toml",
+        "--toolchain",
+        "nope",
+    ]);
     t.run().code(3).stderr_has("toolchain `nope` not found");
 }

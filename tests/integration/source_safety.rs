@@ -4,7 +4,14 @@ use crate::harness::{E, Test, recipe};
 
 fn cache_sources(t: &Test) -> Vec<String> {
     let dir = t.path("cache/sources-v1");
-    let mut v: Vec<String> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.ends_with(".lock")).collect()).unwrap_or_default();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".lock"))
+                .collect()
+        })
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -13,7 +20,10 @@ fn cache_sources(t: &Test) -> Vec<String> {
 fn hash_mismatch_names_package_url_expected_and_got_and_caches_nothing() {
     let wrong = "0".repeat(64);
     let text = recipe("hello", "hello.tar.gz", &[], &[], "true").replace("{SHA:hello.tar.gz}", &wrong);
-    let t = Test::new().tarball("hello.tar.gz", &[E::File("hello/x", "x", 0o644)]).recipe("hello", &text).build("hello", &[]);
+    let t = Test::new()
+        .tarball("hello.tar.gz", &[E::File("hello/x", "x", 0o644)])
+        .recipe("hello", &text)
+        .build("hello", &[]);
     let r = t.run();
     r.code(5).stderr_has("`hello`").stderr_has("hello.tar.gz").stderr_has(&wrong);
     let got = crate::harness::sha256_file(&t.path("dl/hello.tar.gz"));
@@ -23,13 +33,20 @@ fn hash_mismatch_names_package_url_expected_and_got_and_caches_nothing() {
 }
 
 fn refused(entries: &[E], needle: &str) {
-    let t = Test::new().tarball("evil.tar.gz", entries).recipe("evil", &recipe("evil", "evil.tar.gz", &[], &[], "cp -a . \"$DESTDIR\"/")).build("evil", &[]);
+    let t = Test::new()
+        .tarball("evil.tar.gz", entries)
+        .recipe("evil", &recipe("evil", "evil.tar.gz", &[], &[], "cp -a . \"$DESTDIR\"/"))
+        .build("evil", &[]);
     let r = t.run();
     r.code(6).stderr_has(needle);
     assert!(!t.path("out/evil.tar").exists());
     assert!(!t.dir.path().parent().unwrap().join("pwned").exists());
     // Nothing half-unpacked is left in the work directory.
-    let leftovers: Vec<_> = walkdir::WalkDir::new(t.path("cache/work")).into_iter().flatten().filter(|e| e.file_name() == "pwned" || e.file_name() == "ok").collect();
+    let leftovers: Vec<_> = walkdir::WalkDir::new(t.path("cache/work"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_name() == "pwned" || e.file_name() == "ok")
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -45,7 +62,14 @@ fn absolute_path_is_refused() {
 
 #[test]
 fn symlink_escape_is_refused() {
-    refused(&[E::File("evil/ok", "fine", 0o644), E::Symlink("evil/link", "../../../../etc"), E::RawFile("evil/link/pwned", "x")], "evil/link");
+    refused(
+        &[
+            E::File("evil/ok", "fine", 0o644),
+            E::Symlink("evil/link", "../../../../etc"),
+            E::RawFile("evil/link/pwned", "x"),
+        ],
+        "evil/link",
+    );
 }
 
 #[test]
@@ -57,7 +81,16 @@ fn device_node_is_refused() {
 fn setuid_bits_are_stripped_on_unpack() {
     let t = Test::new()
         .tarball("s.tar.gz", &[E::File("s/tool", "#!/bin/sh\n", 0o4755)])
-        .recipe("s", &recipe("s", "s.tar.gz", &[], &[], "mkdir -p \"$DESTDIR/bin\"; cp -p tool \"$DESTDIR/bin/\"; stat -c %a tool"))
+        .recipe(
+            "s",
+            &recipe(
+                "s",
+                "s.tar.gz",
+                &[],
+                &[],
+                "mkdir -p \"$DESTDIR/bin\"; cp -p tool \"$DESTDIR/bin/\"; stat -c %a tool",
+            ),
+        )
         .build("s", &[]);
     t.run().success();
     let listing = crate::harness::tar_listing(&t.path("out/s.tar"));
