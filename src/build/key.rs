@@ -18,6 +18,8 @@ pub struct KeyInputs {
     pub sources: Vec<String>,
     pub toolchain: String,
     pub sandbox: bool,
+    /// Embedded by builds that stamp dates (busybox's banner), so it is an input.
+    pub source_date_epoch: u64,
     /// (dependency name, its key), sorted by name.
     pub deps: Vec<(String, String)>,
 }
@@ -33,7 +35,12 @@ impl KeyInputs {
 }
 
 /// Computes every node's key inputs, dependencies first.
-pub fn compute(graph: &BuildGraph, toolchain: &Toolchain, sandbox: bool) -> HashMap<NodeIndex, KeyInputs> {
+pub fn compute(
+    graph: &BuildGraph,
+    toolchain: &Toolchain,
+    sandbox: bool,
+    source_date_epoch: u64,
+) -> HashMap<NodeIndex, KeyInputs> {
     let mut out: HashMap<NodeIndex, KeyInputs> = HashMap::new();
     for i in graph.order() {
         let r = graph.recipe(i);
@@ -47,6 +54,7 @@ pub fn compute(graph: &BuildGraph, toolchain: &Toolchain, sandbox: bool) -> Hash
                 sources: r.sources.iter().map(|s| s.sha256.clone()).collect(),
                 toolchain: toolchain.digest.clone(),
                 sandbox,
+                source_date_epoch,
                 deps,
             },
         );

@@ -74,7 +74,7 @@ pub struct PlanStep {
 /// What would be built, in order, and what is already in the store.
 pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings) -> Result<Vec<PlanStep>, BuildError> {
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
-    let keys = key::compute(graph, toolchain, settings.sandboxed);
+    let keys = key::compute(graph, toolchain, settings.sandboxed, settings.source_date_epoch);
     Ok(graph
         .order()
         .into_iter()

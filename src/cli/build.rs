@@ -133,19 +133,21 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         export::tar::write(&tree, &out, common.source_date_epoch).map_err(|e| Failure::new(exit::EXPORT, e))?;
 
     println!("{}", exported.path.display());
-    eprintln!(
-        "wrote `{}`: {} bytes, {} entries, sha256 {} ({:.1}s)",
-        exported.path.display(),
-        exported.size,
-        tree.entries.len(),
-        exported.sha256,
-        started.elapsed().as_secs_f64()
-    );
-    eprintln!("next:");
-    let change = "--change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin'";
-    eprintln!("  podman import {change} {} {name}:latest", exported.path.display());
-    eprintln!("  docker import {change} {} {name}:latest", exported.path.display());
-    eprintln!("  podman run --rm --network none {name}:latest /bin/sh -c 'echo ok'");
+    if !args.quiet {
+        eprintln!(
+            "wrote `{}`: {} bytes, {} entries, sha256 {} ({:.1}s)",
+            exported.path.display(),
+            exported.size,
+            tree.entries.len(),
+            exported.sha256,
+            started.elapsed().as_secs_f64()
+        );
+        eprintln!("next:");
+        let change = "--change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin'";
+        eprintln!("  podman import {change} {} {name}:latest", exported.path.display());
+        eprintln!("  docker import {change} {} {name}:latest", exported.path.display());
+        eprintln!("  podman run --rm --network none {name}:latest /bin/sh -c 'echo ok'");
+    }
     Ok(())
 }
 

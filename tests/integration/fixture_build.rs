@@ -74,7 +74,9 @@ fn two_builds_from_the_same_inputs_are_byte_identical() {
     assert_eq!(sha256_file(&t.path("out/hello.tar")), first);
     // SOURCE_DATE_EPOCH moves the clamp, and so the bytes.
     let t2 = t.env("SOURCE_DATE_EPOCH", "1000");
-    t2.run().success();
+    let r = t2.run();
+    r.success();
+    assert_eq!(r.built(), ["hello"], "SOURCE_DATE_EPOCH is part of the build key");
     assert_ne!(sha256_file(&t2.path("out/hello.tar")), first);
 }
 
@@ -219,4 +221,34 @@ fn failed_build_shows_log_tail_and_keeps_the_build_dir() {
         .stderr_has("build log: ")
         .stderr_has("build directory kept for inspection");
     assert!(t.path("cache/work/bad/src/x").exists());
+}
+
+#[test]
+fn no_sandbox_must_be_asked_for_and_is_recorded_in_the_key() {
+    let t = hello().build("hello", &[]);
+    t.run().success();
+    let sandboxed = sha256_file(&t.path("out/hello.tar"));
+    let t = t.build("hello", &["--no-sandbox"]);
+    let r = t.run();
+    r.success().stderr_has("warning: building without a sandbox");
+    // Not the sandboxed artifact: the key differs, so the package was built again.
+    assert_eq!(r.built(), ["hello"]);
+    assert_eq!(sha256_file(&t.path("out/hello.tar")), sandboxed, "same files either way for this fixture");
+}
+
+#[test]
+fn keep_going_builds_what_does_not_depend_on_the_failure() {
+    let t = Test::new()
+        .tarball("src.tar.gz", &[E::File("src/x", "x", 0o644)])
+        .recipe("top", &recipe("top", "src.tar.gz", &["bad", "good"], &[], "true"))
+        .recipe("bad", &recipe("bad", "src.tar.gz", &[], &[], "exit 3"))
+        .recipe(
+            "good",
+            &recipe("good", "src.tar.gz", &[], &[], "sleep 0.5; mkdir -p \"$DESTDIR/x\"; touch \"$DESTDIR/x/y\""),
+        )
+        .build("top", &["--keep-going"]);
+    let r = t.run();
+    r.code(7).stderr_has("`bad`: phase `install` failed");
+    assert_eq!(r.built(), ["bad", "good"], "top must not start after bad failed");
+    assert!(r.stderr.contains("good") && r.stderr.contains("built in"), "{}", r.stderr);
 }

@@ -6,4 +6,5 @@ mod harness;
 mod e2e;
 mod fixture_build;
 mod recipe_errors;
+mod scheduler;
 mod source_safety;
