@@ -145,7 +145,7 @@ pub fn tree_digest(root: &Path) -> std::io::Result<String> {
             } else if m.is_dir() {
                 format!("d {rel} {mode:o}")
             } else {
-                format!("f {rel} {mode:o} {}", sha256_file(p)?)
+                format!("f {rel} {mode:o} {}", crate::source::sha256_of(std::fs::File::open(p)?)?)
             })
         })
         .collect::<std::io::Result<_>>()?;
@@ -153,22 +153,6 @@ pub fn tree_digest(root: &Path) -> std::io::Result<String> {
     for l in lines {
         h.update(l.as_bytes());
         h.update(b"\n");
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
-/// Streams a file through sha256.
-pub fn sha256_file(p: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(p)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
 }

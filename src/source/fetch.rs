@@ -220,7 +220,7 @@ pub(crate) fn download(
 }
 
 /// Lowercase hex sha256 of everything `reader` yields.
-pub(crate) fn sha256_of(mut reader: impl Read) -> io::Result<String> {
+pub fn sha256_of(mut reader: impl Read) -> io::Result<String> {
     let mut sink = HashingWriter::new(io::sink(), |_| {});
     io::copy(&mut reader, &mut sink)?;
     Ok(sink.finish().0)
