@@ -10,8 +10,10 @@ use compose::build::{self, BuildError, BuildSettings};
 use compose::graph::{BuildGraph, GraphError};
 use compose::rootfs::{self, PackageInput};
 use compose::source::{self, FetchSettings};
+use compose::recipe::{self, Recipe};
 use compose::{export, toolchain};
 
+use super::image::{self, ImageArgs, ImageSpec};
 use super::reporter::CliReporter;
 use super::{Failure, absolute, exit, settings};
 
@@ -25,9 +27,8 @@ pub struct BuildArgs {
     /// Parallel jobs, shared by all package builds through one make jobserver. Default: the number of cores.
     #[arg(short, long)]
     jobs: Option<usize>,
-    /// Output tarball. Default: out/<name>.tar
-    #[arg(short, long)]
-    output: Option<PathBuf>,
+    #[command(flatten)]
+    image: ImageArgs,
     /// Cache directory (sources, artifacts, logs). Default: $COMPOSE_CACHE_DIR, else $XDG_CACHE_HOME/compose.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
@@ -63,6 +64,9 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         ));
     }
     let recipes_dir = recipe_path.parent().expect("a file has a parent").to_path_buf();
+    let file = recipe::load_file(&recipe_path).map_err(|r| Failure { hint: r.hint(), ..Failure::new(exit::RECIPE, r) })?;
+    let spec = ImageSpec::from_file(file, &recipes_dir)?;
+    let reference = spec.reference(args.image.tag.as_deref())?;
     let search = recipes_dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains"));
     let tc = toolchain::load(&args.toolchain, &search).map_err(|e| {
         let hint = match &e {
@@ -71,9 +75,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         };
         Failure { hint, ..Failure::new(exit::RECIPE, e) }
     })?;
-    let graph = BuildGraph::load(std::slice::from_ref(&recipe_path), &tc).map_err(graph_failure)?;
-    let root = graph.roots[0];
-    let name = graph.name(root).to_string();
+    let target = tc.target.clone();
+    let name = spec.name.clone();
     let settings = BuildSettings {
         jobs: common.jobs,
         sandboxed: !args.no_sandbox,
@@ -88,9 +91,14 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
             timeout: Duration::from_secs(300),
         },
     };
+    // An image of no packages (scratch) needs no toolchain and no build.
+    let graph = if spec.roots.is_empty() { None } else { Some(BuildGraph::load(&spec.roots, &tc).map_err(graph_failure)?) };
     if args.dry_run {
-        let plan = build::plan(&graph, &tc, &settings).map_err(build_failure)?;
         println!("plan for `{name}` (toolchain `{}`, {} jobs):", tc.name, settings.jobs);
+        let plan = match &graph {
+            Some(g) => build::plan(g, &tc, &settings).map_err(build_failure)?,
+            None => Vec::new(),
+        };
         for (n, s) in plan.iter().enumerate() {
             let mark = if s.cached { "cached" } else { "build " };
             let tag = if s.toolchain { " (toolchain)" } else { "" };
@@ -103,7 +111,21 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     }
     let reporter = CliReporter::new(args.quiet, args.verbose);
     let started = std::time::Instant::now();
-    let artifacts = build::build(&graph, Arc::new(tc), &settings, &reporter).map_err(build_failure)?;
+    let mut inputs: Vec<(&Recipe, PathBuf)> = Vec::new();
+    let artifacts = match &graph {
+        Some(g) => build::build(g, Arc::new(tc), &settings, &reporter).map_err(build_failure)?,
+        None => Default::default(),
+    };
+    if let Some(g) = &graph {
+        let mut seen = std::collections::HashSet::new();
+        for &root in &g.roots {
+            for i in g.runtime_closure(root) {
+                if seen.insert(i) {
+                    inputs.push((g.recipe(i), artifacts[&i].tree()));
+                }
+            }
+        }
+    }
 
     let scratch = tempfile::Builder::new()
         .prefix("rootfs-")
@@ -111,42 +133,49 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         .or_else(|_| tempfile::tempdir());
     let scratch =
         scratch.map_err(|e| Failure::msg(exit::ROOTFS, format!("cannot create a scratch directory: {e}"), None))?;
-    let packages = graph
-        .runtime_closure(root)
-        .into_iter()
-        .map(|i| {
-            let r = graph.recipe(i);
-            PackageInput {
-                name: r.name.clone(),
-                tree: artifacts[&i].tree(),
-                include: r.image.include.clone(),
-                exclude: r.image.exclude.clone(),
-                strip: r.image.strip,
-            }
+    let packages = inputs
+        .iter()
+        .map(|(r, tree)| PackageInput {
+            name: r.name.clone(),
+            tree: tree.clone(),
+            include: r.image.include.clone(),
+            exclude: r.image.exclude.clone(),
+            strip: r.image.strip,
         })
         .collect();
-    let plan =
-        rootfs::Plan { packages, source_date_epoch: common.source_date_epoch, scratch: scratch.path().to_path_buf() };
+    let plan = rootfs::Plan {
+        packages,
+        skeleton: spec.skeleton,
+        users: spec.config.users.clone(),
+        groups: spec.config.groups.clone(),
+        source_date_epoch: common.source_date_epoch,
+        scratch: scratch.path().to_path_buf(),
+    };
     let tree = rootfs::assemble(&plan).map_err(|e| Failure::new(exit::ROOTFS, e))?;
-    let out = args.output.clone().unwrap_or_else(|| PathBuf::from("out").join(format!("{name}.tar")));
-    let exported =
-        export::tar::write(&tree, &out, common.source_date_epoch).map_err(|e| Failure::new(exit::EXPORT, e))?;
+    let recipes: Vec<&Recipe> = inputs.iter().map(|(r, _)| *r).collect();
+    let written = image::export(&args.image, &spec, reference.clone(), &tree, &recipes, &target, common.source_date_epoch)?;
 
-    println!("{}", exported.path.display());
+    for l in &written.lines {
+        println!("{l}");
+    }
     if !args.quiet {
         eprintln!(
-            "wrote `{}`: {} bytes, {} entries, sha256 {} ({:.1}s)",
-            exported.path.display(),
-            exported.size,
+            "built `{name}`: {} entries, {} files ({:.1}s)",
             tree.entries.len(),
-            exported.sha256,
+            tree.file_count(),
             started.elapsed().as_secs_f64()
         );
+        let r = reference.familiar();
         eprintln!("next:");
-        let change = "--change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin'";
-        eprintln!("  podman import {change} {} {name}:latest", exported.path.display());
-        eprintln!("  docker import {change} {} {name}:latest", exported.path.display());
-        eprintln!("  podman run --rm --network none {name}:latest /bin/sh -c 'echo ok'");
+        if args.image.format.contains(&image::Format::OciArchive) {
+            let a = args.image.out_dir.join(format!("{name}.oci.tar"));
+            eprintln!("  podman load -i {}   # or: docker load -i", a.display());
+            eprintln!("  podman run --rm --network none {r}");
+        }
+        if let Some(t) = &written.tar {
+            let change = format!("--change 'ENV PATH={}'", export::oci::DEFAULT_PATH);
+            eprintln!("  podman import {change} {} {r}   # or: docker import", t.display());
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! the exit code. The only module that sees every stage.
 
 mod build;
+mod image;
 mod reporter;
 mod settings;
 

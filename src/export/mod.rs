@@ -1,7 +1,18 @@
 //! Exporters: read an assembled `RootfsTree` and write image files. Every output is written to a temp
 //! file beside its final path and renamed into place, so a failed export leaves nothing half-written.
 
+mod check;
+mod json;
+mod layers;
+pub mod oci;
+mod reference;
 pub mod tar;
+
+pub use json::rfc3339;
+pub use check::{ConfigError, check_config};
+pub use layers::{Compression, LayerBlob, Layering};
+pub use oci::{ImageMeta, ImageRequest, Outputs, WrittenImage};
+pub use reference::Reference;
 
 use std::path::PathBuf;
 
@@ -17,4 +28,13 @@ pub struct Exported {
     pub path: PathBuf,
     pub size: u64,
     pub sha256: String,
+}
+
+/// Renames a finished temp file to `out`, readable by all (a temp file is created 0600).
+pub(crate) fn publish(tmp: tempfile::NamedTempFile, out: &std::path::Path) -> Result<(), ExportError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |op, source| ExportError::Io { op, path: out.to_path_buf(), source };
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| io("set permissions of", e))?;
+    tmp.persist(out).map_err(|e| io("rename into place", e.error))?;
+    Ok(())
 }

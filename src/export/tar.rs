@@ -21,64 +21,83 @@ pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Ex
     std::fs::create_dir_all(dir).map_err(io("create the output directory", dir))?;
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temp file in", dir))?;
     let (sha256, size) = {
-        let writer =
-            HashingWriter { inner: BufWriter::with_capacity(1 << 20, tmp.as_file()), hash: Sha256::new(), len: 0 };
-        let mut b = tar::Builder::new(writer);
-        for (path, e) in &tree.entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mode(e.mode);
-            h.set_mtime(e.mtime.min(source_date_epoch));
-            match &e.kind {
-                Kind::Dir => {
-                    h.set_entry_type(tar::EntryType::Directory);
-                    h.set_size(0);
-                    b.append_data(&mut h, format!("{path}/"), std::io::empty()).map_err(io("write", out))?;
-                }
-                Kind::Symlink { target } => {
-                    h.set_entry_type(tar::EntryType::Symlink);
-                    h.set_size(0);
-                    b.append_link(&mut h, path, target).map_err(io("write", out))?;
-                }
-                Kind::File { content, size } => {
-                    h.set_entry_type(tar::EntryType::Regular);
-                    h.set_size(*size);
-                    match content {
-                        Content::Bytes(bytes) => {
-                            b.append_data(&mut h, path, bytes.as_slice()).map_err(io("write", out))?
+        let writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+        let mut w = write_stream(tree, tree.entries.keys(), writer, source_date_epoch, out)?;
+        w.inner.flush().map_err(io("write", out))?;
+        (w.hex_digest(), w.len)
+    };
+    tmp.as_file().sync_all().map_err(io("sync", out))?;
+    super::publish(tmp, out)?;
+    Ok(Exported { path: out.to_path_buf(), size, sha256 })
+}
+
+/// Writes the entries at `paths` (which must be sorted, parents first) as one tar stream into `w`,
+/// finishes the archive and returns the writer. `out` names the destination in errors.
+pub(crate) fn write_stream<'a, W: Write>(
+    tree: &RootfsTree,
+    paths: impl IntoIterator<Item = &'a String>,
+    w: W,
+    source_date_epoch: u64,
+    out: &Path,
+) -> Result<W, ExportError> {
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { op, path, source }
+    };
+    let mut b = tar::Builder::new(w);
+    for path in paths {
+        let e = &tree.entries[path];
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(e.uid.into());
+        h.set_gid(e.gid.into());
+        h.set_mode(e.mode);
+        h.set_mtime(e.mtime.min(source_date_epoch));
+        match &e.kind {
+            Kind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                b.append_data(&mut h, format!("{path}/"), std::io::empty()).map_err(io("write", out))?;
+            }
+            Kind::Symlink { target } => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, path, target).map_err(io("write", out))?;
+            }
+            Kind::File { content, size } => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(*size);
+                match content {
+                    Content::Bytes(bytes) => b.append_data(&mut h, path, bytes.as_slice()).map_err(io("write", out))?,
+                    Content::Host(src) => {
+                        let f = std::fs::File::open(src).map_err(io("read", src))?;
+                        let len = f.metadata().map_err(io("stat", src))?.len();
+                        if len != *size {
+                            let err = std::io::Error::other(format!("size changed from {size} to {len} during export"));
+                            return Err(io("read", src)(err));
                         }
-                        Content::Host(src) => {
-                            let f = std::fs::File::open(src).map_err(io("read", src))?;
-                            let len = f.metadata().map_err(io("stat", src))?.len();
-                            if len != *size {
-                                let err =
-                                    std::io::Error::other(format!("size changed from {size} to {len} during export"));
-                                return Err(io("read", src)(err));
-                            }
-                            b.append_data(&mut h, path, f).map_err(io("write", out))?;
-                        }
+                        b.append_data(&mut h, path, f).map_err(io("write", out))?;
                     }
                 }
             }
         }
-        let mut w = b.into_inner().map_err(io("finish", out))?;
-        w.inner.flush().map_err(io("write", out))?;
-        (hex::encode(w.hash.finalize_reset()), w.len)
-    };
-    tmp.as_file().sync_all().map_err(io("sync", out))?;
-    tmp.persist(out).map_err(|e| ExportError::Io {
-        op: "rename into place",
-        path: out.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(Exported { path: out.to_path_buf(), size, sha256 })
+    }
+    b.into_inner().map_err(io("finish", out))
 }
 
-struct HashingWriter<W: Write> {
-    inner: W,
+/// Passes bytes through to `inner`, hashing and counting them.
+pub(crate) struct HashingWriter<W: Write> {
+    pub inner: W,
     hash: Sha256,
-    len: u64,
+    pub len: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hash: Sha256::new(), len: 0 }
+    }
+    pub fn hex_digest(&mut self) -> String {
+        hex::encode(self.hash.finalize_reset())
+    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
@@ -100,7 +119,7 @@ mod tests {
 
     fn tree() -> RootfsTree {
         let mut t = RootfsTree::default();
-        let e = |kind, mode| Entry { kind, mode, mtime: 2_000_000_000, owner: "t".into() };
+        let e = |kind, mode| Entry { kind, mode, mtime: 2_000_000_000, uid: 0, gid: 0, owner: "t".into() };
         t.entries.insert("tmp".into(), e(Kind::Dir, 0o1777));
         t.entries.insert("bin".into(), e(Kind::Dir, 0o755));
         t.entries.insert("bin/sh".into(), e(Kind::Symlink { target: "busybox".into() }, 0o777));

@@ -4,7 +4,10 @@
 //! [`Recipe`]: hashes are well-formed, patch and config files exist, the build style is known and every
 //! phase is a concrete script. Downstream stages never see raw strings from the file.
 
+mod image;
 mod raw;
+
+pub use image::{BUILTIN_GROUPS, BUILTIN_USERS, Group, ImageConfig, ImageRecipe, User};
 
 use std::path::{Component, Path, PathBuf};
 
@@ -29,6 +32,8 @@ pub struct Recipe {
     pub runtime_deps: Vec<String>,
     pub build: BuildSpec,
     pub image: ImageRules,
+    /// How the package's own image runs (`[config]`, `[[user]]`, `[[group]]`).
+    pub config: ImageConfig,
     /// sha256 over the recipe text, its patches and its files: the recipe's share of a build key.
     pub digest: String,
 }
@@ -110,12 +115,51 @@ impl RecipeError {
     }
 }
 
-/// Reads and resolves the recipe at `path`.
-pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+/// A recipe file of either kind.
+#[derive(Debug, Clone)]
+pub enum RecipeFile {
+    /// `[package]`: builds one package.
+    Package(Recipe),
+    /// `[image]` with `packages`: composes an image of packages.
+    Image(ImageRecipe),
+}
+
+/// Reads and resolves the recipe file at `path`, of either kind.
+pub fn load_file(path: &Path) -> Result<RecipeFile, RecipeError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| RecipeError::Read { path: path.to_path_buf(), source })?;
     let raw: raw::RawRecipe = toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
-    resolve(path, &text, raw)
+    if raw.package.is_some() {
+        return resolve(path, &text, raw).map(RecipeFile::Package);
+    }
+    let package_only = !raw.source.is_empty()
+        || raw.build.is_some()
+        || !raw.patches.is_empty()
+        || !raw.files.is_empty()
+        || !raw.dependencies.build.is_empty()
+        || !raw.dependencies.runtime.is_empty();
+    if package_only {
+        return Err(invalid(
+            path,
+            "package",
+            "missing [package] table",
+            "a package recipe needs [package] with name, version, license, homepage and description",
+        ));
+    }
+    image::resolve_image(path, &text, raw.image, raw.config, raw.user, raw.group).map(RecipeFile::Image)
+}
+
+/// Reads and resolves the package recipe at `path`.
+pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+    match load_file(path)? {
+        RecipeFile::Package(r) => Ok(r),
+        RecipeFile::Image(i) => Err(invalid(
+            path,
+            "image.packages",
+            format!("`{}` is an image recipe, not a package", i.name),
+            "only package recipes can be dependencies or toolchain packages; list images' packages instead",
+        )),
+    }
 }
 
 pub(crate) fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> RecipeError {
@@ -144,7 +188,7 @@ fn invalid(path: &Path, field: &str, message: impl Into<String>, hint: impl Into
 fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, RecipeError> {
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    let p = &raw.package;
+    let p = raw.package.as_ref().expect("checked by load_file");
     check_name(path, "package.name", &p.name)?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if stem != p.name {
@@ -224,8 +268,30 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         }
     }
     let build = resolve_build(path, raw.build)?;
-    let image =
-        ImageRules { include: raw.image.include, exclude: raw.image.exclude, strip: raw.image.strip.unwrap_or(true) };
+    let i = raw.image;
+    for (field, set) in [
+        ("image.name", i.name.is_some()),
+        ("image.version", i.version.is_some()),
+        ("image.description", i.description.is_some()),
+        ("image.packages", i.packages.is_some()),
+        ("image.skeleton", i.skeleton.is_some()),
+        ("image.source", i.source.is_some()),
+    ] {
+        if set {
+            return Err(invalid(
+                path,
+                field,
+                "belongs in an image recipe, not in a package recipe's [image]",
+                "a package recipe's [image] takes include, exclude and strip; its image is named after the package",
+            ));
+        }
+    }
+    let image = ImageRules {
+        include: i.include.unwrap_or_default(),
+        exclude: i.exclude.unwrap_or_default(),
+        strip: i.strip.unwrap_or(true),
+    };
+    let config = image::resolve_config(path, raw.config, raw.user, raw.group)?;
 
     let mut h = Sha256::new();
     h.update(b"recipe\0");
@@ -257,6 +323,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         runtime_deps: raw.dependencies.runtime,
         build,
         image,
+        config,
         digest,
     })
 }

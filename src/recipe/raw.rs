@@ -1,12 +1,15 @@
 //! The serde mirror of a recipe file, exactly as written. Nothing outside `recipe` sees these types:
 //! `resolve` turns them into a checked `Recipe`. Unknown keys are errors everywhere.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRecipe {
-    pub package: RawPackage,
+    /// Absent in an image recipe, which has `[image]` with `packages` instead.
+    pub package: Option<RawPackage>,
     #[serde(default)]
     pub source: Vec<RawSource>,
     #[serde(default)]
@@ -18,6 +21,12 @@ pub struct RawRecipe {
     pub build: Option<RawBuild>,
     #[serde(default)]
     pub image: RawImage,
+    #[serde(default)]
+    pub config: RawConfig,
+    #[serde(default)]
+    pub user: Vec<RawUser>,
+    #[serde(default)]
+    pub group: Vec<RawGroup>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,9 +81,54 @@ pub struct RawBuild {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawImage {
-    #[serde(default)]
-    pub include: Vec<String>,
-    #[serde(default)]
-    pub exclude: Vec<String>,
+    // In a package recipe: what of the package enters an image.
+    pub include: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
     pub strip: Option<bool>,
+    // In an image recipe: the image itself.
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub packages: Option<Vec<String>>,
+    pub skeleton: Option<bool>,
+    pub source: Option<String>,
+}
+
+/// The container's runtime configuration (the OCI image config's `config` object).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
+    pub stop_signal: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: Option<u32>,
+    pub home: Option<String>,
+    pub shell: Option<String>,
+    pub gecos: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub name: String,
+    pub gid: u32,
+    #[serde(default)]
+    pub members: Vec<String>,
 }

@@ -7,6 +7,8 @@ mod filter;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::recipe::{BUILTIN_GROUPS, BUILTIN_USERS, Group, User};
+
 /// What an entry's bytes are.
 #[derive(Debug, Clone)]
 pub enum Content {
@@ -27,6 +29,9 @@ pub struct Entry {
     /// Permission bits including setuid/setgid/sticky.
     pub mode: u32,
     pub mtime: u64,
+    /// Numeric owner; 0 except for the home directories of the image's own users.
+    pub uid: u32,
+    pub gid: u32,
     /// The package that put it there, or `skeleton` / `accounts`.
     pub owner: String,
 }
@@ -49,6 +54,11 @@ pub struct PackageInput {
 
 pub struct Plan {
     pub packages: Vec<PackageInput>,
+    /// Lay down the standard directories and /etc/passwd, /etc/group (false for an empty image).
+    pub skeleton: bool,
+    /// Accounts added to /etc/passwd and /etc/group beside root and nobody.
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
     pub source_date_epoch: u64,
     /// Scratch space for generated files (stripped binaries); must outlive the export.
     pub scratch: PathBuf,
@@ -60,6 +70,8 @@ pub enum RootfsError {
     Conflict { path: String, first: String, second: String },
     #[error("step `{step}`: cannot {op} `{}`", path.display())]
     Io { step: &'static str, op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("step `accounts`: `{package}` ships its own `/{file}`, so the image's users cannot be added to it")]
+    AccountsShipped { package: String, file: String },
     #[error("step `strip`: `strip` failed on `{path}` from `{package}`: {message}")]
     Strip { path: String, package: String, message: String },
 }
@@ -95,12 +107,61 @@ impl RootfsTree {
         Ok(())
     }
 
+    /// The entry `path` names inside the tree, following symlinks as the kernel would with the tree
+    /// as `/`. Returns the resolved path too. `None` if it does not exist or loops.
+    pub fn resolve(&self, path: &str) -> Option<(String, &Entry)> {
+        let mut pending: Vec<String> = path.split('/').filter(|c| !c.is_empty()).rev().map(String::from).collect();
+        let mut cur: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while let Some(c) = pending.pop() {
+            match c.as_str() {
+                "." => continue,
+                ".." => {
+                    cur.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            cur.push(c);
+            let key = cur.join("/");
+            let entry = self.entries.get(&key)?;
+            if let Kind::Symlink { target } = &entry.kind {
+                hops += 1;
+                if hops > 40 {
+                    return None;
+                }
+                cur.pop();
+                if target.starts_with('/') {
+                    cur.clear();
+                }
+                pending.extend(target.split('/').filter(|c| !c.is_empty()).rev().map(String::from));
+            }
+        }
+        let key = cur.join("/");
+        if key.is_empty() {
+            return None;
+        }
+        self.entries.get(&key).map(|e| (key, e))
+    }
+
+    /// The bytes of a regular file in the tree.
+    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
+        match &self.resolve(path)?.1.kind {
+            Kind::File { content: Content::Bytes(b), .. } => Some(b.clone()),
+            Kind::File { content: Content::Host(p), .. } => std::fs::read(p).ok(),
+            _ => None,
+        }
+    }
+
     pub fn file_count(&self) -> usize {
         self.entries.values().filter(|e| !matches!(e.kind, Kind::Dir)).count()
     }
 }
 
 fn skeleton(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
+    if !plan.skeleton {
+        return Ok(());
+    }
     let dirs: &[(&str, u32)] = &[
         ("bin", 0o755),
         ("dev", 0o755),
@@ -120,7 +181,7 @@ fn skeleton(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
     for (d, mode) in dirs {
         tree.insert(
             d.to_string(),
-            Entry { kind: Kind::Dir, mode: *mode, mtime: plan.source_date_epoch, owner: "skeleton".into() },
+            Entry { kind: Kind::Dir, mode: *mode, mtime: plan.source_date_epoch, uid: 0, gid: 0, owner: "skeleton".into() },
         )?;
     }
     Ok(())
@@ -158,7 +219,7 @@ fn install_packages(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsErro
             };
             let mode = m.permissions().mode() & 0o7777;
             let mtime = m.mtime().max(0) as u64;
-            tree.insert(rel, Entry { kind, mode, mtime, owner: p.name.clone() })?;
+            tree.insert(rel, Entry { kind, mode, mtime, uid: 0, gid: 0, owner: p.name.clone() })?;
         }
     }
     // Directories the filter emptied (an empty `usr/lib` once `pkgconfig` is gone), until none is left.
@@ -184,27 +245,64 @@ fn install_packages(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsErro
 }
 
 fn accounts(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
-    let files = [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"),
-        ("etc/group", "root:x:0:\nnobody:x:65534:\n"),
-    ];
-    for (path, text) in files {
-        if tree.entries.contains_key(path) {
-            continue; // a package ships its own
+    if !plan.skeleton {
+        return Ok(());
+    }
+    let (passwd, group) = account_files(&plan.users, &plan.groups);
+    for (path, text) in [("etc/passwd", passwd), ("etc/group", group)] {
+        if let Some(e) = tree.entries.get(path) {
+            if plan.users.is_empty() && plan.groups.is_empty() {
+                continue; // a package ships its own, and the image adds nobody
+            }
+            return Err(RootfsError::AccountsShipped { package: e.owner.clone(), file: path.into() });
         }
-        let bytes = text.as_bytes().to_vec();
+        let bytes = text.into_bytes();
         let size = bytes.len() as u64;
-        tree.insert(
-            path.into(),
-            Entry {
-                kind: Kind::File { content: Content::Bytes(bytes), size },
-                mode: 0o644,
-                mtime: plan.source_date_epoch,
-                owner: "accounts".into(),
-            },
-        )?;
+        let kind = Kind::File { content: Content::Bytes(bytes), size };
+        let entry = Entry { kind, mode: 0o644, mtime: plan.source_date_epoch, uid: 0, gid: 0, owner: "accounts".into() };
+        tree.insert(path.into(), entry)?;
+    }
+    for u in &plan.users {
+        let home = u.home.trim_matches('/');
+        if home.is_empty() || tree.entries.contains_key(home) {
+            continue;
+        }
+        // Parents as root-owned 0755 directories, the home itself owned by the user.
+        let parts: Vec<&str> = home.split('/').collect();
+        for i in 1..=parts.len() {
+            let p = parts[..i].join("/");
+            if tree.entries.contains_key(&p) {
+                continue;
+            }
+            let own = i == parts.len();
+            let (uid, gid, mode) = if own { (u.uid, u.gid, 0o750) } else { (0, 0, 0o755) };
+            let entry = Entry { kind: Kind::Dir, mode, mtime: plan.source_date_epoch, uid, gid, owner: "accounts".into() };
+            tree.insert(p, entry)?;
+        }
     }
     Ok(())
+}
+
+/// The text of /etc/passwd and /etc/group: root and nobody, then the image's own accounts. A user
+/// whose primary gid has no group gets one of its own name.
+pub fn account_files(users: &[User], groups: &[Group]) -> (String, String) {
+    let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+    for u in users {
+        passwd.push_str(&format!("{}:x:{}:{}:{}:{}:{}\n", u.name, u.uid, u.gid, u.gecos, u.home, u.shell));
+    }
+    let mut group: Vec<(String, u32, Vec<String>)> =
+        BUILTIN_GROUPS.iter().map(|(n, g)| (n.to_string(), *g, Vec::new())).collect();
+    for g in groups {
+        group.push((g.name.clone(), g.gid, g.members.clone()));
+    }
+    for u in users {
+        if !group.iter().any(|(_, g, _)| *g == u.gid) {
+            group.push((u.name.clone(), u.gid, Vec::new()));
+        }
+    }
+    let group = group.iter().map(|(n, g, m)| format!("{n}:x:{g}:{}\n", m.join(","))).collect();
+    debug_assert!(BUILTIN_USERS.len() == 2);
+    (passwd, group)
 }
 
 fn strip(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::engines::{Podman, docker_answers};
 use crate::harness::{sha256_file, tar_listing};
 
 fn repo() -> PathBuf {
@@ -33,60 +34,14 @@ fn has_interp(elf: &[u8]) -> bool {
     (0..phnum).any(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap()) == 3)
 }
 
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Podman {
-        let found = Command::new("podman").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-        assert!(found, "podman is required for the end-to-end test: apt-get install podman runc (see .ci/run)");
-        let dir = tempfile::tempdir().unwrap();
-        // Field notes: runc (crun fails on this cgroup setup), and ulimits we may set without CAP_SYS_RESOURCE.
-        std::fs::write(dir.path().join("containers.conf"), "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n").unwrap();
-        Podman { dir }
-    }
-
-    fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let d = self.dir.path();
-        let o = Command::new("podman")
-            .env("CONTAINERS_CONF", d.join("containers.conf"))
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("runroot"))
-            .arg("--tmpdir")
-            .arg(d.join("tmp"))
-            .arg("--runtime")
-            .arg("runc")
-            .args(args)
-            .output()
-            .expect("run podman");
-        (
-            o.status.success(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.run(&["rmi", "-a", "-f"]);
-    }
-}
-
-fn docker_answers() -> bool {
-    Command::new("docker").arg("info").output().map(|o| o.status.success()).unwrap_or(false)
-}
-
 #[test]
 fn busybox_image_from_source_runs_in_podman_and_docker() {
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");
-    let tar = work.path().join("busybox.tar");
+    let out1 = work.path().join("out1");
+    let tar = out1.join("busybox.tar");
 
-    let first = compose(&cache, &tar);
+    let first = compose(&cache, &out1);
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "cold build failed:\n{stderr}");
     for pkg in ["musl", "linux-headers", "busybox"] {
@@ -119,8 +74,9 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
     assert!(!listing.iter().any(|e| e.0.starts_with("include/") || e.0.ends_with(".a") || e.0 == "linuxrc"));
 
     // A second build compiles nothing and writes the same bytes.
-    let tar2 = work.path().join("busybox-again.tar");
-    let second = compose(&cache, &tar2);
+    let out2 = work.path().join("out2");
+    let tar2 = out2.join("busybox.tar");
+    let second = compose(&cache, &out2);
     let stderr2 = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "{stderr2}");
     assert!(!stderr2.contains("build started"), "second build rebuilt something:\n{stderr2}");

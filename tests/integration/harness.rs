@@ -131,11 +131,10 @@ impl Test {
         self
     }
 
-    /// `compose build recipes/<name>.toml --toolchain stub -o out/<name>.tar` plus extra args.
+    /// `compose build recipes/<name>.toml --toolchain stub -o out` plus extra args.
     pub fn build(self, name: &str, extra: &[&str]) -> Test {
         let recipe = format!("recipes/{name}.toml");
-        let out = format!("out/{name}.tar");
-        let mut a = vec!["build", recipe.as_str(), "--toolchain", "stub", "-o", out.as_str()];
+        let mut a = vec!["build", recipe.as_str(), "--toolchain", "stub", "-o", "out"];
         a.extend_from_slice(extra);
         self.args(&a)
     }
@@ -267,4 +266,8 @@ install = '''
         q(deps_build),
         q(deps_runtime)
     )
+}
+
+pub fn sha256_bytes(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
 }

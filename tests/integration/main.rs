@@ -1,10 +1,12 @@
 //! Integration tests: the real `compose` binary on fixture recipes (fast, offline), plus the real
 //! end-to-end busybox build with the musl toolchain and real container engines (`e2e`).
 
+mod engines;
 mod harness;
 
 mod e2e;
 mod fixture_build;
+mod image;
 mod recipe_errors;
 mod scheduler;
 mod source_safety;

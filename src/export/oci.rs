@@ -1,0 +1,327 @@
+//! OCI images: layers, config, manifest and index as content-addressed blobs, written as an OCI image
+//! layout directory, an OCI archive (the layout as a tar, plus Docker's `manifest.json` so that
+//! `docker load` takes it too) and a docker-archive (`docker save`'s format, uncompressed layers).
+//!
+//! Every JSON document is canonical and every time comes from SOURCE_DATE_EPOCH, so the same rootfs and
+//! metadata give the same digests on every run.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use super::json::{canonical, rfc3339};
+use super::layers::{self, Compression, LayerBlob, Layering};
+use super::reference::Reference;
+use super::{ExportError, Exported};
+use crate::recipe::ImageConfig;
+use crate::rootfs::RootfsTree;
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Everything about the image that is not its files.
+#[derive(Debug, Clone)]
+pub struct ImageMeta {
+    pub reference: Reference,
+    pub config: ImageConfig,
+    /// Manifest annotations (`org.opencontainers.image.*` and the recipe's own).
+    pub annotations: BTreeMap<String, String>,
+    /// GOARCH-style: `amd64`, `arm64`.
+    pub architecture: String,
+    /// For `history`: how the image was made.
+    pub created_by: String,
+    pub source_date_epoch: u64,
+}
+
+/// Where to write each requested form (`None`: not requested).
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    pub layout: Option<PathBuf>,
+    pub oci_archive: Option<PathBuf>,
+    pub docker_archive: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WrittenImage {
+    pub index_digest: String,
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub layers: Vec<LayerBlob>,
+    pub files: Vec<Exported>,
+}
+
+pub struct ImageRequest<'a> {
+    pub tree: &'a RootfsTree,
+    pub meta: &'a ImageMeta,
+    pub layering: Layering,
+    pub compression: Compression,
+    /// Package names in image order, for per-package layers.
+    pub packages: &'a [String],
+    pub outputs: &'a Outputs,
+    /// A directory on the same filesystem as the outputs, for staging.
+    pub staging_parent: &'a Path,
+}
+
+pub fn write(req: &ImageRequest) -> Result<WrittenImage, ExportError> {
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { op, path, source }
+    };
+    std::fs::create_dir_all(req.staging_parent).map_err(io("create", req.staging_parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".compose-image-")
+        .tempdir_in(req.staging_parent)
+        .map_err(io("create a staging directory in", req.staging_parent))?;
+    let layout = staging.path().join("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).map_err(io("create", &blobs))?;
+    let raw_dir = staging.path().join("raw");
+    let want_raw = req.outputs.docker_archive.is_some();
+    if want_raw {
+        std::fs::create_dir_all(&raw_dir).map_err(io("create", &raw_dir))?;
+    }
+
+    let plans = layers::plan(req.tree, req.layering, req.packages);
+    let meta = req.meta;
+    let blobs_written = layers::write_all(
+        req.tree,
+        &plans,
+        req.compression,
+        &blobs,
+        want_raw.then_some(raw_dir.as_path()),
+        meta.source_date_epoch,
+    )?;
+
+    let config = config_json(meta, &blobs_written);
+    let (config_digest, config_size) = put_blob(&blobs, &config)?;
+    let layer_descs: Vec<Value> = blobs_written
+        .iter()
+        .map(|l| json!({"mediaType": req.compression.media_type(), "digest": l.digest, "size": l.size}))
+        .collect();
+    let mut manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": CONFIG_TYPE, "digest": config_digest, "size": config_size},
+        "layers": layer_descs,
+    });
+    if !meta.annotations.is_empty() {
+        manifest["annotations"] = json!(meta.annotations);
+    }
+    let (manifest_digest, manifest_size) = put_blob(&blobs, &manifest)?;
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX_TYPE,
+        "manifests": [{
+            "mediaType": MANIFEST_TYPE,
+            "digest": manifest_digest,
+            "size": manifest_size,
+            "annotations": {
+                "io.containerd.image.name": meta.reference.qualified(),
+                "org.opencontainers.image.ref.name": meta.reference.tag,
+            },
+        }],
+    });
+    let index_bytes = canonical(&index);
+    let index_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&index_bytes)));
+    write_file(&layout.join("index.json"), &index_bytes)?;
+    write_file(&layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+
+    let mut files = Vec::new();
+    if let Some(out) = &req.outputs.oci_archive {
+        let layer_paths: Vec<String> =
+            blobs_written.iter().map(|l| format!("blobs/sha256/{}", &l.digest[7..])).collect();
+        let docker = docker_manifest(meta, &format!("blobs/sha256/{}", &config_digest[7..]), &layer_paths);
+        files.push(oci_archive(&layout, &docker, out, meta.source_date_epoch)?);
+    }
+    if let Some(out) = &req.outputs.docker_archive {
+        files.push(docker_archive(&blobs, &config_digest, &blobs_written, meta, out)?);
+    }
+    if let Some(out) = &req.outputs.layout {
+        replace_dir(&layout, out)?;
+        let size = blobs_written.iter().map(|l| l.size).sum::<u64>() + config_size + manifest_size;
+        files.push(Exported { path: out.clone(), size, sha256: index_digest[7..].to_string() });
+    }
+    Ok(WrittenImage { index_digest, manifest_digest, config_digest, layers: blobs_written, files })
+}
+
+/// The image config. Env always carries PATH: neither `docker import` nor an OCI runtime sets one.
+pub fn config_json(meta: &ImageMeta, layers: &[LayerBlob]) -> Value {
+    let c = &meta.config;
+    let mut env = c.env.clone();
+    env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
+    let mut cfg = json!({
+        "Env": env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        "WorkingDir": c.workdir.clone().unwrap_or_else(|| "/".into()),
+    });
+    if let Some(u) = &c.user {
+        cfg["User"] = json!(u);
+    }
+    if let Some(e) = &c.entrypoint {
+        cfg["Entrypoint"] = json!(e);
+    }
+    if let Some(cmd) = &c.cmd {
+        cfg["Cmd"] = json!(cmd);
+    }
+    let mut labels = meta.annotations.clone();
+    labels.retain(|k, _| k.starts_with("org.opencontainers.image."));
+    labels.extend(c.labels.clone());
+    if !labels.is_empty() {
+        cfg["Labels"] = json!(labels);
+    }
+    if !c.exposed_ports.is_empty() {
+        let ports: BTreeMap<&String, Value> = c.exposed_ports.iter().map(|p| (p, json!({}))).collect();
+        cfg["ExposedPorts"] = json!(ports);
+    }
+    if let Some(s) = &c.stop_signal {
+        cfg["StopSignal"] = json!(s);
+    }
+    let created = rfc3339(meta.source_date_epoch);
+    let history: Vec<Value> = layers
+        .iter()
+        .map(|l| json!({"created": created, "created_by": format!("{} ({})", meta.created_by, l.label)}))
+        .collect();
+    json!({
+        "created": created,
+        "architecture": meta.architecture,
+        "os": "linux",
+        "config": cfg,
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+        "history": history,
+    })
+}
+
+fn docker_manifest(meta: &ImageMeta, config: &str, layers: &[String]) -> Vec<u8> {
+    canonical(&json!([{"Config": config, "RepoTags": [meta.reference.familiar()], "Layers": layers}]))
+}
+
+fn put_blob(blobs: &Path, v: &Value) -> Result<(String, u64), ExportError> {
+    let bytes = canonical(v);
+    let hex = hex::encode(sha2::Sha256::digest(&bytes));
+    write_file(&blobs.join(&hex), &bytes)?;
+    Ok((format!("sha256:{hex}"), bytes.len() as u64))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    std::fs::write(path, bytes).map_err(|source| ExportError::Io { op: "write", path: path.to_path_buf(), source })
+}
+
+/// One entry of an archive: a name and either a directory or a file to copy.
+enum Member {
+    Dir(String),
+    File(String, PathBuf),
+    Bytes(String, Vec<u8>),
+}
+
+/// Writes `members` (already in order) as a deterministic tar at `out`, via a temp file and a rename.
+fn write_archive(members: Vec<Member>, out: &Path, source_date_epoch: u64) -> Result<Exported, ExportError> {
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { op, path, source }
+    };
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io("create the output directory", dir))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temp file in", dir))?;
+    let hw = super::tar::HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+    let mut b = tar::Builder::new(hw);
+    for m in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(source_date_epoch);
+        match m {
+            Member::Dir(name) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, name, std::io::empty()).map_err(io("write", out))?;
+            }
+            Member::File(name, src) => {
+                let f = std::fs::File::open(&src).map_err(io("read", &src))?;
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(f.metadata().map_err(io("stat", &src))?.len());
+                b.append_data(&mut h, name, f).map_err(io("write", out))?;
+            }
+            Member::Bytes(name, bytes) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(bytes.len() as u64);
+                b.append_data(&mut h, name, bytes.as_slice()).map_err(io("write", out))?;
+            }
+        }
+    }
+    let mut hw = b.into_inner().map_err(io("finish", out))?;
+    hw.inner.flush().map_err(io("write", out))?;
+    let (sha256, size) = (hw.hex_digest(), hw.len);
+    drop(hw);
+    tmp.as_file().sync_all().map_err(io("sync", out))?;
+    super::publish(tmp, out)?;
+    Ok(Exported { path: out.to_path_buf(), size, sha256 })
+}
+
+fn oci_archive(layout: &Path, docker: &[u8], out: &Path, sde: u64) -> Result<Exported, ExportError> {
+    let blobs = layout.join("blobs/sha256");
+    let mut names: Vec<String> = std::fs::read_dir(&blobs)
+        .and_then(|rd| rd.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect())
+        .map_err(|source| ExportError::Io { op: "list", path: blobs.clone(), source })?;
+    names.sort();
+    let mut members = vec![Member::Dir("blobs/".into()), Member::Dir("blobs/sha256/".into())];
+    members.extend(names.into_iter().map(|n| Member::File(format!("blobs/sha256/{n}"), blobs.join(&n))));
+    members.push(Member::File("index.json".into(), layout.join("index.json")));
+    members.push(Member::Bytes("manifest.json".into(), docker.to_vec()));
+    members.push(Member::File("oci-layout".into(), layout.join("oci-layout")));
+    write_archive(members, out, sde)
+}
+
+/// `docker save`'s layout: `manifest.json`, the config as `<hex>.json`, each layer as `<diff_id hex>/layer.tar`.
+fn docker_archive(
+    blobs: &Path,
+    config_digest: &str,
+    layers: &[LayerBlob],
+    meta: &ImageMeta,
+    out: &Path,
+) -> Result<Exported, ExportError> {
+    let config_name = format!("{}.json", &config_digest[7..]);
+    let mut members = Vec::new();
+    let mut layer_names = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for l in layers {
+        let id = &l.diff_id[7..];
+        layer_names.push(format!("{id}/layer.tar"));
+        if seen.insert(id.to_string()) {
+            members.push((id.to_string(), l.raw.clone().expect("raw layers were asked for")));
+        }
+    }
+    members.sort();
+    let mut list = vec![Member::File(config_name.clone(), blobs.join(&config_digest[7..]))];
+    for (id, raw) in members {
+        list.push(Member::Dir(format!("{id}/")));
+        list.push(Member::File(format!("{id}/layer.tar"), raw));
+    }
+    list.push(Member::Bytes("manifest.json".into(), docker_manifest(meta, &config_name, &layer_names)));
+    write_archive(list, out, meta.source_date_epoch)
+}
+
+/// Puts the staged directory at `out`, replacing what was there only once the new one is complete.
+fn replace_dir(staged: &Path, out: &Path) -> Result<(), ExportError> {
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { op, path, source }
+    };
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+    }
+    let old = out.with_extension("old-compose");
+    if out.exists() {
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(out, &old).map_err(io("move aside", out))?;
+    }
+    std::fs::rename(staged, out).map_err(io("rename into place", out))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
