@@ -8,9 +8,9 @@ use clap::Args;
 
 use compose::build::{self, BuildError, BuildSettings};
 use compose::graph::{BuildGraph, GraphError};
+use compose::recipe::{self, Recipe};
 use compose::rootfs::{self, PackageInput};
 use compose::source::{self, FetchSettings};
-use compose::recipe::{self, Recipe};
 use compose::{export, toolchain};
 
 use super::image::{self, ImageArgs, ImageSpec};
@@ -64,7 +64,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         ));
     }
     let recipes_dir = recipe_path.parent().expect("a file has a parent").to_path_buf();
-    let file = recipe::load_file(&recipe_path).map_err(|r| Failure { hint: r.hint(), ..Failure::new(exit::RECIPE, r) })?;
+    let file =
+        recipe::load_file(&recipe_path).map_err(|r| Failure { hint: r.hint(), ..Failure::new(exit::RECIPE, r) })?;
     let spec = ImageSpec::from_file(file, &recipes_dir)?;
     let reference = spec.reference(args.image.tag.as_deref())?;
     let search = recipes_dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains"));
@@ -92,7 +93,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         },
     };
     // An image of no packages (scratch) needs no toolchain and no build.
-    let graph = if spec.roots.is_empty() { None } else { Some(BuildGraph::load(&spec.roots, &tc).map_err(graph_failure)?) };
+    let graph =
+        if spec.roots.is_empty() { None } else { Some(BuildGraph::load(&spec.roots, &tc).map_err(graph_failure)?) };
     if args.dry_run {
         println!("plan for `{name}` (toolchain `{}`, {} jobs):", tc.name, settings.jobs);
         let plan = match &graph {
@@ -153,7 +155,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     };
     let tree = rootfs::assemble(&plan).map_err(|e| Failure::new(exit::ROOTFS, e))?;
     let recipes: Vec<&Recipe> = inputs.iter().map(|(r, _)| *r).collect();
-    let written = image::export(&args.image, &spec, reference.clone(), &tree, &recipes, &target, common.source_date_epoch)?;
+    let written =
+        image::export(&args.image, &spec, reference.clone(), &tree, &recipes, &target, common.source_date_epoch)?;
 
     for l in &written.lines {
         println!("{l}");

@@ -121,8 +121,11 @@ impl ImageSpec {
 
     /// The reference from `--tag`, else NAME:VERSION (the version made into a valid tag).
     pub fn reference(&self, tag: Option<&str>) -> Result<Reference, Failure> {
-        let default_tag: String =
-            self.version.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' }).collect();
+        let default_tag: String = self
+            .version
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' })
+            .collect();
         let s = tag.map(str::to_string).unwrap_or_else(|| self.name.clone());
         Reference::parse(&s, &default_tag).map_err(|m| {
             Failure::msg(
@@ -243,11 +246,7 @@ pub fn export(
     Ok(Written { lines, tar })
 }
 
-fn annotations(
-    spec: &ImageSpec,
-    packages: &[&Recipe],
-    source_date_epoch: u64,
-) -> BTreeMap<String, String> {
+fn annotations(spec: &ImageSpec, packages: &[&Recipe], source_date_epoch: u64) -> BTreeMap<String, String> {
     let mut a = BTreeMap::new();
     let mut put = |k: &str, v: String| {
         a.insert(format!("org.opencontainers.image.{k}"), v);
@@ -277,10 +276,7 @@ mod tests {
     fn licences_combine_into_one_expression() {
         assert_eq!(combined_license(["MIT"]), Some("MIT".into()));
         assert_eq!(combined_license(["MIT", "GPL-2.0-only", "MIT"]), Some("GPL-2.0-only AND MIT".into()));
-        assert_eq!(
-            combined_license(["MIT OR Apache-2.0", "Zlib"]),
-            Some("(MIT OR Apache-2.0) AND Zlib".into())
-        );
+        assert_eq!(combined_license(["MIT OR Apache-2.0", "Zlib"]), Some("(MIT OR Apache-2.0) AND Zlib".into()));
         assert_eq!(combined_license([]), None);
     }
 

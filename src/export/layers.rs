@@ -73,8 +73,11 @@ pub fn plan(tree: &RootfsTree, layering: Layering, packages: &[String]) -> Vec<L
     let budget = max_layers.saturating_sub(2).max(1);
     let mut by_size: Vec<&String> = present.clone();
     by_size.sort_by_key(|p| (std::cmp::Reverse(size_of(p)), p.as_str()));
-    let own: BTreeSet<&String> =
-        if present.len() <= budget { present.iter().copied().collect() } else { by_size[..budget - 1].iter().copied().collect() };
+    let own: BTreeSet<&String> = if present.len() <= budget {
+        present.iter().copied().collect()
+    } else {
+        by_size[..budget - 1].iter().copied().collect()
+    };
     let mut groups: Vec<(String, Vec<&str>)> = vec![("skeleton".into(), vec!["skeleton"])];
     let mut shared = Vec::new();
     for p in &present {
@@ -188,7 +191,9 @@ fn write_one(
     let blob = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     let out = match compression {
         // mtime 0, no file name, OS byte fixed by flate2: the same bytes on every machine.
-        Compression::Gzip => Compressor::Gzip(flate2::GzBuilder::new().mtime(0).write(blob, flate2::Compression::new(6))),
+        Compression::Gzip => {
+            Compressor::Gzip(flate2::GzBuilder::new().mtime(0).write(blob, flate2::Compression::new(6)))
+        }
         Compression::Zstd => {
             let mut z = zstd::stream::write::Encoder::new(blob, 3).map_err(io("start zstd for", &tmp))?;
             z.include_checksum(true).map_err(io("configure zstd for", &tmp))?;

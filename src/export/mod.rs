@@ -8,8 +8,8 @@ pub mod oci;
 mod reference;
 pub mod tar;
 
-pub use json::rfc3339;
 pub use check::{ConfigError, check_config};
+pub use json::rfc3339;
 pub use layers::{Compression, LayerBlob, Layering};
 pub use oci::{ImageMeta, ImageRequest, Outputs, WrittenImage};
 pub use reference::Reference;

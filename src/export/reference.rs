@@ -132,7 +132,8 @@ mod tests {
 
     #[test]
     fn rejects_what_docker_rejects() {
-        for bad in ["Busybox:1", "a:", "a:-x", "a@sha256:00", "a//b", "a/-b", "a:b:c", "a..b", "_a", "a_", "bad host/x"] {
+        for bad in ["Busybox:1", "a:", "a:-x", "a@sha256:00", "a//b", "a/-b", "a:b:c", "a..b", "_a", "a_", "bad host/x"]
+        {
             assert!(Reference::parse(bad, "latest").is_err(), "{bad} accepted");
         }
         for good in ["a.b-c__d", "a---b", "x:1.0_rc-1", "r.example.com/x"] {

@@ -106,7 +106,7 @@ pub(super) fn resolve_image(
     }
     let skeleton = image.skeleton.unwrap_or(true);
     let config = resolve_config(path, config, users, groups)?;
-    if !skeleton && !(config.users.is_empty() && config.groups.is_empty()) {
+    if !skeleton && (!config.users.is_empty() || !config.groups.is_empty()) {
         return Err(invalid(
             path,
             "user",
@@ -174,9 +174,16 @@ pub(super) fn resolve_config(
     exposed_ports.dedup();
     if let Some(s) = &c.stop_signal {
         let ok = s.parse::<u8>().is_ok_and(|n| (1..=64).contains(&n))
-            || (s.starts_with("SIG") && s.len() > 3 && s[3..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+            || (s.starts_with("SIG")
+                && s.len() > 3
+                && s[3..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
         if !ok {
-            return Err(invalid(path, "config.stop_signal", format!("`{s}` is not a signal"), "e.g. `SIGTERM` or `15`"));
+            return Err(invalid(
+                path,
+                "config.stop_signal",
+                format!("`{s}` is not a signal"),
+                "e.g. `SIGTERM` or `15`",
+            ));
         }
     }
     let groups = resolve_groups(path, groups)?;
@@ -220,12 +227,22 @@ fn resolve_users(path: &Path, users: Vec<raw::RawUser>) -> Result<Vec<User>, Rec
     for (i, u) in users.into_iter().enumerate() {
         let field = |f: &str| format!("user[{i}].{f}");
         if !account_name_ok(&u.name) {
-            return Err(invalid(path, &field("name"), format!("`{}` is not a valid user name", u.name), "use [a-z_][a-z0-9_-]*"));
+            return Err(invalid(
+                path,
+                &field("name"),
+                format!("`{}` is not a valid user name", u.name),
+                "use [a-z_][a-z0-9_-]*",
+            ));
         }
         let taken = BUILTIN_USERS.iter().any(|(n, id)| *n == u.name || *id == u.uid)
             || out.iter().any(|o| o.name == u.name || o.uid == u.uid);
         if taken {
-            return Err(invalid(path, &field("name"), format!("user `{}` or uid {} is defined twice", u.name, u.uid), ""));
+            return Err(invalid(
+                path,
+                &field("name"),
+                format!("user `{}` or uid {} is defined twice", u.name, u.uid),
+                "",
+            ));
         }
         let home = u.home.unwrap_or_else(|| format!("/home/{}", u.name));
         for (f, v) in [("home", home.as_str()), ("shell", u.shell.as_deref().unwrap_or("/"))] {
@@ -253,12 +270,22 @@ fn resolve_groups(path: &Path, groups: Vec<raw::RawGroup>) -> Result<Vec<Group>,
     let mut out: Vec<Group> = Vec::new();
     for (i, g) in groups.into_iter().enumerate() {
         if !account_name_ok(&g.name) {
-            return Err(invalid(path, &format!("group[{i}].name"), format!("`{}` is not a valid group name", g.name), ""));
+            return Err(invalid(
+                path,
+                &format!("group[{i}].name"),
+                format!("`{}` is not a valid group name", g.name),
+                "",
+            ));
         }
         let taken = BUILTIN_GROUPS.iter().any(|(n, id)| *n == g.name || *id == g.gid)
             || out.iter().any(|o| o.name == g.name || o.gid == g.gid);
         if taken {
-            return Err(invalid(path, &format!("group[{i}].name"), format!("group `{}` or gid {} is defined twice", g.name, g.gid), ""));
+            return Err(invalid(
+                path,
+                &format!("group[{i}].name"),
+                format!("group `{}` or gid {} is defined twice", g.name, g.gid),
+                "",
+            ));
         }
         out.push(Group { name: g.name, gid: g.gid, members: g.members });
     }

@@ -119,9 +119,9 @@ impl RecipeError {
 #[derive(Debug, Clone)]
 pub enum RecipeFile {
     /// `[package]`: builds one package.
-    Package(Recipe),
+    Package(Box<Recipe>),
     /// `[image]` with `packages`: composes an image of packages.
-    Image(ImageRecipe),
+    Image(Box<ImageRecipe>),
 }
 
 /// Reads and resolves the recipe file at `path`, of either kind.
@@ -130,7 +130,7 @@ pub fn load_file(path: &Path) -> Result<RecipeFile, RecipeError> {
         std::fs::read_to_string(path).map_err(|source| RecipeError::Read { path: path.to_path_buf(), source })?;
     let raw: raw::RawRecipe = toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
     if raw.package.is_some() {
-        return resolve(path, &text, raw).map(RecipeFile::Package);
+        return resolve(path, &text, raw).map(|r| RecipeFile::Package(Box::new(r)));
     }
     let package_only = !raw.source.is_empty()
         || raw.build.is_some()
@@ -146,13 +146,14 @@ pub fn load_file(path: &Path) -> Result<RecipeFile, RecipeError> {
             "a package recipe needs [package] with name, version, license, homepage and description",
         ));
     }
-    image::resolve_image(path, &text, raw.image, raw.config, raw.user, raw.group).map(RecipeFile::Image)
+    image::resolve_image(path, &text, raw.image, raw.config, raw.user, raw.group)
+        .map(|i| RecipeFile::Image(Box::new(i)))
 }
 
 /// Reads and resolves the package recipe at `path`.
 pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
     match load_file(path)? {
-        RecipeFile::Package(r) => Ok(r),
+        RecipeFile::Package(r) => Ok(*r),
         RecipeFile::Image(i) => Err(invalid(
             path,
             "image.packages",

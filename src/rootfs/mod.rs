@@ -181,7 +181,14 @@ fn skeleton(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
     for (d, mode) in dirs {
         tree.insert(
             d.to_string(),
-            Entry { kind: Kind::Dir, mode: *mode, mtime: plan.source_date_epoch, uid: 0, gid: 0, owner: "skeleton".into() },
+            Entry {
+                kind: Kind::Dir,
+                mode: *mode,
+                mtime: plan.source_date_epoch,
+                uid: 0,
+                gid: 0,
+                owner: "skeleton".into(),
+            },
         )?;
     }
     Ok(())
@@ -259,7 +266,8 @@ fn accounts(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
         let bytes = text.into_bytes();
         let size = bytes.len() as u64;
         let kind = Kind::File { content: Content::Bytes(bytes), size };
-        let entry = Entry { kind, mode: 0o644, mtime: plan.source_date_epoch, uid: 0, gid: 0, owner: "accounts".into() };
+        let entry =
+            Entry { kind, mode: 0o644, mtime: plan.source_date_epoch, uid: 0, gid: 0, owner: "accounts".into() };
         tree.insert(path.into(), entry)?;
     }
     for u in &plan.users {
@@ -276,7 +284,8 @@ fn accounts(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
             }
             let own = i == parts.len();
             let (uid, gid, mode) = if own { (u.uid, u.gid, 0o750) } else { (0, 0, 0o755) };
-            let entry = Entry { kind: Kind::Dir, mode, mtime: plan.source_date_epoch, uid, gid, owner: "accounts".into() };
+            let entry =
+                Entry { kind: Kind::Dir, mode, mtime: plan.source_date_epoch, uid, gid, owner: "accounts".into() };
             tree.insert(p, entry)?;
         }
     }
@@ -286,7 +295,8 @@ fn accounts(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
 /// The text of /etc/passwd and /etc/group: root and nobody, then the image's own accounts. A user
 /// whose primary gid has no group gets one of its own name.
 pub fn account_files(users: &[User], groups: &[Group]) -> (String, String) {
-    let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+    let mut passwd =
+        String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
     for u in users {
         passwd.push_str(&format!("{}:x:{}:{}:{}:{}:{}\n", u.name, u.uid, u.gid, u.gecos, u.home, u.shell));
     }

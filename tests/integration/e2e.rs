@@ -1,11 +1,13 @@
 //! The real thing: `compose build recipes/busybox.toml` from an empty cache, with the real musl, the
-//! real kernel headers and the real busybox, then `podman import` + `podman run` (and docker where an
-//! engine answers). Needs the network to the Debian archive, podman and runc (see .ci/run).
+//! real kernel headers and the real busybox, then `podman import` + `podman run`, the OCI archive through
+//! `podman load` + `run`, umoci and skopeo, and busybox under tini as a non-root user (docker as well
+//! where an engine answers). Needs the network to the Debian archive, podman, runc, skopeo and umoci
+//! (see .ci/run).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::engines::{Podman, docker_answers};
+use crate::engines::{Podman, docker_answers, tool};
 use crate::harness::{sha256_file, tar_listing};
 
 fn repo() -> PathBuf {
@@ -13,9 +15,13 @@ fn repo() -> PathBuf {
 }
 
 fn compose(cache: &Path, out: &Path) -> std::process::Output {
+    compose_recipe("busybox", cache, out)
+}
+
+fn compose_recipe(name: &str, cache: &Path, out: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_compose"))
         .current_dir(repo())
-        .args(["build", "recipes/busybox.toml", "-o"])
+        .args(["build", &format!("recipes/{name}.toml"), "--format", "tar,oci,oci-archive,docker-archive", "-o"])
         .arg(out)
         .env("COMPOSE_CACHE_DIR", cache)
         .env_remove("SOURCE_DATE_EPOCH")
@@ -81,6 +87,10 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
     assert!(second.status.success(), "{stderr2}");
     assert!(!stderr2.contains("build started"), "second build rebuilt something:\n{stderr2}");
     assert_eq!(sha256_file(&tar2), sha, "second build is not byte-identical");
+    for f in ["busybox.oci.tar", "busybox.docker.tar", "busybox.oci/index.json"] {
+        assert_eq!(sha256_file(&out1.join(f)), sha256_file(&out2.join(f)), "{f} differs between builds");
+    }
+    oci_images(&cache, &out1, work.path());
 
     // podman import + run.
     let p = Podman::new();
@@ -128,5 +138,52 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
         assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n/bin/busybox\n");
     } else {
         eprintln!("note: no Docker Engine answers `docker info`; docker import/run not exercised");
+    }
+}
+
+/// The OCI forms of the busybox image, and busybox-tini (entrypoint, cmd, user) from the same cache.
+fn oci_images(cache: &Path, out: &Path, work: &Path) {
+    let layout = format!("{}:1.37.0", out.join("busybox.oci").display());
+    let bundle = work.join("bundle");
+    let (ok, _, err) = tool("umoci", &["unpack", "--rootless", "--image", &layout, bundle.to_str().unwrap()]);
+    assert!(ok, "umoci unpack: {err}");
+    assert!(bundle.join("rootfs/bin/busybox").is_file());
+    let archive = format!("oci-archive:{}:1.37.0", out.join("busybox.oci.tar").display());
+    let (ok, config, err) = tool("skopeo", &["inspect", "--config", &archive]);
+    assert!(ok, "skopeo inspect: {err}");
+    assert!(config.contains(r#""Cmd": ["#) && config.contains(r#""/bin/sh""#), "{config}");
+
+    let t = compose_recipe("busybox-tini", cache, out);
+    let stderr = String::from_utf8_lossy(&t.stderr);
+    assert!(t.status.success(), "busybox-tini: {stderr}");
+    assert!(stderr.contains("tini") && !stderr.contains("busybox        build started"), "busybox rebuilt:\n{stderr}");
+
+    let p = Podman::new();
+    for a in ["busybox.oci.tar", "busybox-tini.oci.tar"] {
+        let (ok, _, err) = p.run(&["load", "-i", out.join(a).to_str().unwrap()]);
+        assert!(ok, "podman load {a}: {err}");
+    }
+    // No arguments: the image's CMD (/bin/sh) reads the script from stdin.
+    let o = p.run_stdin(&["run", "-i", "--rm", "--network", "none", "busybox:1.37.0"], "echo from-cmd; id -u\n");
+    assert_eq!(o.1, "from-cmd\n0\n", "busybox CMD: {}", o.2);
+    let probe = "id -un; pwd; cat /proc/1/cmdline | tr '\\0' ' '";
+    let (ok, got, err) = p.run(&["run", "--rm", "--network", "none", "busybox-tini:1.37.0", "sh", "-c", probe]);
+    assert!(ok, "podman run busybox-tini: {err}");
+    assert_eq!(got, "app\n/home/app\n/sbin/tini -- sh -c id -un; pwd; cat /proc/1/cmdline | tr '\\0' ' ' ");
+
+    if docker_answers() {
+        for (a, tag) in [("busybox.oci.tar", "busybox:1.37.0"), ("busybox-tini.oci.tar", "busybox-tini:1.37.0")] {
+            let (ok, _, err) = tool("docker", &["load", "-i", out.join(a).to_str().unwrap()]);
+            assert!(ok, "docker load {a}: {err}");
+            let (ok, got, err) =
+                tool("docker", &["run", "--rm", "--network", "none", tag, "sh", "-c", "id -un; echo $PATH"]);
+            let _ = tool("docker", &["rmi", "-f", tag]);
+            assert!(ok, "docker run {tag}: {err}");
+            let user = if tag.starts_with("busybox-tini") { "app" } else { "root" };
+            assert_eq!(got, format!("{user}\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
+        }
+        let (ok, _, err) = tool("docker", &["load", "-i", out.join("busybox.docker.tar").to_str().unwrap()]);
+        let _ = tool("docker", &["rmi", "-f", "busybox:1.37.0"]);
+        assert!(ok, "docker load of the docker-archive: {err}");
     }
 }

@@ -18,8 +18,14 @@ impl Podman {
     }
 
     pub fn run(&self, args: &[&str]) -> (bool, String, String) {
+        self.run_stdin(args, "")
+    }
+
+    /// Like `run`, with `input` on podman's stdin.
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> (bool, String, String) {
+        use std::io::Write;
         let d = self.dir.path();
-        let o = Command::new("podman")
+        let mut child = Command::new("podman")
             .env("CONTAINERS_CONF", d.join("containers.conf"))
             .arg("--root")
             .arg(d.join("root"))
@@ -30,8 +36,15 @@ impl Podman {
             .arg("--runtime")
             .arg("runc")
             .args(args)
-            .output()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("run podman");
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(input.as_bytes()).expect("write podman's stdin");
+        drop(stdin);
+        let o = child.wait_with_output().expect("wait for podman");
         (
             o.status.success(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -50,7 +63,6 @@ pub fn docker_answers() -> bool {
     Command::new("docker").arg("info").output().map(|o| o.status.success()).unwrap_or(false)
 }
 
-
 /// Runs a host tool (skopeo, umoci, docker) and returns (success, stdout, stderr). Panics with the
 /// install hint when the tool is missing: CI installs every one of them (.ci/run).
 pub fn tool(cmd: &str, args: &[&str]) -> (bool, String, String) {
@@ -58,5 +70,9 @@ pub fn tool(cmd: &str, args: &[&str]) -> (bool, String, String) {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("`{cmd}` is required for this test ({e}): apt-get install {cmd} (see .ci/run)"));
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }

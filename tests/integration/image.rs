@@ -17,10 +17,16 @@ fn fixture() -> Test {
     let fixed = |name: &str, tarball: &str| {
         recipe(name, tarball, &[], &[], INSTALL).replace("file://{DL}/", "https://example.invalid/dl/")
     };
-    let extra = recipe("extra", "extra-2.0.tar.gz", &[], &[], "mkdir -p \"$DESTDIR/usr/share/extra\"\ncp data.txt \"$DESTDIR/usr/share/extra/\"")
-        .replace("file://{DL}/", "https://example.invalid/dl/")
-        .replace("version = \"1.0\"", "version = \"2.0\"")
-        .replace("license = \"MIT\"", "license = \"Apache-2.0 OR MIT\"");
+    let extra = recipe(
+        "extra",
+        "extra-2.0.tar.gz",
+        &[],
+        &[],
+        "mkdir -p \"$DESTDIR/usr/share/extra\"\ncp data.txt \"$DESTDIR/usr/share/extra/\"",
+    )
+    .replace("file://{DL}/", "https://example.invalid/dl/")
+    .replace("version = \"1.0\"", "version = \"2.0\"")
+    .replace("license = \"MIT\"", "license = \"Apache-2.0 OR MIT\"");
     Test::new()
         .tarball(
             "hello-1.0.tar.gz",
@@ -93,7 +99,10 @@ fn image_recipe_config_reaches_the_oci_config() {
     assert_eq!(c["User"], "app");
     assert_eq!(c["WorkingDir"], "/home/app");
     assert_eq!(c["StopSignal"], "SIGINT");
-    assert_eq!(c["Env"], serde_json::json!(["GREETING=hi", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]));
+    assert_eq!(
+        c["Env"],
+        serde_json::json!(["GREETING=hi", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+    );
     assert_eq!(c["ExposedPorts"], serde_json::json!({"53/udp": {}, "8080/tcp": {}}));
     assert_eq!(c["Labels"]["org.example.team"], "tools");
     assert_eq!(config["created"], "2023-11-14T22:13:20Z");
@@ -192,8 +201,13 @@ fn umoci_accepts_the_layout_and_skopeo_reads_the_config() {
 
 #[test]
 fn per_package_layers_are_shared_between_images() {
-    let other = APP_IMAGE.replacen("name = \"app\"", "name = \"other\"", 1).replace("/bin/hello\"]", "/bin/hello\", \"-x\"]");
-    let t = build(fixture().recipe("app", APP_IMAGE).recipe("other", &other), "app", &["--format", "oci", "--layers", "per-package"]);
+    let other =
+        APP_IMAGE.replacen("name = \"app\"", "name = \"other\"", 1).replace("/bin/hello\"]", "/bin/hello\", \"-x\"]");
+    let t = build(
+        fixture().recipe("app", APP_IMAGE).recipe("other", &other),
+        "app",
+        &["--format", "oci", "--layers", "per-package"],
+    );
     t.run().success();
     let t = build(t, "other", &["--format", "oci", "--layers", "per-package"]);
     t.run().success();
@@ -206,11 +220,16 @@ fn per_package_layers_are_shared_between_images() {
     // skeleton, extra, hello, accounts
     assert_eq!(l1.len(), 4, "{c1}");
     assert_eq!(c1["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
-    let history: Vec<&str> = c1["history"].as_array().unwrap().iter().map(|h| h["created_by"].as_str().unwrap()).collect();
+    let history: Vec<&str> =
+        c1["history"].as_array().unwrap().iter().map(|h| h["created_by"].as_str().unwrap()).collect();
     assert!(history[1].ends_with("(hello)") || history[1].ends_with("(extra)"), "{history:?}");
     assert_eq!(l1[..3], l2[..3], "package layers are shared");
 
-    let one = build(fixture().recipe("app", APP_IMAGE), "app", &["--format", "oci", "--layers", "per-package", "--max-layers", "3"]);
+    let one = build(
+        fixture().recipe("app", APP_IMAGE),
+        "app",
+        &["--format", "oci", "--layers", "per-package", "--max-layers", "3"],
+    );
     one.run().success();
     let (_, m, _) = read_layout(&one.path("out/app.oci"));
     assert_eq!(digests(&m).len(), 3, "the budget holds: smaller packages share a layer");
@@ -219,7 +238,7 @@ fn per_package_layers_are_shared_between_images() {
 #[test]
 fn scratch_has_no_files_and_no_build() {
     let t = Test::new().recipe("scratch", "[image]\nname = \"scratch\"\npackages = []\nskeleton = false\n");
-    let t = t.build("scratch", &["--format", "tar,oci"]);
+    let t = t.build("scratch", &["--format", "tar,oci,oci-archive", "--tag", "compose-test-scratch:1"]);
     let r = t.run();
     r.success();
     assert!(r.built().is_empty());
@@ -227,6 +246,21 @@ fn scratch_has_no_files_and_no_build() {
     let (_, m, c) = read_layout(&t.path("out/scratch.oci"));
     assert_eq!(m["layers"].as_array().unwrap().len(), 1);
     assert!(c["config"].get("Cmd").is_none());
+    let layer = t.path("out/scratch.oci/blobs/sha256").join(&m["layers"][0]["digest"].as_str().unwrap()[7..]);
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(layer).unwrap());
+    assert_eq!(tar::Archive::new(gz).entries().unwrap().count(), 0, "the layer holds no entries");
+
+    // podman loads it, and sees one layer of nothing.
+    let p = crate::engines::Podman::new();
+    let (ok, out, err) = p.run(&["load", "-i", t.path("out/scratch.oci.tar").to_str().unwrap()]);
+    assert!(ok, "podman load scratch: {err}");
+    assert!(out.contains("compose-test-scratch:1"), "{out}");
+    let (ok, out, err) =
+        p.run(&["image", "inspect", "--format", "{{len .RootFS.Layers}} {{.Size}}", "compose-test-scratch:1"]);
+    assert!(ok, "{err}");
+    let (layers, size) = out.trim().split_once(' ').unwrap();
+    assert_eq!(layers, "1");
+    assert!(size.parse::<u64>().unwrap() < 4096, "scratch is tiny: {out}");
 }
 
 #[test]
@@ -236,10 +270,15 @@ fn zstd_layers_are_marked_and_valid() {
     let (_, m, _) = read_layout(&t.path("out/app.oci"));
     assert_eq!(m["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
     // umoci 0.4 predates zstd layers: check the diff_id by hand, and let skopeo verify the digests.
-    let layer = std::fs::read(t.path("out/app.oci/blobs/sha256").join(&m["layers"][0]["digest"].as_str().unwrap()[7..])).unwrap();
+    let layer =
+        std::fs::read(t.path("out/app.oci/blobs/sha256").join(&m["layers"][0]["digest"].as_str().unwrap()[7..]))
+            .unwrap();
     let tar = zstd::decode_all(layer.as_slice()).unwrap();
     let config = blob(&t.path("out/app.oci"), m["config"]["digest"].as_str().unwrap());
-    assert_eq!(config["rootfs"]["diff_ids"][0].as_str().unwrap(), format!("sha256:{}", crate::harness::sha256_bytes(&tar)));
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0].as_str().unwrap(),
+        format!("sha256:{}", crate::harness::sha256_bytes(&tar))
+    );
     let src = format!("oci:{}:3.1", t.path("out/app.oci").display());
     let (ok, _, err) = tool("skopeo", &["copy", "--quiet", &src, &format!("dir:{}", t.path("copied").display())]);
     assert!(ok, "skopeo copy (zstd): {err}");
@@ -261,7 +300,8 @@ fn bad_image_input_names_the_field() {
     let t = build(fixture().recipe("app", &APP_IMAGE.replace("/bin/hello\"]", "/sbin/tini\"]")), "app", &[]);
     t.run().code(3).stderr_has("field `config.entrypoint`").stderr_has("/sbin/tini").stderr_has("app.toml");
 
-    let t = build(fixture().recipe("app", &APP_IMAGE.replace("packages = [\"hello\"", "packages = [\"nope\"")), "app", &[]);
+    let t =
+        build(fixture().recipe("app", &APP_IMAGE.replace("packages = [\"hello\"", "packages = [\"nope\"")), "app", &[]);
     t.run().code(4).stderr_has("image.packages[0]").stderr_has("nope.toml");
 
     let t = build(fixture().recipe("app", &APP_IMAGE.replace("\"8080\"", "\"http\"")), "app", &[]);
