@@ -6,6 +6,7 @@
 pub mod build;
 pub mod export;
 pub mod graph;
+pub mod lock;
 pub mod recipe;
 pub mod report;
 pub mod rootfs;

@@ -94,7 +94,8 @@ pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings)
         .collect())
 }
 
-struct FetchBridge<'a>(&'a dyn Reporter);
+/// Passes source download progress to a `Reporter`.
+pub struct FetchBridge<'a>(pub &'a dyn Reporter);
 impl FetchProgress for FetchBridge<'_> {
     fn on_start(&self, package: &str, url: &str, total: Option<u64>) {
         self.0.on_fetch_start(package, url, total)
@@ -107,25 +108,18 @@ impl FetchProgress for FetchBridge<'_> {
     }
 }
 
-/// Fetches (in parallel threads: this is waiting on the network, not CPU work) every source of the
-/// packages in `steps` that must be built. All fetch errors are collected before anything builds.
-fn fetch_sources(
-    graph: &BuildGraph,
-    steps: &[&PlanStep],
-    cache: &SourceCache,
-    settings: &FetchSettings,
-    reporter: &dyn Reporter,
-) -> Result<HashMap<String, PathBuf>, BuildError> {
+/// The source requests of `nodes`, each sha256 once (the first package to name it names it).
+pub fn source_requests(graph: &BuildGraph, nodes: impl IntoIterator<Item = NodeIndex>) -> Vec<SourceRequest> {
     let mut requests: Vec<SourceRequest> = Vec::new();
-    for s in steps {
-        for src in &graph.recipe(s.node).sources {
+    for n in nodes {
+        for src in &graph.recipe(n).sources {
             if requests.iter().any(|r| r.sha256 == src.sha256) {
                 continue;
             }
             let mut urls = vec![src.url.clone()];
             urls.extend(src.mirrors.iter().cloned());
             requests.push(SourceRequest {
-                package: s.name.clone(),
+                package: graph.name(n).to_string(),
                 file_name: src.file_name(),
                 sha256: src.sha256.clone(),
                 urls,
@@ -133,23 +127,26 @@ fn fetch_sources(
             });
         }
     }
-    let bridge = FetchBridge(reporter);
-    let results: Vec<(String, Result<PathBuf, FetchError>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = requests
-            .iter()
-            .map(|r| {
-                let bridge = &bridge;
-                scope.spawn(move || (r.sha256.clone(), cache.fetch(r, settings, bridge)))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("fetch thread panicked")).collect()
-    });
+    requests
+}
+
+/// Fetches every source of the packages in `steps` that must be built, all at once. All fetch errors
+/// are collected before anything builds.
+fn fetch_sources(
+    graph: &BuildGraph,
+    steps: &[&PlanStep],
+    cache: &SourceCache,
+    settings: &FetchSettings,
+    reporter: &dyn Reporter,
+) -> Result<HashMap<String, PathBuf>, BuildError> {
+    let requests = source_requests(graph, steps.iter().map(|s| s.node));
+    let results = crate::source::fetch_all(cache, &requests, settings, &FetchBridge(reporter));
     let mut paths = HashMap::new();
     let mut failures = Vec::new();
-    for (sha, r) in results {
-        match r {
+    for (r, result) in requests.iter().zip(results) {
+        match result {
             Ok(p) => {
-                paths.insert(sha, p);
+                paths.insert(r.sha256.clone(), p);
             }
             Err(e) => failures.push(BuildError::Fetch(e)),
         }

@@ -2,20 +2,19 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 
 use compose::build::{self, BuildError, BuildSettings};
-use compose::graph::{BuildGraph, GraphError};
-use compose::recipe::{self, Recipe};
+use compose::export;
+use compose::lock::LockFile;
+use compose::recipe::Recipe;
 use compose::rootfs::{self, PackageInput};
-use compose::source::{self, FetchSettings};
-use compose::{export, toolchain};
 
-use super::image::{self, ImageArgs, ImageSpec};
+use super::image::{self, ImageArgs};
 use super::reporter::CliReporter;
-use super::{Failure, absolute, exit, settings};
+use super::settings::CommonArgs;
+use super::{Failure, exit, load, settings};
 
 #[derive(Args)]
 pub struct BuildArgs {
@@ -29,9 +28,8 @@ pub struct BuildArgs {
     jobs: Option<usize>,
     #[command(flatten)]
     image: ImageArgs,
-    /// Cache directory (sources, artifacts, logs). Default: $COMPOSE_CACHE_DIR, else $XDG_CACHE_HOME/compose.
-    #[arg(long)]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
     /// Run build steps without namespaces. Recorded in every build key.
     #[arg(long)]
     no_sandbox: bool,
@@ -41,12 +39,12 @@ pub struct BuildArgs {
     /// After a package fails, keep building everything that does not depend on it.
     #[arg(long)]
     keep_going: bool,
-    /// Another mirror (URL or directory) to look for sources in, by file name. Repeatable.
+    /// Refuse to build unless every input matches the lock file (RECIPE.lock, or --lock-file).
     #[arg(long)]
-    mirror: Vec<String>,
-    /// Never use the network: only the cache and file:// or directory mirrors.
+    locked: bool,
+    /// The lock file for --locked and for hash-mismatch triage. Default: the recipe with `.lock`.
     #[arg(long)]
-    offline: bool,
+    lock_file: Option<PathBuf>,
     #[arg(short, long)]
     quiet: bool,
     #[arg(short, long)]
@@ -54,28 +52,39 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: BuildArgs) -> Result<(), Failure> {
-    let common = settings::common(args.cache_dir.clone(), args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
-    let recipe_path = absolute(&args.recipe);
-    if !recipe_path.is_file() {
-        return Err(Failure::msg(
-            exit::RECIPE,
-            format!("no recipe at `{}`", args.recipe.display()),
-            Some("give the path to a recipe file, e.g. `recipes/busybox.toml`".into()),
-        ));
-    }
-    let recipes_dir = recipe_path.parent().expect("a file has a parent").to_path_buf();
-    let file =
-        recipe::load_file(&recipe_path).map_err(|r| Failure { hint: r.hint(), ..Failure::new(exit::RECIPE, r) })?;
-    let spec = ImageSpec::from_file(file, &recipes_dir)?;
+    let common = settings::common(&args.common, args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
+    let load::Closure { mut specs, toolchain: tc, graph } =
+        load::closure(std::slice::from_ref(&args.recipe), &args.toolchain)?;
+    let spec = specs.pop().expect("one recipe");
     let reference = spec.reference(args.image.tag.as_deref())?;
-    let search = recipes_dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains"));
-    let tc = toolchain::load(&args.toolchain, &search).map_err(|e| {
-        let hint = match &e {
-            toolchain::ToolchainError::Recipe(r) => r.hint(),
-            _ => Some("pass `--toolchain NAME` (looked up in toolchains/) or a path to a toolchain file".into()),
-        };
-        Failure { hint, ..Failure::new(exit::RECIPE, e) }
-    })?;
+    let lock_path = args.lock_file.clone().unwrap_or_else(|| spec.recipe.with_extension("lock"));
+    let lock = if args.locked {
+        let lock = LockFile::read(&lock_path).map_err(|e| {
+            let hint =
+                Some(format!("write it with `compose lock {}` where the inputs were reviewed", args.recipe.display()));
+            Failure { hint, ..Failure::new(exit::LOCKED, e) }
+        })?;
+        let now = LockFile::resolve(&spec.name, &spec.digest, graph.as_ref(), &tc, &Default::default())
+            .map_err(|e| Failure::new(exit::LOCKED, e))?;
+        let diffs = lock.differences(&now);
+        if !diffs.is_empty() {
+            return Err(Failure {
+                details: diffs.iter().map(|d| format!("  {d}")).collect(),
+                hint: Some(format!(
+                    "review the change, then `compose lock {}` to accept it; or restore the locked inputs",
+                    args.recipe.display()
+                )),
+                ..Failure::msg(
+                    exit::LOCKED,
+                    format!("--locked: {} input(s) differ from `{}`:", diffs.len(), lock_path.display()),
+                    None,
+                )
+            });
+        }
+        Some(lock)
+    } else {
+        LockFile::read(&lock_path).ok()
+    };
     let target = tc.target.clone();
     let name = spec.name.clone();
     let settings = BuildSettings {
@@ -84,21 +93,12 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         cache_root: common.cache_dir.clone(),
         source_date_epoch: common.source_date_epoch,
         keep_going: args.keep_going,
-        fetch: FetchSettings {
-            mirrors: args.mirror.clone(),
-            offline: args.offline,
-            debian_base: source::debian_base_from_apt(),
-            retries: 2,
-            timeout: Duration::from_secs(300),
-        },
+        fetch: load::fetch_settings(&common),
     };
-    // An image of no packages (scratch) needs no toolchain and no build.
-    let graph =
-        if spec.roots.is_empty() { None } else { Some(BuildGraph::load(&spec.roots, &tc).map_err(graph_failure)?) };
     if args.dry_run {
         println!("plan for `{name}` (toolchain `{}`, {} jobs):", tc.name, settings.jobs);
         let plan = match &graph {
-            Some(g) => build::plan(g, &tc, &settings).map_err(build_failure)?,
+            Some(g) => build::plan(g, &tc, &settings).map_err(|e| build_failure(e, common.offline, None))?,
             None => Vec::new(),
         };
         for (n, s) in plan.iter().enumerate() {
@@ -115,7 +115,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let mut inputs: Vec<(&Recipe, PathBuf)> = Vec::new();
     let artifacts = match &graph {
-        Some(g) => build::build(g, Arc::new(tc), &settings, &reporter).map_err(build_failure)?,
+        Some(g) => build::build(g, Arc::new(tc), &settings, &reporter)
+            .map_err(|e| build_failure(e, common.offline, lock.as_ref()))?,
         None => Default::default(),
     };
     if let Some(g) = &graph {
@@ -183,22 +184,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn graph_failure(e: GraphError) -> Failure {
-    match e {
-        GraphError::Recipe(r) => Failure { hint: r.hint(), ..Failure::new(exit::RECIPE, r) },
-        GraphError::Missing { ref name, .. } => {
-            let hint = Some(format!("write `{name}.toml` beside the recipe that needs it, or remove the dependency"));
-            Failure { hint, ..Failure::new(exit::GRAPH, e) }
-        }
-        GraphError::Cycle { .. } => Failure {
-            hint: Some("a package cannot need itself, directly or through others".into()),
-            ..Failure::new(exit::GRAPH, e)
-        },
-    }
-}
-
-fn build_failure(e: BuildError) -> Failure {
-    let code = code_of(&e);
+fn build_failure(e: BuildError, offline: bool, lock: Option<&LockFile>) -> Failure {
+    let code = code_of(&e, offline);
     let mut f = Failure::new(code, e);
     let Some(e) = f.error.downcast_ref::<BuildError>() else { return f };
     let list: Vec<&BuildError> = match e {
@@ -236,8 +223,13 @@ fn build_failure(e: BuildError) -> Failure {
                         .into(),
                 )
             }
-            BuildError::Fetch(_) => {
-                hint = Some("check the recipe's url and sha256; `--mirror DIR` adds a place to look".into())
+            BuildError::Fetch(f) => {
+                details.extend(super::sources::triage(f, lock));
+                hint = Some(if offline {
+                    "bring the missing files in with `compose sources import BUNDLE`, or `--mirror DIR`".into()
+                } else {
+                    "check the recipe's url and sha256; `--mirror DIR` adds a place to look".into()
+                })
             }
             _ => {}
         }
@@ -247,13 +239,14 @@ fn build_failure(e: BuildError) -> Failure {
     f
 }
 
-fn code_of(e: &BuildError) -> u8 {
+fn code_of(e: &BuildError, offline: bool) -> u8 {
     match e {
+        BuildError::Fetch(compose::source::FetchError::NotFound { .. }) if offline => exit::OFFLINE,
         BuildError::Phase { .. } | BuildError::Toolchain { .. } => exit::BUILD,
         BuildError::Unpack { .. } => exit::UNPACK,
         BuildError::Fetch(_) => exit::FETCH,
         BuildError::Sandbox(_) => exit::SANDBOX,
-        BuildError::Failed { failures } => failures.iter().map(code_of).max().unwrap_or(exit::FAILURE),
+        BuildError::Failed { failures } => failures.iter().map(|f| code_of(f, offline)).max().unwrap_or(exit::FAILURE),
         _ => exit::FAILURE,
     }
 }

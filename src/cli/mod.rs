@@ -3,8 +3,10 @@
 
 mod build;
 mod image;
+mod load;
 mod reporter;
 mod settings;
+mod sources;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +25,9 @@ pub mod exit {
     pub const SANDBOX: u8 = 8;
     pub const ROOTFS: u8 = 9;
     pub const EXPORT: u8 = 10;
+    pub const OFFLINE: u8 = 11;
+    pub const LOCKED: u8 = 12;
+    pub const BUNDLE: u8 = 13;
 }
 
 #[derive(Parser)]
@@ -40,6 +45,13 @@ pub struct Cli {
 enum Command {
     /// Build a recipe's package and everything it needs, and export its image.
     Build(build::BuildArgs),
+    /// Fetch (or verify in the cache) every source of the recipes' closures, the toolchain's included.
+    Fetch(sources::FetchArgs),
+    /// Carry sources across an air gap: export a bundle, import one.
+    #[command(subcommand)]
+    Sources(sources::SourcesCommand),
+    /// Write RECIPE.lock: every recipe, source, patch and toolchain digest of the closure.
+    Lock(sources::LockArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -70,6 +82,9 @@ pub fn run() -> ExitCode {
     };
     let result = match cli.command {
         Command::Build(args) => build::run(args),
+        Command::Fetch(args) => sources::fetch(args),
+        Command::Sources(cmd) => sources::sources(cmd),
+        Command::Lock(args) => sources::lock(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

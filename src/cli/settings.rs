@@ -1,7 +1,11 @@
-//! Flags, environment and defaults merged into plain settings. Nothing past the command layer reads a
-//! raw flag or an environment variable.
+//! Flags, environment, the config file and defaults merged into plain settings. Nothing past the
+//! command layer reads a raw flag, an environment variable or the config file.
+//!
+//! Precedence, per setting: flag > environment > config file > default.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
 
 /// Default SOURCE_DATE_EPOCH when neither the environment nor a flag sets one: 2023-11-14T22:13:20Z.
 pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 1_700_000_000;
@@ -10,40 +14,125 @@ pub struct Common {
     pub cache_dir: PathBuf,
     pub jobs: usize,
     pub source_date_epoch: u64,
+    pub offline: bool,
+    pub mirrors: Vec<String>,
 }
 
-pub fn cache_dir(flag: Option<PathBuf>) -> PathBuf {
-    if let Some(p) = flag {
-        return p;
-    }
-    if let Some(p) = std::env::var_os("COMPOSE_CACHE_DIR").filter(|v| !v.is_empty()) {
+/// The flags every command that touches the cache shares.
+#[derive(clap::Args, Clone, Default)]
+pub struct CommonArgs {
+    /// Cache directory (sources, artifacts, logs). Default: $COMPOSE_CACHE_DIR, the config file's
+    /// `cache_dir`, else $XDG_CACHE_HOME/compose.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Another mirror (URL or directory) to look for sources in, by file name or sha256. Repeatable.
+    /// Replaces $COMPOSE_MIRRORS and the config file's `mirrors`.
+    #[arg(long)]
+    pub mirror: Vec<String>,
+    /// Never use the network: only the cache, file:// URLs and directory mirrors.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// `$XDG_CONFIG_HOME/compose/config.toml` (or `$COMPOSE_CONFIG`), exactly as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub cache_dir: Option<PathBuf>,
+    pub jobs: Option<usize>,
+    pub offline: Option<bool>,
+    pub mirrors: Option<Vec<String>>,
+}
+
+/// Where the config file is looked for: `$COMPOSE_CONFIG`, else `$XDG_CONFIG_HOME/compose/config.toml`,
+/// else `~/.config/compose/config.toml`.
+pub fn config_path() -> PathBuf {
+    if let Some(p) = var("COMPOSE_CONFIG") {
         return PathBuf::from(p);
     }
-    if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(p).join("compose");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
-    home.join(".cache").join("compose")
+    let base = var("XDG_CONFIG_HOME").map(PathBuf::from).unwrap_or_else(|| home().join(".config"));
+    base.join("compose").join("config.toml")
 }
 
-pub fn jobs(flag: Option<usize>) -> usize {
-    flag.or_else(|| std::env::var("COMPOSE_JOBS").ok().and_then(|v| v.parse().ok()))
-        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .unwrap_or(1)
-        .max(1)
+/// Reads the config file; a missing file is an empty config, a bad one an error naming file, line and key.
+pub fn load_config(path: &Path) -> Result<ConfigFile, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
+        Err(e) => return Err(format!("cannot read the config file `{}`: {e}", path.display())),
+    };
+    let cfg: ConfigFile = toml::from_str(&text).map_err(|e| {
+        let (line, col) = compose::recipe::line_col(&text, e.span().map(|s| s.start).unwrap_or(0));
+        format!(
+            "{}:{line}:{col}: {} (keys: cache_dir, jobs, offline, mirrors; see docs/cli.md)",
+            path.display(),
+            e.message().trim()
+        )
+    })?;
+    if let Some(d) = &cfg.cache_dir
+        && !d.is_absolute()
+    {
+        return Err(format!("{}: field `cache_dir`: `{}` must be an absolute path", path.display(), d.display()));
+    }
+    Ok(cfg)
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"))
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{name}=`{v}` is not a boolean (use 1 or 0)")),
+    }
 }
 
 pub fn source_date_epoch() -> Result<u64, String> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => {
-            v.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"))
-        }
-        _ => Ok(DEFAULT_SOURCE_DATE_EPOCH),
+    match var("SOURCE_DATE_EPOCH") {
+        Some(v) => v.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds")),
+        None => Ok(DEFAULT_SOURCE_DATE_EPOCH),
     }
 }
 
-pub fn common(cache: Option<PathBuf>, jobs_flag: Option<usize>) -> Result<Common, String> {
-    let cache_dir = cache_dir(cache);
+/// Merges flags, environment, config file and defaults.
+pub fn common(args: &CommonArgs, jobs_flag: Option<usize>) -> Result<Common, String> {
+    let cfg = load_config(&config_path())?;
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .or_else(|| var("COMPOSE_CACHE_DIR").map(PathBuf::from))
+        .or(cfg.cache_dir)
+        .or_else(|| var("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("compose")))
+        .unwrap_or_else(|| home().join(".cache").join("compose"));
     let cache_dir = std::path::absolute(&cache_dir).unwrap_or(cache_dir);
-    Ok(Common { cache_dir, jobs: jobs(jobs_flag), source_date_epoch: source_date_epoch()? })
+    let env_jobs = match var("COMPOSE_JOBS") {
+        Some(v) => Some(v.trim().parse::<usize>().map_err(|_| format!("COMPOSE_JOBS=`{v}` is not a number"))?),
+        None => None,
+    };
+    let jobs = jobs_flag
+        .or(env_jobs)
+        .or(cfg.jobs)
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1);
+    let env_offline = match var("COMPOSE_OFFLINE") {
+        Some(v) => Some(parse_bool("COMPOSE_OFFLINE", &v)?),
+        None => None,
+    };
+    let offline = args.offline || env_offline.or(cfg.offline).unwrap_or(false);
+    let env_mirrors = var("COMPOSE_MIRRORS").map(|v| v.split_whitespace().map(String::from).collect::<Vec<_>>());
+    let mirrors =
+        if !args.mirror.is_empty() { args.mirror.clone() } else { env_mirrors.or(cfg.mirrors).unwrap_or_default() };
+    for m in &mirrors {
+        if !(m.starts_with('/') || m.contains("://")) {
+            return Err(format!("mirror `{m}` is neither an absolute directory nor a URL"));
+        }
+    }
+    Ok(Common { cache_dir, jobs, source_date_epoch: source_date_epoch()?, offline, mirrors })
 }

@@ -97,14 +97,18 @@ impl SourceCache {
                 Ok(path) => return Ok(path),
                 Err(AttemptError::Cache(e)) => return Err(e),
                 Err(AttemptError::Source { message, .. }) => attempts.push((url, message)),
-                Err(AttemptError::Mismatch { got }) => {
+                Err(AttemptError::Mismatch { got, temp }) => {
                     attempts.push((url.clone(), format!("sha256 mismatch, got {got}")));
-                    mismatch.get_or_insert(FetchError::HashMismatch {
-                        package: req.package.clone(),
-                        url,
-                        expected: req.sha256.clone(),
-                        got,
-                    });
+                    if mismatch.is_none() {
+                        let kept = self.quarantine(temp, &got);
+                        mismatch = Some(FetchError::HashMismatch {
+                            package: req.package.clone(),
+                            url,
+                            expected: req.sha256.clone(),
+                            got,
+                            kept,
+                        });
+                    }
                 }
             }
         }
@@ -143,6 +147,43 @@ impl SourceCache {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Keeps a download whose hash did not match under `<root>/mismatch/<sha256>`, outside the
+    /// trusted `sources-v1`, so it can be compared with what was expected. Best effort.
+    fn quarantine(&self, temp: NamedTempFile, got: &str) -> Option<PathBuf> {
+        let dir = self.dir.parent()?.join("mismatch");
+        fs::create_dir_all(&dir).ok()?;
+        let dest = dir.join(got);
+        temp.persist(&dest).ok()?;
+        Some(dest)
+    }
+
+    /// Removes a cached source (one that failed verification).
+    pub fn remove(&self, sha256: &str) -> Result<(), FetchError> {
+        if !is_sha256(sha256) {
+            return Ok(());
+        }
+        match fs::remove_file(self.path(sha256)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(write_err(&self.path(sha256))(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Stores a file whose content was already hashed by the caller to `sha256` (bundle import).
+    /// The temp file must be in this cache's directory (see [`SourceCache::temp_file`]).
+    pub fn store_verified(&self, temp: NamedTempFile, sha256: &str) -> Result<PathBuf, FetchError> {
+        self.store(temp, sha256)
+    }
+
+    /// A temp file in the cache directory, for `store_verified`.
+    pub fn temp_file(&self) -> Result<NamedTempFile, FetchError> {
+        tempfile::Builder::new().prefix(".partial-").tempfile_in(&self.dir).map_err(write_err(&self.dir))
+    }
+
+    /// The directory holding `<sha256>` files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Moves a verified temp file to its final name.

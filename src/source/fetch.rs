@@ -80,8 +80,8 @@ fn file_url_path(url: &str) -> Option<PathBuf> {
 /// Why one try at one URL failed.
 #[derive(Debug)]
 pub(crate) enum AttemptError {
-    /// The bytes arrived in full but are not the ones asked for.
-    Mismatch { got: String },
+    /// The bytes arrived in full but are not the ones asked for; kept for triage.
+    Mismatch { got: String, temp: NamedTempFile },
     /// The URL did not deliver; `transient` failures are worth another try.
     Source { message: String, transient: bool },
     /// The cache itself failed (disk full...): no other URL will do better.
@@ -213,7 +213,7 @@ pub(crate) fn download(
             return Err(AttemptError::Cache(FetchError::CacheWrite { path, source }));
         }
         Err(e) => return Err(source_error(format!("read failed after {written} bytes: {e}"), retry_reads)),
-        Ok(_) if got != req.sha256 => return Err(AttemptError::Mismatch { got }), // dropping `temp` deletes it
+        Ok(_) if got != req.sha256 => return Err(AttemptError::Mismatch { got, temp }),
         Ok(_) => {}
     }
     Ok(temp)

@@ -8,11 +8,13 @@
 //!
 //! The types shared by the three files are defined here.
 
+pub mod bundle;
 mod cache;
 mod debian;
 mod fetch;
 #[cfg(test)]
 mod tests;
+pub mod triage;
 pub mod unpack;
 
 use std::fmt::Write as _;
@@ -89,10 +91,14 @@ pub enum FetchError {
     Lock { path: PathBuf, source: std::io::Error },
     #[error("`{package}`: sha256 `{sha256}` is not 64 lowercase hex digits")]
     InvalidSha256 { package: String, sha256: String },
-    #[error("`{package}`: sha256 mismatch for `{url}`: expected {expected}, got {got}")]
-    HashMismatch { package: String, url: String, expected: String, got: String },
+    #[error("`{package}`: sha256 mismatch for `{url}`: expected {expected}, got {got}{}", kept_note(kept))]
+    HashMismatch { package: String, url: String, expected: String, got: String, kept: Option<PathBuf> },
     #[error("`{package}`: cannot fetch `{file}` (sha256 {sha256}){}", list_attempts(attempts))]
     NotFound { package: String, file: String, sha256: String, attempts: Vec<(String, String)> },
+}
+
+fn kept_note(kept: &Option<PathBuf>) -> String {
+    kept.as_ref().map(|p| format!(" (the download is kept at `{}`)", p.display())).unwrap_or_default()
 }
 
 /// Every URL tried, one per line, so the user can see which mirror said what.
@@ -111,4 +117,19 @@ fn list_attempts(attempts: &[(String, String)]) -> String {
 /// upper case that would create a second entry for the same hash) is refused.
 pub(crate) fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Fetches every request at once, one thread each: this is waiting on the network and the disk, not
+/// CPU work, so it does not belong on rayon. Results come back in request order.
+pub fn fetch_all(
+    cache: &SourceCache,
+    requests: &[SourceRequest],
+    settings: &FetchSettings,
+    progress: &dyn FetchProgress,
+) -> Vec<Result<PathBuf, FetchError>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            requests.iter().map(|r| scope.spawn(move || cache.fetch(r, settings, progress))).collect();
+        handles.into_iter().map(|h| h.join().expect("fetch thread panicked")).collect()
+    })
 }

@@ -108,7 +108,7 @@ fn clear_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Picks the decompressor from magic bytes (names lie) and streams the archive through it.
-fn open(archive: &Path) -> Result<Box<dyn Read>, UnpackError> {
+pub(crate) fn open(archive: &Path) -> Result<Box<dyn Read>, UnpackError> {
     let read_err = read_err(archive);
     let mut file =
         File::open(archive).map_err(|source| UnpackError::Open { archive: archive.to_path_buf(), source })?;
