@@ -190,7 +190,9 @@ impl LockFile {
         if self.image != now.image {
             out.push(format!("image: locked `{}`, now `{}`", self.image, now.image));
         }
-        if self.image_digest != now.image_digest {
+        // A package's own image has the package's recipe digest: reported with the package below.
+        let is_package = now.packages.iter().any(|p| p.name == now.image && p.recipe == now.image_digest);
+        if self.image_digest != now.image_digest && !is_package {
             out.push(format!(
                 "image recipe `{}` changed: sha256 {} -> {}",
                 now.image,

@@ -91,6 +91,7 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
         assert_eq!(sha256_file(&out1.join(f)), sha256_file(&out2.join(f)), "{f} differs between builds");
     }
     oci_images(&cache, &out1, work.path());
+    offline_from_a_bundle(&cache, &out1, work.path());
 
     // podman import + run.
     let p = Podman::new();
@@ -185,5 +186,44 @@ fn oci_images(cache: &Path, out: &Path, work: &Path) {
         let (ok, _, err) = tool("docker", &["load", "-i", out.join("busybox.docker.tar").to_str().unwrap()]);
         let _ = tool("docker", &["rmi", "-f", "busybox:1.37.0"]);
         assert!(ok, "docker load of the docker-archive: {err}");
+    }
+}
+
+/// The air gap: fetch, export a bundle, import it into an empty cache, and build inside a network
+/// namespace with no interfaces. The tarball and the OCI archive must be byte-identical.
+fn offline_from_a_bundle(cache: &Path, online: &Path, work: &Path) {
+    let compose = |args: &[&str], cache: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_compose"))
+            .current_dir(repo())
+            .args(args)
+            .env("COMPOSE_CACHE_DIR", cache)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "compose {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let listed = compose(&["fetch", "recipes/busybox.toml"], cache);
+    assert_eq!(listed.lines().count(), 4, "busybox, musl + Debian patches, linux:\n{listed}");
+    let bundle = work.join("sources.tar");
+    compose(&["sources", "export", "-o", bundle.to_str().unwrap(), "recipes/busybox.toml"], cache);
+    let far = work.join("far-cache");
+    compose(&["sources", "import", bundle.to_str().unwrap()], &far);
+    let out = work.join("offline-out");
+    let o = Command::new("unshare")
+        .arg("-n")
+        .arg(env!("CARGO_BIN_EXE_compose"))
+        .args(["build", "recipes/busybox.toml", "--offline", "--format", "tar,oci-archive", "-o"])
+        .arg(&out)
+        .current_dir(repo())
+        .env("COMPOSE_CACHE_DIR", &far)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "offline build under unshare -n: {stderr}");
+    assert!(stderr.contains("busybox        build started"), "it really built: {stderr}");
+    for f in ["busybox.tar", "busybox.oci.tar"] {
+        assert_eq!(sha256_file(&out.join(f)), sha256_file(&online.join(f)), "offline {f} differs from the online one");
     }
 }

@@ -147,7 +147,12 @@ impl Test {
             // Never reach the real archive from fixture tests.
             .env("COMPOSE_DEBIAN_MIRROR", "file:///nonexistent-debian-mirror")
             .env_remove("SOURCE_DATE_EPOCH")
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            // The user's own config file and settings never leak into a test.
+            .env("COMPOSE_CONFIG", self.path("config.toml"))
+            .env_remove("COMPOSE_OFFLINE")
+            .env_remove("COMPOSE_MIRRORS")
+            .env_remove("COMPOSE_JOBS");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

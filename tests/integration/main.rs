@@ -4,6 +4,7 @@
 mod engines;
 mod harness;
 
+mod airgap;
 mod e2e;
 mod fixture_build;
 mod image;
