@@ -164,7 +164,7 @@ pub fn run(
 fn environment(job: &Job, l: &Layout, cenv: &crate::toolchain::CompilerEnv) -> Vec<(String, String)> {
     let p = |path: &Path| path.to_string_lossy().into_owned();
     let v = [
-        ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string()),
+        ("PATH", super::host::BUILD_PATH.to_string()),
         ("LC_ALL", "C".into()),
         ("TZ", "UTC".into()),
         ("HOME", p(&l.build.join("home"))),

@@ -7,6 +7,7 @@
 //! recorded build time) goes first.
 
 pub mod artifact;
+pub mod host;
 pub mod job;
 pub mod key;
 pub mod sandbox;
@@ -55,6 +56,8 @@ pub enum BuildError {
     Sandbox(#[from] sandbox::SandboxError),
     #[error("cannot create the jobserver")]
     Jobserver(#[source] std::io::Error),
+    #[error("missing host tools: {}", missing.iter().map(|m| format!("`{}` (Debian package `{}`, needed by {})", m.command, m.debian, m.packages.join(", "))).collect::<Vec<_>>().join("; "))]
+    HostTools { missing: Vec<host::MissingTool> },
     #[error("{} package(s) failed to build", failures.len())]
     Failed { failures: Vec<BuildError> },
 }
@@ -195,6 +198,11 @@ pub fn build(
     let todo: Vec<&PlanStep> = steps.iter().filter(|s| !s.cached).collect();
     if todo.is_empty() {
         return Ok(done);
+    }
+    let missing =
+        host::missing(todo.iter().map(|s| (s.name.as_str(), graph.recipe(s.node).build.host_tools.as_slice())));
+    if !missing.is_empty() {
+        return Err(BuildError::HostTools { missing });
     }
     if settings.sandboxed {
         sandbox::probe()?;

@@ -217,6 +217,12 @@ fn build_failure(e: BuildError, offline: bool, lock: Option<&LockFile>) -> Failu
                 details.push(format!("build log: {}", log.display()));
                 details.push(format!("build directory kept for inspection: {}", work_dir.display()));
             }
+            BuildError::HostTools { missing } => {
+                let mut pkgs: Vec<&str> = missing.iter().map(|m| m.debian.as_str()).collect();
+                pkgs.sort();
+                pkgs.dedup();
+                hint = Some(format!("apt-get install {}   (`compose doctor` lists every prerequisite)", pkgs.join(" ")))
+            }
             BuildError::Sandbox(_) => {
                 hint = Some(
                     "run where user namespaces are allowed, or pass `--no-sandbox` explicitly (recorded in build keys)"
@@ -246,6 +252,7 @@ fn code_of(e: &BuildError, offline: bool) -> u8 {
         BuildError::Unpack { .. } => exit::UNPACK,
         BuildError::Fetch(_) => exit::FETCH,
         BuildError::Sandbox(_) => exit::SANDBOX,
+        BuildError::HostTools { .. } => exit::HOST,
         BuildError::Failed { failures } => failures.iter().map(|f| code_of(f, offline)).max().unwrap_or(exit::FAILURE),
         _ => exit::FAILURE,
     }

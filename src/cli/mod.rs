@@ -2,6 +2,7 @@
 //! the exit code. The only module that sees every stage.
 
 mod build;
+mod doctor;
 mod image;
 mod load;
 mod reporter;
@@ -28,6 +29,7 @@ pub mod exit {
     pub const OFFLINE: u8 = 11;
     pub const LOCKED: u8 = 12;
     pub const BUNDLE: u8 = 13;
+    pub const HOST: u8 = 14;
 }
 
 #[derive(Parser)]
@@ -52,6 +54,8 @@ enum Command {
     Sources(sources::SourcesCommand),
     /// Write RECIPE.lock: every recipe, source, patch and toolchain digest of the closure.
     Lock(sources::LockArgs),
+    /// List every host prerequisite of the recipes and whether this machine has it.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -85,6 +89,7 @@ pub fn run() -> ExitCode {
         Command::Fetch(args) => sources::fetch(args),
         Command::Sources(cmd) => sources::sources(cmd),
         Command::Lock(args) => sources::lock(args),
+        Command::Doctor(args) => doctor::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,6 +72,16 @@ pub struct BuildSpec {
     pub style: BuildStyle,
     pub prefix: String,
     pub phases: Vec<Phase>,
+    /// Host commands the phases run, checked before any build starts.
+    pub host_tools: Vec<HostTool>,
+}
+
+/// A command a recipe needs from the build host, and the Debian package providing it (when the
+/// recipe says; otherwise `build::host` knows the common ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostTool {
+    pub command: String,
+    pub debian: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -434,11 +444,28 @@ fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, Rec
     if b.install.is_some() {
         install = b.install;
     }
+    let mut host_tools = Vec::new();
+    for (i, t) in b.host_tools.iter().enumerate() {
+        let (command, debian) = match t.split_once(':') {
+            Some((c, d)) => (c, Some(d.to_string())),
+            None => (t.as_str(), None),
+        };
+        let ok = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.+".contains(&c));
+        if !ok(command) || !debian.as_deref().is_none_or(ok) {
+            return Err(invalid(
+                path,
+                &format!("build.host_tools[{i}]"),
+                format!("`{t}` is not COMMAND or COMMAND:DEBIAN-PACKAGE"),
+                "e.g. `\"autoreconf\"` or `\"tclsh:tcl\"`",
+            ));
+        }
+        host_tools.push(HostTool { command: command.to_string(), debian });
+    }
     let phases = [("configure", configure), ("build", build), ("install", install)]
         .into_iter()
         .filter_map(|(name, s)| s.map(|script| Phase { name, script }))
         .collect();
-    Ok(BuildSpec { style, prefix, phases })
+    Ok(BuildSpec { style, prefix, phases, host_tools })
 }
 
 #[cfg(test)]

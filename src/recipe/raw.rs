@@ -76,6 +76,9 @@ pub struct RawBuild {
     pub make_args: Vec<String>,
     #[serde(default)]
     pub install_args: Vec<String>,
+    /// Commands run from the build host: `"autoreconf"`, or `"tclsh:tcl"` naming the Debian package.
+    #[serde(default)]
+    pub host_tools: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,6 +7,7 @@ mod harness;
 mod airgap;
 mod e2e;
 mod fixture_build;
+mod host;
 mod image;
 mod recipe_errors;
 mod scheduler;

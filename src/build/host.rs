@@ -1,0 +1,117 @@
+//! Host prerequisites: the commands recipes run from the build host (autoreconf, tclsh...), checked
+//! before anything builds, with the Debian package that provides each.
+
+use std::path::{Path, PathBuf};
+
+use crate::recipe::HostTool;
+
+/// Where build phases find host commands (the sandbox's PATH, over the host's read-only /usr).
+pub const BUILD_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+/// Debian packages of common build commands (Debian 12 names).
+const DEBIAN: &[(&str, &str)] = &[
+    ("aclocal", "automake"),
+    ("autoconf", "autoconf"),
+    ("autopoint", "autopoint"),
+    ("autoreconf", "autoconf"),
+    ("automake", "automake"),
+    ("bc", "bc"),
+    ("bison", "bison"),
+    ("bzip2", "bzip2"),
+    ("cc", "gcc"),
+    ("cmake", "cmake"),
+    ("file", "file"),
+    ("flex", "flex"),
+    ("g++", "g++"),
+    ("gawk", "gawk"),
+    ("gcc", "gcc"),
+    ("gperf", "gperf"),
+    ("install", "coreutils"),
+    ("libtoolize", "libtool"),
+    ("m4", "m4"),
+    ("make", "make"),
+    ("makeinfo", "texinfo"),
+    ("meson", "meson"),
+    ("msgfmt", "gettext"),
+    ("ninja", "ninja-build"),
+    ("patch", "patch"),
+    ("perl", "perl"),
+    ("pkg-config", "pkgconf"),
+    ("python3", "python3"),
+    ("rsync", "rsync"),
+    ("sed", "sed"),
+    ("strip", "binutils"),
+    ("tclsh", "tcl"),
+    ("xxd", "xxd"),
+    ("xz", "xz-utils"),
+];
+
+/// The Debian package for `tool`: the recipe's own word, else the table, else the command's name.
+pub fn debian_package(tool: &HostTool) -> String {
+    tool.debian.clone().unwrap_or_else(|| {
+        DEBIAN.iter().find(|(c, _)| *c == tool.command).map(|(_, p)| p.to_string()).unwrap_or(tool.command.clone())
+    })
+}
+
+/// Where `command` is on `path` (a PATH string), if anywhere.
+pub fn find(command: &str, path: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    path.split(':')
+        .map(|d| Path::new(d).join(command))
+        .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
+}
+
+/// A host command some packages need and this machine lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingTool {
+    pub command: String,
+    pub debian: String,
+    pub packages: Vec<String>,
+}
+
+/// Checks each (package, tools) pair; returns what is missing, grouped by command.
+pub fn missing<'a>(needs: impl IntoIterator<Item = (&'a str, &'a [HostTool])>) -> Vec<MissingTool> {
+    let mut out: Vec<MissingTool> = Vec::new();
+    for (package, tools) in needs {
+        for t in tools {
+            if find(&t.command, BUILD_PATH).is_some() {
+                continue;
+            }
+            match out.iter_mut().find(|m| m.command == t.command) {
+                Some(m) => m.packages.push(package.to_string()),
+                None => out.push(MissingTool {
+                    command: t.command.clone(),
+                    debian: debian_package(t),
+                    packages: vec![package.to_string()],
+                }),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_from_the_table_or_the_recipe() {
+        let t = |c: &str, d: Option<&str>| HostTool { command: c.into(), debian: d.map(String::from) };
+        assert_eq!(debian_package(&t("libtoolize", None)), "libtool");
+        assert_eq!(debian_package(&t("tclsh", Some("tcl8.6"))), "tcl8.6");
+        assert_eq!(debian_package(&t("frobnicate", None)), "frobnicate");
+        assert!(find("sh", BUILD_PATH).is_some());
+        let m = missing([
+            ("a", &[t("sh", None), t("no-such-tool-xyz", None)][..]),
+            ("b", &[t("no-such-tool-xyz", None)][..]),
+        ]);
+        assert_eq!(
+            m,
+            vec![MissingTool {
+                command: "no-such-tool-xyz".into(),
+                debian: "no-such-tool-xyz".into(),
+                packages: vec!["a".into(), "b".into()]
+            }]
+        );
+    }
+}
