@@ -12,6 +12,8 @@ pub trait Reporter: Sync {
     fn on_build_done(&self, _package: &str, _took: Duration) {}
     fn on_cached(&self, _package: &str) {}
     fn on_build_failed(&self, _package: &str) {}
+    /// Why a package is about to be built (what changed since its last artifact).
+    fn on_rebuild_reasons(&self, _package: &str, _reasons: &[String]) {}
     /// One plain line for people (stderr).
     fn note(&self, _line: &str) {}
 }

@@ -68,33 +68,58 @@ pub struct PlanStep {
     pub node: NodeIndex,
     pub name: String,
     pub version: String,
-    pub key: String,
-    pub inputs: KeyInputs,
+    /// `None` while a dependency must be built first: the key covers dependencies' outputs.
+    pub key: Option<String>,
+    pub inputs: Option<KeyInputs>,
     pub cached: bool,
     pub toolchain: bool,
+    /// Why it builds: what differs from the newest artifact of this package (empty if there is none,
+    /// or if the key is not known yet).
+    pub reasons: Vec<String>,
 }
 
 /// What would be built, in order, and what is already in the store.
 pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings) -> Result<Vec<PlanStep>, BuildError> {
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
-    let keys = key::compute(graph, toolchain, settings.sandboxed, settings.source_date_epoch);
-    Ok(graph
-        .order()
-        .into_iter()
-        .map(|i| {
-            let inputs = keys[&i].clone();
-            let key = inputs.key();
-            PlanStep {
-                node: i,
-                name: graph.name(i).to_string(),
-                version: graph.recipe(i).version.clone(),
-                cached: store.get(graph.name(i), &key).is_some(),
-                key,
-                inputs,
-                toolchain: graph.graph[i].in_toolchain,
-            }
-        })
-        .collect())
+    let mut digests: HashMap<NodeIndex, String> = HashMap::new();
+    let mut steps = Vec::new();
+    for i in graph.order() {
+        let inputs = key::inputs_for(graph, toolchain, i, settings.sandboxed, settings.source_date_epoch, |d| {
+            digests.get(&d).cloned()
+        });
+        let name = graph.name(i).to_string();
+        let key = inputs.as_ref().map(|k| k.key());
+        let cached = key.as_ref().and_then(|k| store.get(&name, k));
+        if let Some(a) = &cached {
+            digests.insert(i, a.meta.tree_digest.clone());
+        }
+        let reasons = match (&inputs, &cached) {
+            (Some(now), None) => rebuild_reasons(&store, &name, now),
+            _ => Vec::new(),
+        };
+        steps.push(PlanStep {
+            node: i,
+            version: graph.recipe(i).version.clone(),
+            cached: cached.is_some(),
+            key,
+            inputs,
+            toolchain: graph.graph[i].in_toolchain,
+            reasons,
+            name,
+        });
+    }
+    Ok(steps)
+}
+
+/// What differs from the newest artifact of `name`, or that there is none.
+fn rebuild_reasons(store: &ArtifactStore, name: &str, now: &KeyInputs) -> Vec<String> {
+    match store.latest(name) {
+        None => vec!["never built (no artifact in the store)".into()],
+        Some(a) => {
+            let d = now.differences(&a.meta.inputs);
+            if d.is_empty() { vec!["no artifact under this key".into()] } else { d }
+        }
+    }
 }
 
 /// Passes source download progress to a `Reporter`.
@@ -192,7 +217,10 @@ pub fn build(
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
     let mut done: HashMap<NodeIndex, Artifact> = HashMap::new();
     for s in steps.iter().filter(|s| s.cached) {
-        done.insert(s.node, store.get(&s.name, &s.key).expect("plan saw it"));
+        done.insert(
+            s.node,
+            store.get(&s.name, s.key.as_deref().expect("cached steps have keys")).expect("plan saw it"),
+        );
         reporter.on_cached(&s.name);
     }
     let todo: Vec<&PlanStep> = steps.iter().filter(|s| !s.cached).collect();
@@ -232,9 +260,45 @@ pub fn build(
     let by_node: HashMap<NodeIndex, &PlanStep> = todo.iter().map(|s| (s.node, *s)).collect();
     let mut waiting: HashMap<NodeIndex, usize> =
         todo.iter().map(|s| (s.node, graph.deps(s.node).iter().filter(|d| !done.contains_key(d)).count())).collect();
-    let mut ready: BinaryHeap<Ready> =
-        waiting.iter().filter(|(_, n)| **n == 0).map(|(&i, _)| Ready(prio[&i], i)).collect();
+    let mut ready: BinaryHeap<Ready> = BinaryHeap::new();
+    let mut inputs: HashMap<NodeIndex, KeyInputs> = HashMap::new();
+    let initially: Vec<NodeIndex> = waiting.iter().filter(|(_, n)| **n == 0).map(|(&i, _)| i).collect();
     waiting.retain(|_, n| *n > 0);
+    // A node whose dependencies are all done gets its key now. If the store has it (a dependency was
+    // rebuilt to identical output: early cutoff), it is done without building, and so on downstream.
+    let settle = |start: Vec<NodeIndex>,
+                  done: &mut HashMap<NodeIndex, Artifact>,
+                  waiting: &mut HashMap<NodeIndex, usize>,
+                  ready: &mut BinaryHeap<Ready>,
+                  inputs: &mut HashMap<NodeIndex, KeyInputs>| {
+        let mut stack = start;
+        while let Some(n) = stack.pop() {
+            let now = key::inputs_for(graph, &toolchain, n, settings.sandboxed, settings.source_date_epoch, |d| {
+                done.get(&d).map(|a| a.meta.tree_digest.clone())
+            })
+            .expect("every dependency is done");
+            let name = graph.name(n);
+            if let Some(a) = store.get(name, &now.key()) {
+                reporter.note(&format!("{name}: dependencies rebuilt to identical output; not rebuilt (early cutoff)"));
+                reporter.on_cached(name);
+                done.insert(n, a);
+                for d in graph.dependents(n) {
+                    if let Some(c) = waiting.get_mut(&d) {
+                        *c -= 1;
+                        if *c == 0 {
+                            waiting.remove(&d);
+                            stack.push(d);
+                        }
+                    }
+                }
+                continue;
+            }
+            reporter.on_rebuild_reasons(name, &rebuild_reasons(&store, name, &now));
+            inputs.insert(n, now);
+            ready.push(Ready(prio[&n], n));
+        }
+    };
+    settle(initially, &mut done, &mut waiting, &mut ready, &mut inputs);
     let mut requested = 0usize;
     let mut running = 0usize;
     let mut failures: Vec<BuildError> = Vec::new();
@@ -271,7 +335,7 @@ pub fn build(
                         .collect();
                     let job = job::Job {
                         recipe,
-                        inputs: step.inputs.clone(),
+                        inputs: inputs[&node].clone(),
                         sources,
                         sysroot,
                         bootstrap: step.toolchain,
@@ -301,15 +365,17 @@ pub fn build(
                         Ok(a) => {
                             reporter.on_build_done(graph.name(node), Duration::from_secs_f64(a.meta.build_seconds));
                             done.insert(node, a);
+                            let mut now_ready = Vec::new();
                             for d in graph.dependents(node) {
                                 if let Some(n) = waiting.get_mut(&d) {
                                     *n -= 1;
                                     if *n == 0 {
                                         waiting.remove(&d);
-                                        ready.push(Ready(prio[&d], d));
+                                        now_ready.push(d);
                                     }
                                 }
                             }
+                            settle(now_ready, &mut done, &mut waiting, &mut ready, &mut inputs);
                         }
                         Err(e) => {
                             reporter.on_build_failed(graph.name(node));

@@ -104,7 +104,14 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         for (n, s) in plan.iter().enumerate() {
             let mark = if s.cached { "cached" } else { "build " };
             let tag = if s.toolchain { " (toolchain)" } else { "" };
-            println!("{:>3}. [{mark}] {} {}{tag}  key {}", n + 1, s.name, s.version, &s.key[..16]);
+            let key =
+                s.key.as_deref().map(|k| k[..16].to_string()).unwrap_or_else(|| "(after its dependencies)".into());
+            println!("{:>3}. [{mark}] {} {}{tag}  key {key}", n + 1, s.name, s.version);
+            if args.verbose {
+                for r in &s.reasons {
+                    println!("       why: {r}");
+                }
+            }
         }
         return Ok(());
     }

@@ -3,6 +3,7 @@
 
 mod build;
 mod doctor;
+mod explain;
 mod image;
 mod load;
 mod reporter;
@@ -56,6 +57,8 @@ enum Command {
     Lock(sources::LockArgs),
     /// List every host prerequisite of the recipes and whether this machine has it.
     Doctor(doctor::DoctorArgs),
+    /// Say why each package of PKG's closure would be rebuilt: which input changed, old and new digest.
+    Explain(explain::ExplainArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -90,6 +93,7 @@ pub fn run() -> ExitCode {
         Command::Sources(cmd) => sources::sources(cmd),
         Command::Lock(args) => sources::lock(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Explain(args) => explain::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -96,6 +96,13 @@ impl Reporter for CliReporter {
         self.finish_bar(package);
         self.line(package, "FAILED");
     }
+    fn on_rebuild_reasons(&self, package: &str, reasons: &[String]) {
+        if self.verbose {
+            for r in reasons {
+                self.line(package, &format!("why: {r}"));
+            }
+        }
+    }
     fn note(&self, line: &str) {
         if !self.quiet {
             match &self.bars {

@@ -133,7 +133,7 @@ fn build_step_writes_only_its_build_dir_and_destdir() {
     assert!(!log.contains("HOME=/root"), "environment must be cleared:\n{log}");
 }
 
-fn chain() -> Test {
+pub fn chain() -> Test {
     let lib = r#"mkdir -p "$DESTDIR/usr/lib"; echo lib-v1 > "$DESTDIR/usr/lib/data""#;
     let app = r#"mkdir -p "$DESTDIR/bin"; cat "$SYSROOT/usr/lib/data" > "$DESTDIR/bin/app""#;
     Test::new()

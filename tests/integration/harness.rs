@@ -140,9 +140,14 @@ impl Test {
     }
 
     pub fn run(&self) -> Run {
+        self.run_with(&self.args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+    }
+
+    /// Runs other arguments in the same project, with extra environment, leaving `self` as it is.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_compose"));
         cmd.current_dir(self.dir.path())
-            .args(&self.args)
+            .args(args)
             .env("COMPOSE_CACHE_DIR", self.path("cache"))
             // Never reach the real archive from fixture tests.
             .env("COMPOSE_DEBIAN_MIRROR", "file:///nonexistent-debian-mirror")
@@ -154,6 +159,9 @@ impl Test {
             .env_remove("COMPOSE_MIRRORS")
             .env_remove("COMPOSE_JOBS");
         for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
             cmd.env(k, v);
         }
         let output = cmd.output().expect("run compose");

@@ -9,6 +9,7 @@ mod e2e;
 mod fixture_build;
 mod host;
 mod image;
+mod incremental;
 mod recipe_errors;
 mod scheduler;
 mod source_safety;

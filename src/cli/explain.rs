@@ -1,0 +1,72 @@
+//! `compose explain PKG`: why each package of PKG's closure would (or would not) be rebuilt: which
+//! input changed since its newest artifact, with the old and new digests.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use compose::build::{self, BuildSettings};
+
+use super::settings::{self, CommonArgs};
+use super::{Failure, exit, load};
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// A package (looked up as RECIPES/PKG.toml) or a recipe file.
+    package: String,
+    /// Where package recipes are.
+    #[arg(long, default_value = "recipes")]
+    recipes: PathBuf,
+    #[arg(long, default_value = "musl")]
+    toolchain: String,
+    /// Explain a build without the sandbox (it is part of every key).
+    #[arg(long)]
+    no_sandbox: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+pub fn run(args: ExplainArgs) -> Result<(), Failure> {
+    let common = settings::common(&args.common, None).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
+    let recipe = if args.package.ends_with(".toml") {
+        PathBuf::from(&args.package)
+    } else {
+        args.recipes.join(format!("{}.toml", args.package))
+    };
+    let closure = load::closure(&[recipe], &args.toolchain)?;
+    let Some(graph) = &closure.graph else {
+        println!("`{}` has no packages: nothing is ever built", args.package);
+        return Ok(());
+    };
+    let settings = BuildSettings {
+        jobs: common.jobs,
+        sandboxed: !args.no_sandbox,
+        cache_root: common.cache_dir.clone(),
+        source_date_epoch: common.source_date_epoch,
+        keep_going: false,
+        fetch: load::fetch_settings(&common),
+    };
+    let plan = build::plan(graph, &closure.toolchain, &settings).map_err(|e| Failure::new(exit::BUILD, e))?;
+    let building: Vec<&str> = plan.iter().filter(|s| !s.cached).map(|s| s.name.as_str()).collect();
+    for s in &plan {
+        match (&s.key, s.cached) {
+            (Some(k), true) => println!("{}: up to date (key {})", s.name, &k[..16]),
+            (Some(k), false) => {
+                println!("{}: rebuilds (key {}):", s.name, &k[..16]);
+                for r in &s.reasons {
+                    println!("  - {r}");
+                }
+            }
+            (None, _) => {
+                let deps: Vec<&str> =
+                    graph.deps(s.node).into_iter().map(|d| graph.name(d)).filter(|d| building.contains(d)).collect();
+                println!(
+                    "{}: waits for {} to rebuild; it rebuilds only if their output changes (early cutoff)",
+                    s.name,
+                    deps.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
