@@ -14,7 +14,7 @@ use compose::rootfs::{self, PackageInput};
 use super::image::{self, ImageArgs};
 use super::reporter::CliReporter;
 use super::settings::CommonArgs;
-use super::{Failure, exit, load, settings};
+use super::{Failure, exit, load, settings, timings};
 
 #[derive(Args)]
 pub struct BuildArgs {
@@ -45,6 +45,9 @@ pub struct BuildArgs {
     /// The lock file for --locked and for hash-mismatch triage. Default: the recipe with `.lock`.
     #[arg(long)]
     lock_file: Option<PathBuf>,
+    /// Write a timings report (HTML and JSON) of the build into OUT-DIR/timings/.
+    #[arg(long)]
+    timings: bool,
     #[arg(short, long)]
     quiet: bool,
     #[arg(short, long)]
@@ -118,14 +121,25 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     if args.no_sandbox {
         eprintln!("warning: building without a sandbox (--no-sandbox); this is recorded in every build key");
     }
-    let reporter = CliReporter::new(args.quiet, args.verbose);
+    let cli_reporter = CliReporter::new(args.quiet, args.verbose);
+    let recorder = timings::Recorder::new(&cli_reporter);
+    let reporter: &dyn compose::report::Reporter = if args.timings { &recorder } else { &cli_reporter };
     let started = std::time::Instant::now();
+    let sampler = args.timings.then(|| timings::CpuSampler::start(started));
     let mut inputs: Vec<(&Recipe, PathBuf)> = Vec::new();
     let artifacts = match &graph {
-        Some(g) => build::build(g, Arc::new(tc), &settings, &reporter)
+        Some(g) => build::build(g, Arc::new(tc), &settings, reporter)
             .map_err(|e| build_failure(e, common.offline, lock.as_ref()))?,
         None => Default::default(),
     };
+    if let Some(sampler) = sampler {
+        let report = recorder.report(&name, settings.jobs, graph.as_ref(), sampler.finish());
+        let dir = args.image.out_dir.join("timings");
+        let (json, html) = timings::write(&report, &dir).map_err(|e| {
+            Failure::msg(exit::EXPORT, format!("cannot write the timings report into `{}`: {e}", dir.display()), None)
+        })?;
+        println!("timings      {}  {}", html.display(), json.display());
+    }
     if let Some(g) = &graph {
         let mut seen = std::collections::HashSet::new();
         for &root in &g.roots {

@@ -9,6 +9,7 @@ mod load;
 mod reporter;
 mod settings;
 mod sources;
+mod timings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

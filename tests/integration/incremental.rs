@@ -71,3 +71,33 @@ fn explain_names_each_kind_of_changed_input_with_old_and_new_digests() {
     let r = t.run_with(&["build", "recipes/app.toml", "--toolchain", "stub", "-o", "out", "-v"], &[]);
     r.success().stderr_has("why: sources changed: ");
 }
+
+#[test]
+fn timings_report_has_phases_cpu_and_the_critical_path() {
+    let t = chain();
+    let r = t.run_with(&["build", "recipes/app.toml", "--toolchain", "stub", "-o", "out", "--timings"], &[]);
+    r.success().stdout_has("out/timings/app.timings.html");
+    let j: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.path("out/timings/app.timings.json")).unwrap()).unwrap();
+    let pkgs = j["packages"].as_array().unwrap();
+    let get = |n: &str| pkgs.iter().find(|p| p["name"] == n).unwrap_or_else(|| panic!("{n} missing: {j}"));
+    for n in ["lib", "app", "other"] {
+        let phases: Vec<&str> =
+            get(n)["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert!(
+            phases.contains(&"unpack") && phases.contains(&"install") && phases.contains(&"commit"),
+            "{n}: {phases:?}"
+        );
+        for p in get(n)["phases"].as_array().unwrap() {
+            assert!(p["start"].as_f64().unwrap() <= p["end"].as_f64().unwrap());
+        }
+    }
+    assert!(get("lib")["end"].as_f64().unwrap() <= get("app")["start"].as_f64().unwrap() + 0.05, "app waits for lib");
+    let path: Vec<&str> = j["critical_path"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(path.last(), Some(&"app"), "{path:?}");
+    assert!(path.len() == 2, "{path:?}");
+    assert_eq!(get(path[0])["critical"], true);
+    assert!(!j["cpu"].as_array().unwrap().is_empty(), "CPU samples");
+    let html = std::fs::read_to_string(t.path("out/timings/app.timings.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Critical path") && html.contains(">app<"), "{html}");
+}
