@@ -51,12 +51,14 @@ pub struct Report {
     pub cpu: Vec<CpuSample>,
 }
 
+/// The open phase (name, start), the closed spans, and whether the package came from the cache.
+type PackageState = (Option<(String, f64)>, Vec<Span>, bool);
+
 /// Wraps the CLI's reporter and records every event with its time.
 pub struct Recorder<'a> {
     inner: &'a dyn Reporter,
     started: Instant,
-    /// package -> (open phase, its start), closed spans
-    state: Mutex<HashMap<String, (Option<(String, f64)>, Vec<Span>, bool)>>,
+    state: Mutex<HashMap<String, PackageState>>,
 }
 
 impl<'a> Recorder<'a> {
