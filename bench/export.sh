@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Benchmark (c): exporting a large synthetic rootfs (about 50,000 files, 500 MB) to a tar, compose
+# against GNU tar with the reproducible flags, in the same run. compose's time is a cached (no-op) build
+# of a one-package image: rootfs assembly (walk, filter, strip check) plus the tar writer. GNU tar packs
+# the same installed tree. Also the peak memory (max RSS) of both.
+# usage: bench/export.sh [RUNS]   (default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+W=$(mktemp -d /tmp/compose-bench-export.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+cargo build --release --quiet
+BIN=$PWD/target/release/compose
+now() { date +%s.%N; }
+SDE=1700000000
+
+# The synthetic package: 500 directories of 100 files, sizes spread from 0 to ~20 KB, 500 MB in all.
+mkdir -p "$W/proj/recipes" "$W/proj/toolchains" "$W/src/synth-1.0"
+python3 - "$W/src/synth-1.0" <<'PY'
+import os, sys, random
+root = sys.argv[1]
+random.seed(7)
+block = os.urandom(1 << 16)
+for d in range(500):
+    p = os.path.join(root, "share", f"d{d:03}")
+    os.makedirs(p)
+    for f in range(100):
+        n = random.randint(0, 20000)
+        with open(os.path.join(p, f"f{f:03}.dat"), "wb") as fh:
+            fh.write((block * (n // len(block) + 1))[:n])
+PY
+tar -C "$W/src" -czf "$W/synth-1.0.tar.gz" synth-1.0
+SHA=$(sha256sum "$W/synth-1.0.tar.gz" | cut -d' ' -f1)
+cat > "$W/proj/toolchains/stub.toml" <<TOML
+[toolchain]
+name = "stub"
+target = "x86_64-linux-musl"
+description = "host cc, nothing to build"
+packages = []
+[compiler]
+host_cc = "cc"
+TOML
+cat > "$W/proj/recipes/synth.toml" <<TOML
+[package]
+name = "synth"
+version = "1.0"
+license = "MIT"
+homepage = "https://example.org"
+description = "50,000 files for the export benchmark"
+[[source]]
+url = "file://$W/synth-1.0.tar.gz"
+sha256 = "$SHA"
+[build]
+style = "custom"
+install = 'mkdir -p "\$DESTDIR/usr" && cp -a share "\$DESTDIR/usr/"'
+[image]
+strip = false
+TOML
+cd "$W/proj"
+"$BIN" build recipes/synth.toml --toolchain stub --cache-dir "$W/cache" --format tar -o "$W/out" -q >/dev/null
+TREE=$(ls -d "$W"/cache/artifacts-v1/synth-*/tree)
+FILES=$(find "$TREE" -type f | wc -l); BYTES=$(du -sb "$TREE" | cut -f1)
+echo "synthetic rootfs: $FILES files, $BYTES bytes"
+printf '%-4s %10s %10s %8s %12s %12s\n' run compose_s gnutar_s ratio compose_MB gnutar_MB
+for i in $(seq "$RUNS"); do
+  sync; t0=$(now)
+  /usr/bin/time -f '%M' -o "$W/mem1" "$BIN" build recipes/synth.toml --toolchain stub --cache-dir "$W/cache" --format tar -o "$W/out" -q >/dev/null
+  t1=$(now)
+  /usr/bin/time -f '%M' -o "$W/mem2" tar --sort=name --mtime=@$SDE --clamp-mtime --owner=0 --group=0 --numeric-owner \
+    --format=gnu -C "$TREE" -cf "$W/gnu.tar" .
+  t2=$(now)
+  co=$(echo "$t1 - $t0" | bc); gt=$(echo "$t2 - $t1" | bc); ratio=$(echo "$co / $gt" | bc -l)
+  printf '%-4s %10.2f %10.2f %8.3f %12.1f %12.1f\n' "$i" "$co" "$gt" "$ratio" "$(echo "$(cat "$W/mem1") / 1024" | bc -l)" "$(echo "$(cat "$W/mem2") / 1024" | bc -l)"
+  echo "$ratio" >> "$W/ratios"
+done
+awk '{r[NR]=$1; s+=$1} END { min=r[1]; max=r[1]; for (i in r) { if (r[i]<min) min=r[i]; if (r[i]>max) max=r[i] }
+  printf "export ratio (compose / GNU tar): mean %.3f, min %.3f, max %.3f over %d runs (target <= 1.0)\n", s/NR, min, max, NR }' "$W/ratios"
+ls -l "$W/out/synth.tar" "$W/gnu.tar" | awk '{print "bytes:", $5, $9}'
