@@ -245,6 +245,7 @@ fn write_archive(members: Vec<Member>, out: &Path, source_date_epoch: u64) -> Re
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(0o644);
                 h.set_size(f.metadata().map_err(io("stat", &src))?.len());
+                let f = std::io::BufReader::with_capacity(1 << 20, f);
                 b.append_data(&mut h, name, f).map_err(io("write", out))?;
             }
             Member::Bytes(name, bytes) => {
@@ -259,7 +260,6 @@ fn write_archive(members: Vec<Member>, out: &Path, source_date_epoch: u64) -> Re
     hw.inner.flush().map_err(io("write", out))?;
     let (sha256, size) = (hw.hex_digest(), hw.len);
     drop(hw);
-    tmp.as_file().sync_all().map_err(io("sync", out))?;
     super::publish(tmp, out)?;
     Ok(Exported { path: out.to_path_buf(), size, sha256 })
 }

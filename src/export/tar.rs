@@ -4,7 +4,7 @@
 //! 0:0 with no names, mtimes clamped to SOURCE_DATE_EPOCH, no atime or ctime, symlinks stored as links,
 //! setuid and sticky bits kept (the tar crate's deterministic mode would drop them: /tmp must stay 1777).
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -21,12 +21,10 @@ pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Ex
     std::fs::create_dir_all(dir).map_err(io("create the output directory", dir))?;
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temp file in", dir))?;
     let (sha256, size) = {
-        let writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
-        let mut w = write_stream(tree, tree.entries.keys(), writer, source_date_epoch, out)?;
-        w.inner.flush().map_err(io("write", out))?;
-        (w.hex_digest(), w.len)
+        let writer = ThreadedHasher::new(tmp.as_file());
+        let w = write_stream(tree, tree.entries.keys(), writer, source_date_epoch, out)?;
+        w.finish().map_err(io("write", out))?
     };
-    tmp.as_file().sync_all().map_err(io("sync", out))?;
     super::publish(tmp, out)?;
     Ok(Exported { path: out.to_path_buf(), size, sha256 })
 }
@@ -71,6 +69,8 @@ pub(crate) fn write_stream<'a, W: Write>(
                     Content::Host(src) => {
                         let f = std::fs::File::open(src).map_err(io("read", src))?;
                         let len = f.metadata().map_err(io("stat", src))?.len();
+                        // io::copy reads straight into a BufReader's buffer: 256 KiB reads, not 8 KiB.
+                        let f = std::io::BufReader::with_capacity(256 << 10, f);
                         if len != *size {
                             let err = std::io::Error::other(format!("size changed from {size} to {len} during export"));
                             return Err(io("read", src)(err));
@@ -82,6 +82,64 @@ pub(crate) fn write_stream<'a, W: Write>(
         }
     }
     b.into_inner().map_err(io("finish", out))
+}
+
+/// Buffers the stream in 1 MiB chunks, writes each to `inner` and hands it to a hashing thread, so
+/// hashing the output (sha256 is most of the CPU time of an export) overlaps with producing it.
+struct ThreadedHasher<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    hasher: Option<std::thread::JoinHandle<(String, u64)>>,
+}
+
+impl<W: Write> ThreadedHasher<W> {
+    const CHUNK: usize = 1 << 20;
+
+    fn new(inner: W) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let hasher = std::thread::spawn(move || {
+            let (mut h, mut n) = (Sha256::new(), 0u64);
+            for chunk in rx {
+                h.update(&chunk);
+                n += chunk.len() as u64;
+            }
+            (hex::encode(h.finalize()), n)
+        });
+        ThreadedHasher { inner, buf: Vec::with_capacity(Self::CHUNK), tx: Some(tx), hasher: Some(hasher) }
+    }
+
+    fn ship(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.inner.write_all(&self.buf)?;
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::CHUNK));
+        self.tx.as_ref().expect("open until finish").send(full).map_err(|_| std::io::Error::other("hasher stopped"))
+    }
+
+    /// Writes what is buffered, and returns the sha256 and length of everything written.
+    fn finish(mut self) -> std::io::Result<(String, u64)> {
+        self.ship()?;
+        self.inner.flush()?;
+        drop(self.tx.take());
+        self.hasher.take().expect("once").join().map_err(|_| std::io::Error::other("hasher panicked"))
+    }
+}
+
+impl<W: Write> Write for ThreadedHasher<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(Self::CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == Self::CHUNK {
+            self.ship()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.ship()?;
+        self.inner.flush()
+    }
 }
 
 /// Passes bytes through to `inner`, hashing and counting them.
