@@ -31,7 +31,7 @@ fn compose_recipe(name: &str, cache: &Path, out: &Path) -> std::process::Output 
 }
 
 /// True when the ELF file has a PT_INTERP program header (i.e. is dynamically linked).
-fn has_interp(elf: &[u8]) -> bool {
+pub(crate) fn has_interp(elf: &[u8]) -> bool {
     assert_eq!(&elf[..4], b"\x7fELF");
     assert_eq!(elf[4], 2, "64-bit");
     let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;

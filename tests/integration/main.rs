@@ -1,10 +1,12 @@
 //! Integration tests: the real `compose` binary on fixture recipes (fast, offline), plus the real
-//! end-to-end busybox build with the musl toolchain and real container engines (`e2e`).
+//! end-to-end busybox build with the musl toolchain and real container engines (`e2e`), and the
+//! package collection (lua, jq, sqlite, strace, dropbear, toolkit, sshd) built and run (`collection`).
 
 mod engines;
 mod harness;
 
 mod airgap;
+mod collection;
 mod e2e;
 mod fixture_build;
 mod host;
