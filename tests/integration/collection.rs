@@ -32,6 +32,7 @@ const IMAGES: &[(&str, &str)] = &[
     ("toolkit", "toolkit:1.0"),
     ("sshd", "sshd:2025.89"),
     ("busybox", "busybox:1.37.0"),
+    ("hello", "hello:2.12.3"),
 ];
 
 fn compose_build(name: &str, cache: &Path, out: &Path) -> std::process::Output {
@@ -126,7 +127,9 @@ fn collection_images_build_and_run_in_podman() {
         }
     }
     eprintln!("collection: all images from an empty cache in {:.1}s", total.elapsed().as_secs_f64());
-    for pkg in ["musl", "linux-headers", "zlib", "oniguruma", "lua", "jq", "sqlite", "strace", "dropbear", "busybox"] {
+    for pkg in
+        ["musl", "linux-headers", "zlib", "oniguruma", "lua", "jq", "sqlite", "strace", "dropbear", "busybox", "hello"]
+    {
         assert!(built_once.iter().any(|p| p == pkg), "{pkg} was never built: {built_once:?}");
     }
 
@@ -178,6 +181,10 @@ fn collection_images_build_and_run_in_podman() {
     // may ptrace its own children under podman's default seccomp profile.
     let (_, err) = run("strace:6.1", &["-f", "/usr/bin/strace", "-V"], "");
     assert!(err.contains(r#"execve("/usr/bin/strace", ["/usr/bin/strace", "-V"]"#), "strace -f:\n{err}");
+    // GNU hello, the recipe written from the docs/recipes.md walkthrough alone.
+    assert_eq!(run("hello:2.12.3", &[], "").0, "Hello, world!\n");
+    assert_eq!(run("hello:2.12.3", &["--greeting=hi"], "").0, "hi\n");
+    check_rootfs("hello", &out.join("hello.tar"), &["usr/bin/hello"]);
     let (keyout, _) = run("dropbear:2025.89", &["-t", "ed25519", "-f", "/tmp/k"], "");
     assert!(keyout.contains("ssh-ed25519 AAAA"), "dropbearkey:\n{keyout}");
 
@@ -232,9 +239,23 @@ fn attach_toolkit_to_a_running_container(p: &Podman) {
                  ls /proc/1/root/bin/busybox; cat /proc/1/root/etc/passwd | head -1; \
                  timeout 2 strace -p 1 2>&1 | head -1";
     let (ok, got, err) = p.run(&[
-        "run", "--rm", "--pid", &ns, "--network", &ns, "--cap-add", "SYS_PTRACE", "toolkit:1.0", "sh", "-c", probe,
+        "run",
+        "--rm",
+        "--pid",
+        &ns,
+        "--network",
+        &ns,
+        "--cap-add",
+        "SYS_PTRACE",
+        "toolkit:1.0",
+        "sh",
+        "-c",
+        probe,
     ]);
     let _ = p.run(&["rm", "-f", "-t", "0", &target]);
     assert!(ok, "toolkit attached to busybox: {err}");
-    assert_eq!(got, "1\n/proc/1/root/bin/busybox\nroot:x:0:0:root:/root:/bin/sh\nstrace: Process 1 attached\n", "{err}");
+    assert_eq!(
+        got, "1\n/proc/1/root/bin/busybox\nroot:x:0:0:root:/root:/bin/sh\nstrace: Process 1 attached\n",
+        "{err}"
+    );
 }
