@@ -30,6 +30,14 @@ pub struct Exported {
     pub sha256: String,
 }
 
+/// A temp file beside `out` (same filesystem, so `publish` is a rename), creating `out`'s directory.
+pub(crate) fn temp_beside(out: &std::path::Path) -> Result<tempfile::NamedTempFile, ExportError> {
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let io = |op, source| ExportError::Io { op, path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(|e| io("create the output directory", e))?;
+    tempfile::NamedTempFile::new_in(dir).map_err(|e| io("create a temp file in", e))
+}
+
 /// Renames a finished temp file to `out`, readable by all (a temp file is created 0600).
 pub(crate) fn publish(tmp: tempfile::NamedTempFile, out: &std::path::Path) -> Result<(), ExportError> {
     use std::os::unix::fs::PermissionsExt;

@@ -223,9 +223,7 @@ fn write_archive(members: Vec<Member>, out: &Path, source_date_epoch: u64) -> Re
         let path = path.to_path_buf();
         move |source| ExportError::Io { op, path, source }
     };
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io("create the output directory", dir))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temp file in", dir))?;
+    let tmp = super::temp_beside(out)?;
     let hw = super::tar::HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
     let mut b = tar::Builder::new(hw);
     for m in members {

@@ -17,9 +17,7 @@ pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Ex
         let path = path.to_path_buf();
         move |source| ExportError::Io { op, path, source }
     };
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io("create the output directory", dir))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temp file in", dir))?;
+    let tmp = super::temp_beside(out)?;
     let (sha256, size) = {
         let writer = ThreadedHasher::new(tmp.as_file());
         let w = write_stream(tree, tree.entries.keys(), writer, source_date_epoch, out)?;

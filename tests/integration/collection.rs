@@ -11,16 +11,12 @@
 //! the cold builds (~10 minutes on 2 cores) happen once.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::e2e::has_interp;
 use crate::engines::{Podman, tool};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Image recipe and the tag compose gives it (NAME:VERSION).
 const IMAGES: &[(&str, &str)] = &[
@@ -36,15 +32,7 @@ const IMAGES: &[(&str, &str)] = &[
 ];
 
 fn compose_build(name: &str, cache: &Path, out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_compose"))
-        .current_dir(repo())
-        .args(["build", &format!("recipes/{name}.toml"), "--format", "tar,oci-archive", "-o"])
-        .arg(out)
-        .env("COMPOSE_CACHE_DIR", cache)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("COMPOSE_DEBIAN_MIRROR")
-        .output()
-        .expect("run compose")
+    crate::e2e::compose_formats(name, "tar,oci-archive", cache, out)
 }
 
 fn host_has(cmd: &str) -> bool {

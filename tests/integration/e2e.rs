@@ -19,9 +19,14 @@ fn compose(cache: &Path, out: &Path) -> std::process::Output {
 }
 
 fn compose_recipe(name: &str, cache: &Path, out: &Path) -> std::process::Output {
+    compose_formats(name, "tar,oci,oci-archive,docker-archive", cache, out)
+}
+
+/// `compose build recipes/NAME.toml --format FORMATS -o OUT` in the repository, with its own cache.
+pub(crate) fn compose_formats(name: &str, formats: &str, cache: &Path, out: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_compose"))
         .current_dir(repo())
-        .args(["build", &format!("recipes/{name}.toml"), "--format", "tar,oci,oci-archive,docker-archive", "-o"])
+        .args(["build", &format!("recipes/{name}.toml"), "--format", formats, "-o"])
         .arg(out)
         .env("COMPOSE_CACHE_DIR", cache)
         .env_remove("SOURCE_DATE_EPOCH")
