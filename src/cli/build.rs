@@ -1,5 +1,6 @@
 //! `compose build RECIPE`: recipe -> sources -> builds -> rootfs -> tarball.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use compose::rootfs::{self, PackageInput};
 use super::image::{self, ImageArgs};
 use super::reporter::CliReporter;
 use super::settings::CommonArgs;
-use super::{Failure, exit, load, settings, timings};
+use super::{Failure, exit, load, records, settings, timings};
 
 #[derive(Args)]
 pub struct BuildArgs {
@@ -127,8 +128,9 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let sampler = args.timings.then(|| timings::CpuSampler::start(started));
     let mut inputs: Vec<(&Recipe, PathBuf)> = Vec::new();
+    let mut contents = Vec::new();
     let artifacts = match &graph {
-        Some(g) => build::build(g, Arc::new(tc), &settings, reporter)
+        Some(g) => build::build(g, Arc::new(tc.clone()), &settings, reporter)
             .map_err(|e| build_failure(e, common.offline, lock.as_ref()))?,
         None => Default::default(),
     };
@@ -145,6 +147,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         for &root in &g.roots {
             for i in g.runtime_closure(root) {
                 if seen.insert(i) {
+                    contents.push(i);
                     inputs.push((g.recipe(i), artifacts[&i].tree()));
                 }
             }
@@ -179,8 +182,25 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let recipes: Vec<&Recipe> = inputs.iter().map(|(r, _)| *r).collect();
     let written =
         image::export(&args.image, &spec, reference.clone(), &tree, &recipes, &target, common.source_date_epoch)?;
-
     for l in &written.lines {
+        println!("{l}");
+    }
+    let digests: HashMap<_, _> = artifacts.iter().map(|(i, a)| (*i, a.meta.tree_digest.clone())).collect();
+    let records = records::Records {
+        spec: &spec,
+        reference: &reference,
+        graph: graph.as_ref(),
+        contents: &contents,
+        toolchain: &tc,
+        artifacts: &digests,
+        tree: &tree,
+        written: &written,
+        image: &args.image,
+        sandboxed: !args.no_sandbox,
+        license: image::combined_license(recipes.iter().map(|r| r.license.as_str())),
+        source_date_epoch: common.source_date_epoch,
+    };
+    for l in records::write(&records)? {
         println!("{l}");
     }
     if !args.quiet {

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 use compose::export::{self, Compression, ImageMeta, Layering, Outputs, Reference};
 use compose::recipe::{ImageConfig, Recipe, RecipeFile};
+use compose::records::{OciDigests, Subject};
 use compose::rootfs::RootfsTree;
 
 use super::{Failure, exit};
@@ -170,6 +171,11 @@ pub fn architecture(target: &str) -> String {
 pub struct Written {
     pub lines: Vec<String>,
     pub tar: Option<PathBuf>,
+    /// sha256 and size of the rootfs tarball, when it was written.
+    pub rootfs: Option<(String, u64)>,
+    pub oci: Option<OciDigests>,
+    /// Every image file written, for the provenance subject.
+    pub outputs: Vec<Subject>,
 }
 
 /// Writes every requested format for the assembled `tree`.
@@ -189,12 +195,17 @@ pub fn export(
     let name = &spec.name;
     let out = |suffix: &str| args.out_dir.join(format!("{name}{suffix}"));
     let has = |f: Format| args.format.contains(&f);
-    let mut lines = Vec::new();
-    let mut tar = None;
+    let mut w = Written { lines: Vec::new(), tar: None, rootfs: None, oci: None, outputs: Vec::new() };
+    let subject = |e: &export::Exported| Subject {
+        name: e.path.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+        sha256: e.sha256.clone(),
+    };
     if has(Format::Tar) {
         let e = export::tar::write(tree, &out(".tar"), source_date_epoch).map_err(|e| Failure::new(exit::EXPORT, e))?;
-        lines.push(format!("rootfs tar   {}  {} bytes  sha256:{}", e.path.display(), e.size, e.sha256));
-        tar = Some(e.path);
+        w.lines.push(format!("rootfs tar   {}  {} bytes  sha256:{}", e.path.display(), e.size, e.sha256));
+        w.outputs.push(subject(&e));
+        w.rootfs = Some((e.sha256, e.size));
+        w.tar = Some(e.path);
     }
     let outputs = Outputs {
         layout: has(Format::Oci).then(|| out(".oci")),
@@ -202,7 +213,7 @@ pub fn export(
         docker_archive: has(Format::DockerArchive).then(|| out(".docker.tar")),
     };
     if outputs.layout.is_none() && outputs.oci_archive.is_none() && outputs.docker_archive.is_none() {
-        return Ok(Written { lines, tar });
+        return Ok(w);
     }
     let meta = ImageMeta {
         annotations: annotations(spec, packages, source_date_epoch),
@@ -232,18 +243,26 @@ pub fn export(
         outputs: &outputs,
         staging_parent: &args.out_dir,
     };
-    let w = export::oci::write(&req).map_err(|e| Failure::new(exit::EXPORT, e))?;
-    for f in &w.files {
-        lines.push(format!("image        {}  {} bytes", f.path.display(), f.size));
+    let img = export::oci::write(&req).map_err(|e| Failure::new(exit::EXPORT, e))?;
+    for f in &img.files {
+        w.lines.push(format!("image        {}  {} bytes", f.path.display(), f.size));
+        if f.path.is_file() {
+            w.outputs.push(subject(f));
+        }
     }
-    lines.push(format!(
+    w.lines.push(format!(
         "image        {}  index {}  manifest {}  {} layer(s)",
         meta.reference.familiar(),
-        w.index_digest,
-        w.manifest_digest,
-        w.layers.len()
+        img.index_digest,
+        img.manifest_digest,
+        img.layers.len()
     ));
-    Ok(Written { lines, tar })
+    if let ([layer], None) = (img.layers.as_slice(), &w.rootfs) {
+        // One layer holds exactly the rootfs tarball's bytes: its diff_id is that tarball's sha256.
+        w.rootfs = Some((layer.diff_id.trim_start_matches("sha256:").to_string(), layer.uncompressed_size));
+    }
+    w.oci = Some(OciDigests { index: img.index_digest, manifest: img.manifest_digest, config: img.config_digest });
+    Ok(w)
 }
 
 fn annotations(spec: &ImageSpec, packages: &[&Recipe], source_date_epoch: u64) -> BTreeMap<String, String> {

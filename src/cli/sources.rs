@@ -50,6 +50,9 @@ pub enum SourcesCommand {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Write the licence and source bundle of an image: every source, patch, recipe and licence text
+    /// that went into it, with a manifest (what distributing GPL binaries requires).
+    Bundle(super::legal::BundleArgs),
 }
 
 #[derive(Args)]
@@ -65,17 +68,17 @@ pub struct LockArgs {
     common: CommonArgs,
 }
 
-fn common(args: &CommonArgs) -> Result<settings::Common, Failure> {
+pub(super) fn common(args: &CommonArgs) -> Result<settings::Common, Failure> {
     settings::common(args, None).map_err(|m| Failure::msg(exit::USAGE, m, None))
 }
 
-fn requests(c: &load::Closure) -> Vec<SourceRequest> {
+pub(super) fn requests(c: &load::Closure) -> Vec<SourceRequest> {
     c.graph.as_ref().map(|g| build::source_requests(g, g.order())).unwrap_or_default()
 }
 
 /// Verifies what is cached (rehashing it: bit rot is replaced), fetches the rest, and returns each
 /// request's cached path, or every failure at once.
-fn fetch_verified(
+pub(super) fn fetch_verified(
     cache: &SourceCache,
     requests: &[SourceRequest],
     common: &settings::Common,
@@ -151,6 +154,7 @@ pub fn fetch(args: FetchArgs) -> Result<(), Failure> {
 
 pub fn sources(cmd: SourcesCommand) -> Result<(), Failure> {
     match cmd {
+        SourcesCommand::Bundle(args) => super::legal::run(args),
         SourcesCommand::Export { recipes, output, toolchain, common: c } => {
             let common = common(&c)?;
             let closure = load::closure(&recipes, &toolchain)?;

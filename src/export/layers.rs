@@ -50,6 +50,8 @@ pub struct LayerBlob {
     pub digest: String,
     pub size: u64,
     pub diff_id: String,
+    /// Bytes of the uncompressed tar (what `diff_id` hashes).
+    pub uncompressed_size: u64,
     /// The uncompressed tar, when asked for (docker-archive).
     pub raw: Option<PathBuf>,
 }
@@ -208,6 +210,7 @@ fn write_one(
     let sink = LayerSink { diff: HashingWriter::new(std::io::sink()), raw, out };
     let mut sink = write_stream(tree, &plan.paths, sink, source_date_epoch, &tmp)?;
     let diff_id = format!("sha256:{}", sink.diff.hex_digest());
+    let uncompressed_size = sink.diff.len;
     if let Some(mut r) = sink.raw.take() {
         r.flush().map_err(io("write", raw_tmp.as_deref().unwrap_or(&tmp)))?;
     }
@@ -226,5 +229,5 @@ fn write_one(
         }
         None => None,
     };
-    Ok(LayerBlob { label: plan.label.clone(), digest: format!("sha256:{hex}"), size, diff_id, raw })
+    Ok(LayerBlob { label: plan.label.clone(), digest: format!("sha256:{hex}"), size, diff_id, uncompressed_size, raw })
 }

@@ -27,6 +27,19 @@ pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Ex
     Ok(Exported { path: out.to_path_buf(), size, sha256 })
 }
 
+/// The sha256 and size of the tarball `write` would write, without writing it.
+pub fn digest(tree: &RootfsTree, source_date_epoch: u64) -> Result<(String, u64), ExportError> {
+    let w = write_stream(
+        tree,
+        tree.entries.keys(),
+        HashingWriter::new(std::io::sink()),
+        source_date_epoch,
+        Path::new("-"),
+    )?;
+    let mut w = w;
+    Ok((w.hex_digest(), w.len))
+}
+
 /// Writes the entries at `paths` (which must be sorted, parents first) as one tar stream into `w`,
 /// finishes the archive and returns the writer. `out` names the destination in errors.
 pub(crate) fn write_stream<'a, W: Write>(

@@ -21,6 +21,8 @@ pub struct Recipe {
     pub license: String,
     pub homepage: String,
     pub description: String,
+    /// The package's CPE 2.3 name, for vulnerability databases (`cpe:2.3:a:VENDOR:PRODUCT:VERSION:…`).
+    pub cpe: Option<String>,
     /// The recipe file.
     pub path: PathBuf,
     pub sources: Vec<Source>,
@@ -125,6 +127,33 @@ impl RecipeError {
     }
 }
 
+/// A CPE 2.3 formatted string: 13 colon-separated parts, part `a`/`o`/`h`, the version the recipe's.
+fn check_cpe(path: &Path, cpe: &str, version: &str) -> Result<(), RecipeError> {
+    let parts: Vec<&str> = cpe.split(':').collect();
+    let well_formed = parts.len() == 13
+        && parts[0] == "cpe"
+        && parts[1] == "2.3"
+        && ["a", "o", "h"].contains(&parts[2])
+        && parts.iter().all(|p| !p.is_empty() && !p.contains(char::is_whitespace));
+    if !well_formed {
+        return Err(invalid(
+            path,
+            "package.cpe",
+            format!("`{cpe}` is not a CPE 2.3 formatted string"),
+            "write `cpe:2.3:a:VENDOR:PRODUCT:VERSION:*:*:*:*:*:*:*` (13 parts; see NVD's CPE dictionary)",
+        ));
+    }
+    if parts[5] != version {
+        return Err(invalid(
+            path,
+            "package.cpe",
+            format!("its version `{}` is not the package's version `{version}`", parts[5]),
+            "keep the CPE's sixth part equal to `package.version`",
+        ));
+    }
+    Ok(())
+}
+
 /// A recipe file of either kind.
 #[derive(Debug, Clone)]
 pub enum RecipeFile {
@@ -214,6 +243,9 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         if value.trim().is_empty() {
             return Err(invalid(path, field, "must not be empty", ""));
         }
+    }
+    if let Some(c) = &p.cpe {
+        check_cpe(path, c, &p.version)?;
     }
     if raw.source.is_empty() {
         return Err(invalid(
@@ -326,6 +358,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         license: p.license.clone(),
         homepage: p.homepage.clone(),
         description: p.description.clone(),
+        cpe: p.cpe.clone(),
         path: path.to_path_buf(),
         sources,
         patches,

@@ -37,6 +37,7 @@ pub struct RawPackage {
     pub license: String,
     pub homepage: String,
     pub description: String,
+    pub cpe: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

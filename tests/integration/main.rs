@@ -13,5 +13,6 @@ mod host;
 mod image;
 mod incremental;
 mod recipe_errors;
+mod records;
 mod scheduler;
 mod source_safety;

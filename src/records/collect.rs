@@ -1,0 +1,225 @@
+//! Gathering the `Inventory`: the build graph's packages split into image contents and build-time
+//! inputs, their sources, patches and files with digests, and every rootfs entry hashed (on rayon).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use petgraph::graph::NodeIndex;
+use rayon::prelude::*;
+use sha2::Digest;
+
+use super::{
+    FileFacts, FileKind, ImageFacts, InputFile, Inventory, OciDigests, PackageFacts, RecordsError, Role, SourceFacts,
+    Subject, ToolchainFacts,
+};
+use crate::graph::BuildGraph;
+use crate::lock::LockFile;
+use crate::rootfs::{Content, Kind, RootfsTree};
+use crate::toolchain::Toolchain;
+
+/// How the image was built: the parameters that shape its bytes (not the jobs count, the cache or
+/// the network, which `compose verify` shows do not).
+#[derive(Debug, Clone)]
+pub struct BuildFacts {
+    pub compose_version: String,
+    pub sandboxed: bool,
+    pub formats: Vec<String>,
+    pub layers: String,
+    pub compression: String,
+}
+
+pub struct CollectRequest<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub description: &'a str,
+    /// The recipe file the user built.
+    pub recipe: &'a Path,
+    pub reference: String,
+    pub license: Option<String>,
+    pub graph: Option<&'a BuildGraph>,
+    /// The image's packages: the runtime closure of its roots.
+    pub contents: &'a [NodeIndex],
+    pub toolchain: &'a Toolchain,
+    /// Artifact tree digests of what was built.
+    pub artifacts: &'a HashMap<NodeIndex, String>,
+    pub tree: &'a RootfsTree,
+    pub rootfs_sha256: String,
+    pub rootfs_size: u64,
+    pub oci: Option<OciDigests>,
+    pub outputs: Vec<Subject>,
+    pub build: BuildFacts,
+    pub source_date_epoch: u64,
+}
+
+/// The directory recipe and toolchain paths are named relative to: the recipes directory's parent.
+pub fn project_root(toolchain: &Toolchain) -> PathBuf {
+    let dir = std::fs::canonicalize(&toolchain.recipes_dir).unwrap_or_else(|_| toolchain.recipes_dir.clone());
+    dir.parent().unwrap_or(Path::new("/")).to_path_buf()
+}
+
+/// `p` relative to the project root when it is inside it (symlinks and `..` resolved).
+fn relative(root: &Path, p: &Path) -> String {
+    let full = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    full.strip_prefix(root).unwrap_or(&full).to_string_lossy().into_owned()
+}
+
+fn input(root: &Path, p: &Path) -> Result<InputFile, RecordsError> {
+    Ok(InputFile { path: relative(root, p), sha256: sha256_path(p)? })
+}
+
+pub fn collect(req: &CollectRequest) -> Result<Inventory, RecordsError> {
+    let root = project_root(req.toolchain);
+    Ok(Inventory {
+        image: ImageFacts {
+            name: req.name.to_string(),
+            version: req.version.to_string(),
+            description: req.description.to_string(),
+            recipe: input(&root, req.recipe)?,
+            reference: req.reference.clone(),
+            rootfs_sha256: req.rootfs_sha256.clone(),
+            rootfs_size: req.rootfs_size,
+            license: req.license.clone(),
+            source_date_epoch: req.source_date_epoch,
+            oci: req.oci.clone(),
+        },
+        packages: packages(req.graph, req.contents, req.toolchain, req.artifacts)?,
+        toolchain: toolchain_facts(req.toolchain)?,
+        build: req.build.clone(),
+        files: files(req.tree)?,
+        outputs: req.outputs.clone(),
+    })
+}
+
+pub fn toolchain_facts(tc: &Toolchain) -> Result<ToolchainFacts, RecordsError> {
+    Ok(ToolchainFacts {
+        name: tc.name.clone(),
+        target: tc.target.clone(),
+        file: input(&project_root(tc), &tc.path)?,
+        digest: tc.digest.clone(),
+    })
+}
+
+/// Every package of `graph`: the image's `contents` as runtime, the rest as build-time inputs; sorted by
+/// role, then name.
+pub fn packages(
+    graph: Option<&BuildGraph>,
+    contents: &[NodeIndex],
+    toolchain: &Toolchain,
+    artifacts: &HashMap<NodeIndex, String>,
+) -> Result<Vec<PackageFacts>, RecordsError> {
+    let root = project_root(toolchain);
+    let mut packages = Vec::new();
+    let Some(g) = graph else { return Ok(packages) };
+    let lock = LockFile::resolve("", "", graph, toolchain, &HashMap::new()).map_err(|e| RecordsError::Io {
+        op: "hash the inputs of",
+        path: toolchain.recipes_dir.clone(),
+        source: io_of(e),
+    })?;
+    let locked: HashMap<&str, _> = lock.packages.iter().map(|p| (p.name.as_str(), p)).collect();
+    let contents: BTreeSet<NodeIndex> = contents.iter().copied().collect();
+    for i in g.order() {
+        let r = g.recipe(i);
+        let l = locked[r.name.as_str()];
+        let role = if contents.contains(&i) {
+            Role::Runtime
+        } else if g.graph[i].in_toolchain {
+            Role::Toolchain
+        } else {
+            Role::Build
+        };
+        let dir = r.path.parent().unwrap_or(Path::new("."));
+        let rel = |f: &crate::lock::LockedFile| InputFile {
+            path: relative(&root, &dir.join(&f.path)),
+            sha256: f.sha256.clone(),
+        };
+        packages.push(PackageFacts {
+            name: r.name.clone(),
+            version: r.version.clone(),
+            license: r.license.clone(),
+            homepage: r.homepage.clone(),
+            description: r.description.clone(),
+            cpe: r.cpe.clone(),
+            role,
+            recipe: input(&root, &r.path)?,
+            recipe_digest: r.digest.clone(),
+            sources: r
+                .sources
+                .iter()
+                .map(|s| SourceFacts { file: s.file_name(), url: s.url.clone(), sha256: s.sha256.clone() })
+                .collect(),
+            patches: l.patches.iter().map(rel).collect(),
+            files: l.files.iter().map(rel).collect(),
+            build_deps: r.build_deps.clone(),
+            runtime_deps: r.runtime_deps.clone(),
+            artifact: artifacts.get(&i).cloned(),
+        });
+    }
+    packages.sort_by(|a, b| (a.role, &a.name).cmp(&(b.role, &b.name)));
+    Ok(packages)
+}
+
+fn io_of(e: crate::lock::LockError) -> std::io::Error {
+    match e {
+        crate::lock::LockError::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
+fn sha256_path(p: &Path) -> Result<String, RecordsError> {
+    let io = |source| RecordsError::Io { op: "hash", path: p.to_path_buf(), source };
+    crate::source::sha256_of(std::fs::File::open(p).map_err(io)?).map_err(io)
+}
+
+/// Every rootfs entry with its digests; file contents are hashed in parallel.
+pub fn files(tree: &RootfsTree) -> Result<Vec<FileFacts>, RecordsError> {
+    let entries: Vec<(&String, &crate::rootfs::Entry)> = tree.entries.iter().collect();
+    entries
+        .par_iter()
+        .map(|(path, e)| {
+            let kind = match &e.kind {
+                Kind::Dir => FileKind::Dir,
+                Kind::Symlink { target } => FileKind::Symlink { target: target.clone() },
+                Kind::File { content, size } => {
+                    let (sha256, sha1) = match content {
+                        Content::Bytes(b) => digests(&mut b.as_slice()),
+                        Content::Host(p) => {
+                            let io = |source| RecordsError::Io { op: "hash", path: p.clone(), source };
+                            digests(&mut std::fs::File::open(p).map_err(io)?)
+                        }
+                    }
+                    .map_err(|source| RecordsError::Io {
+                        op: "hash",
+                        path: path.into(),
+                        source,
+                    })?;
+                    FileKind::File { size: *size, sha256, sha1 }
+                }
+            };
+            Ok(FileFacts {
+                path: format!("/{path}"),
+                kind,
+                mode: e.mode,
+                uid: e.uid,
+                gid: e.gid,
+                owner: e.owner.clone(),
+            })
+        })
+        .collect()
+}
+
+/// sha256 and sha1 (SPDX requires it for files) in one read.
+fn digests(r: &mut dyn Read) -> std::io::Result<(String, String)> {
+    let mut s256 = sha2::Sha256::new();
+    let mut s1 = sha1::Sha1::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        s256.update(&buf[..n]);
+        s1.update(&buf[..n]);
+    }
+    Ok((hex::encode(s256.finalize()), hex::encode(s1.finalize())))
+}

@@ -1,0 +1,181 @@
+//! The CycloneDX 1.6 JSON document. `metadata.component` is the image (a container); `components`
+//! holds what is in it (each package with its files as nested `file` components, plus the files compose
+//! generated); build-time inputs (toolchain, build-only dependencies) are kept apart in `formulation`.
+
+use serde_json::{Value, json};
+
+use super::{FileFacts, FileKind, Inventory, PackageFacts, Role};
+use crate::export::rfc3339;
+
+pub fn document(inv: &Inventory) -> Value {
+    let img = &inv.image;
+    let mut image = json!({
+        "type": "container",
+        "bom-ref": "image",
+        "name": img.name,
+        "version": img.version,
+        "hashes": [{"alg": "SHA-256", "content": img.rootfs_sha256}],
+        "properties": [
+            prop("compose:recipe", &format!("{} sha256:{}", img.recipe.path, img.recipe.sha256)),
+            prop("compose:reference", &img.reference),
+        ],
+    });
+    if !img.description.is_empty() {
+        image["description"] = json!(img.description);
+    }
+    if let Some(l) = &img.license {
+        image["licenses"] = licenses(l);
+    }
+    if let Some(o) = &img.oci {
+        image["properties"].as_array_mut().expect("array").extend([
+            prop("oci:manifest", &o.manifest),
+            prop("oci:config", &o.config),
+            prop("oci:index", &o.index),
+        ]);
+    }
+    let mut components = Vec::new();
+    let mut building = Vec::new();
+    let mut depends = vec![json!({
+        "ref": "image",
+        "dependsOn": inv.packages.iter().filter(|p| p.role == Role::Runtime).map(|p| bom_ref(&p.name)).collect::<Vec<_>>(),
+    })];
+    for p in &inv.packages {
+        let own: Vec<&FileFacts> = inv.files.iter().filter(|f| f.owner == p.name).collect();
+        if p.role == Role::Runtime {
+            components.push(component(p, &own));
+            depends.push(json!({"ref": bom_ref(&p.name), "dependsOn": p.runtime_deps.iter().map(|d| bom_ref(d)).collect::<Vec<_>>()}));
+        } else {
+            let mut c = component(p, &[]);
+            c["scope"] = json!("excluded");
+            building.push(c);
+        }
+    }
+    let generated: Vec<Value> = inv
+        .files
+        .iter()
+        .filter(|f| !inv.packages.iter().any(|p| p.role == Role::Runtime && p.name == f.owner))
+        .filter_map(file)
+        .collect();
+    components.extend(generated);
+    let mut doc = json!({
+        "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "serialNumber": format!("urn:uuid:{}", super::uuid_from(&format!("cyclonedx:{}", img.rootfs_sha256))),
+        "version": 1,
+        "metadata": {
+            "timestamp": rfc3339(img.source_date_epoch),
+            "lifecycles": [{"phase": "build"}],
+            "tools": {"components": [{"type": "application", "name": "compose", "version": inv.build.compose_version}]},
+            "component": image,
+        },
+        "components": components,
+        "dependencies": depends,
+    });
+    if !building.is_empty() {
+        building.push(json!({
+            "type": "file",
+            "bom-ref": "toolchain",
+            "name": inv.toolchain.file.path,
+            "description": format!("toolchain `{}` for {}", inv.toolchain.name, inv.toolchain.target),
+            "hashes": [{"alg": "SHA-256", "content": inv.toolchain.file.sha256}],
+            "scope": "excluded",
+        }));
+        doc["formulation"] = json!([{"bom-ref": "formulation", "components": building}]);
+    }
+    doc
+}
+
+fn component(p: &PackageFacts, own: &[&FileFacts]) -> Value {
+    let kind = if own.iter().any(|f| f.mode & 0o111 != 0 && matches!(f.kind, FileKind::File { .. })) {
+        "application"
+    } else {
+        "library"
+    };
+    let mut refs: Vec<Value> = p
+        .sources
+        .iter()
+        .map(|s| json!({"type": "distribution", "url": s.url, "hashes": [{"alg": "SHA-256", "content": s.sha256}]}))
+        .collect();
+    if !p.homepage.is_empty() {
+        refs.push(json!({"type": "website", "url": p.homepage}));
+    }
+    let mut props = vec![
+        prop("compose:recipe", &format!("{} sha256:{}", p.recipe.path, p.recipe.sha256)),
+        prop("compose:recipe-digest", &p.recipe_digest),
+        prop("compose:role", role_name(p.role)),
+    ];
+    for s in &p.sources {
+        props.push(prop("compose:source", &format!("{} sha256:{}", s.file, s.sha256)));
+    }
+    for f in &p.files {
+        props.push(prop("compose:file", &format!("{} sha256:{}", f.path, f.sha256)));
+    }
+    if let Some(a) = &p.artifact {
+        props.push(prop("compose:artifact-tree", &format!("sha256:{a}")));
+    }
+    let mut c = json!({
+        "type": kind,
+        "bom-ref": bom_ref(&p.name),
+        "name": p.name,
+        "version": p.version,
+        "licenses": licenses(&p.license),
+        "purl": p.purl(),
+        "externalReferences": refs,
+        "properties": props,
+    });
+    if !p.description.is_empty() {
+        c["description"] = json!(p.description);
+    }
+    if let Some(cpe) = &p.cpe {
+        c["cpe"] = json!(cpe);
+    }
+    if !p.patches.is_empty() {
+        let patches: Vec<Value> =
+            p.patches.iter().map(|x| json!({"type": "unofficial", "diff": {"url": x.path}})).collect();
+        c["pedigree"] = json!({"patches": patches});
+        for x in &p.patches {
+            c["properties"]
+                .as_array_mut()
+                .expect("array")
+                .push(prop("compose:patch", &format!("{} sha256:{}", x.path, x.sha256)));
+        }
+    }
+    let files: Vec<Value> = own.iter().filter_map(|f| file(f)).collect();
+    if !files.is_empty() {
+        c["components"] = json!(files);
+    }
+    c
+}
+
+fn file(f: &FileFacts) -> Option<Value> {
+    let FileKind::File { sha256, sha1, .. } = &f.kind else { return None };
+    Some(json!({
+        "type": "file",
+        "bom-ref": format!("file:{}", f.path),
+        "name": f.path,
+        "hashes": [{"alg": "SHA-1", "content": sha1}, {"alg": "SHA-256", "content": sha256}],
+        "properties": [prop("compose:mode", &format!("{:04o}", f.mode)), prop("compose:owner", &f.owner)],
+    }))
+}
+
+/// A single SPDX id as `license.id`, anything compound as an `expression`.
+fn licenses(l: &str) -> Value {
+    if l.contains(' ') || l.contains('(') { json!([{"expression": l}]) } else { json!([{"license": {"id": l}}]) }
+}
+
+fn bom_ref(name: &str) -> String {
+    format!("package:{name}")
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Runtime => "runtime",
+        Role::Build => "build",
+        Role::Toolchain => "toolchain",
+    }
+}
+
+fn prop(name: &str, value: &str) -> Value {
+    json!({"name": name, "value": value})
+}

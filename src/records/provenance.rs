@@ -1,0 +1,85 @@
+//! An in-toto Statement v1 whose predicate is SLSA provenance v1: the subjects are the image's
+//! digests (rootfs tarball, OCI manifest, written archives); `resolvedDependencies` lists every source,
+//! patch, file, recipe and the toolchain with their digests. No wall-clock times: the statement is as
+//! reproducible as the image.
+
+use serde_json::{Value, json};
+
+use super::{Inventory, Role};
+
+pub const BUILD_TYPE: &str = "https://compose.invalid/buildtypes/image/v1";
+pub const BUILDER_ID: &str = "https://compose.invalid/builder/local";
+
+pub fn statement(inv: &Inventory) -> Value {
+    let img = &inv.image;
+    let mut subject =
+        vec![json!({"name": format!("{}.rootfs.tar", img.name), "digest": {"sha256": img.rootfs_sha256}})];
+    if let Some(o) = &img.oci {
+        subject.push(json!({"name": img.reference, "digest": {"sha256": o.manifest.trim_start_matches("sha256:")}}));
+    }
+    for s in inv.outputs.iter().filter(|s| s.sha256 != img.rootfs_sha256) {
+        subject.push(json!({"name": s.name, "digest": {"sha256": s.sha256}}));
+    }
+    let mut deps = vec![
+        dep(&format!("file:{}", img.recipe.path), &img.recipe.sha256, "recipe", &img.name),
+        dep(&format!("file:{}", inv.toolchain.file.path), &inv.toolchain.file.sha256, "toolchain", &inv.toolchain.name),
+    ];
+    let mut byproducts = Vec::new();
+    for p in &inv.packages {
+        if p.recipe.path != img.recipe.path {
+            deps.push(dep(&format!("file:{}", p.recipe.path), &p.recipe.sha256, "recipe", &p.name));
+        }
+        for s in &p.sources {
+            let mut d = dep(&s.url, &s.sha256, "source", &p.name);
+            d["name"] = json!(s.file);
+            deps.push(d);
+        }
+        for x in &p.patches {
+            deps.push(dep(&format!("file:{}", x.path), &x.sha256, "patch", &p.name));
+        }
+        for x in &p.files {
+            deps.push(dep(&format!("file:{}", x.path), &x.sha256, "file", &p.name));
+        }
+        if let Some(a) = &p.artifact {
+            byproducts.push(json!({
+                "name": format!("artifact:{}", p.name),
+                "digest": {"sha256": a},
+                "annotations": {"role": match p.role { Role::Runtime => "runtime", Role::Build => "build", Role::Toolchain => "toolchain" }},
+            }));
+        }
+    }
+    let b = &inv.build;
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": subject,
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": {
+                    "recipe": img.recipe.path,
+                    "toolchain": inv.toolchain.name,
+                    "reference": img.reference,
+                    "formats": b.formats,
+                    "layers": b.layers,
+                    "compression": b.compression,
+                    "source_date_epoch": img.source_date_epoch,
+                },
+                "internalParameters": {
+                    "sandbox": b.sandboxed,
+                    "target": inv.toolchain.target,
+                    "toolchain_digest": inv.toolchain.digest,
+                },
+                "resolvedDependencies": deps,
+            },
+            "runDetails": {
+                "builder": {"id": BUILDER_ID, "version": {"compose": b.compose_version}},
+                "byproducts": byproducts,
+            },
+        },
+    })
+}
+
+fn dep(uri: &str, sha256: &str, kind: &str, package: &str) -> Value {
+    json!({"uri": uri, "digest": {"sha256": sha256}, "annotations": {"kind": kind, "package": package}})
+}
