@@ -4,7 +4,7 @@
 //!
 //! Layout (a deterministic tar): `manifest.json`, `README`, `sources/PKG/FILE`, the recipes, patches and
 //! files at their project paths (`recipes/busybox.toml`, `toolchains/musl.toml`), and
-//! `licenses/PKG/PATH` for each licence file found at the top of a source archive (or in its
+//! `licenses/PKG/SOURCE-FILE/PATH` for each licence file found at the top of a source archive (or in its
 //! `LICENSES/` directory).
 
 use std::io::{Read, Write};
@@ -48,7 +48,7 @@ pub fn write(req: &LegalRequest, out: &Path) -> Result<(Exported, Value), Record
             let cached = (req.source_path)(&s.sha256);
             for (path, bytes) in license_files(&cached)? {
                 let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-                let in_bundle = format!("licenses/{}/{path}", p.name);
+                let in_bundle = format!("licenses/{}/{}/{path}", p.name, s.file);
                 licenses.push(json!({"path": in_bundle, "from": s.file, "sha256": sha}));
                 members.push((in_bundle, Member::Bytes(bytes)));
             }

@@ -58,6 +58,8 @@ fn tar_entries(tar: &Path) -> Vec<(String, bool, Vec<u8>)> {
 
 /// Static ELF files only, nothing of the sysroot, and the files the image must have.
 fn check_rootfs(name: &str, tar: &Path, must_have: &[&str]) {
+    // Every image's records pass the reference validators.
+    crate::records::validate_records(tar.parent().expect("out dir"), name);
     let entries = tar_entries(tar);
     let mut elves = 0;
     for (path, regular, data) in &entries {

@@ -84,6 +84,28 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
     assert!(get("etc/passwd").3.starts_with("root:x:0:0:"));
     assert!(!listing.iter().any(|e| e.0.starts_with("include/") || e.0.ends_with(".a") || e.0 == "linuxrc"));
 
+    // The records: valid by the reference validators; the manifest and SBOMs account for every file.
+    crate::records::validate_records(&out1, "busybox");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out1.join("busybox.files.json")).unwrap()).unwrap();
+    assert_eq!(manifest["image"]["tar_sha256"], sha.as_str());
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), listing.len(), "one manifest entry per tar entry");
+    let bb_entry = files.iter().find(|f| f["path"] == "/bin/busybox").unwrap();
+    assert_eq!(
+        (bb_entry["owner"].as_str(), bb_entry["sha256"].as_str()),
+        (Some("busybox"), Some(crate::harness::sha256_bytes(&bb).as_str()))
+    );
+    let spdx = std::fs::read_to_string(out1.join("busybox.spdx.json")).unwrap();
+    for needle in [
+        "cpe:2.3:a:busybox:busybox:1.37.0",
+        "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4",
+        "\"name\": \"musl\"",
+        "BUILD_DEPENDENCY_OF",
+    ] {
+        assert!(spdx.contains(needle), "busybox.spdx.json lacks {needle}");
+    }
+
     // A second build compiles nothing and writes the same bytes.
     let out2 = work.path().join("out2");
     let tar2 = out2.join("busybox.tar");
@@ -92,7 +114,15 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
     assert!(second.status.success(), "{stderr2}");
     assert!(!stderr2.contains("build started"), "second build rebuilt something:\n{stderr2}");
     assert_eq!(sha256_file(&tar2), sha, "second build is not byte-identical");
-    for f in ["busybox.oci.tar", "busybox.docker.tar", "busybox.oci/index.json"] {
+    for f in [
+        "busybox.oci.tar",
+        "busybox.docker.tar",
+        "busybox.oci/index.json",
+        "busybox.files.json",
+        "busybox.spdx.json",
+        "busybox.cdx.json",
+        "busybox.provenance.json",
+    ] {
         assert_eq!(sha256_file(&out1.join(f)), sha256_file(&out2.join(f)), "{f} differs between builds");
     }
     oci_images(&cache, &out1, work.path());

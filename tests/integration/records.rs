@@ -289,8 +289,8 @@ fn legal_bundle_holds_sources_patches_recipes_and_licence_texts() {
     assert_eq!(crate::harness::sha256_bytes(get("sources/greet/greet-1.0.tar.gz").3.as_bytes()).len(), 64);
     assert_eq!(get("recipes/greet/fix.patch").3, PATCH);
     assert_eq!(get("recipes/greet/greet.conf").3, "colour=on\n");
-    assert_eq!(get("licenses/greet/LICENSE").3, "greet licence text\n");
-    assert_eq!(get("licenses/libgreet/COPYING").3, "libgreet licence text\n");
+    assert_eq!(get("licenses/greet/greet-1.0.tar.gz/LICENSE").3, "greet licence text\n");
+    assert_eq!(get("licenses/libgreet/libgreet-1.0.tar.gz/COPYING").3, "libgreet licence text\n");
     assert!(!listing.iter().any(|e| e.0.starts_with("licenses/greet/src")), "only top-level licence files");
     get("toolchains/stub.toml");
     get("recipes/libgreet.toml");
