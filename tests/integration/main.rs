@@ -6,6 +6,7 @@ mod engines;
 mod harness;
 
 mod airgap;
+mod audit;
 mod collection;
 mod e2e;
 mod fixture_build;
