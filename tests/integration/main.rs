@@ -7,6 +7,7 @@ mod harness;
 
 mod airgap;
 mod audit;
+mod audit_images;
 mod collection;
 mod e2e;
 mod fixture_build;
