@@ -1,8 +1,10 @@
 //! compose: minimal container root filesystems from pinned sources.
 //!
 //! Data flows one way: `recipe` -> `source` -> `build` (fed by `toolchain` and `graph`) -> `rootfs`
-//! -> `export` -> `records` (SBOMs, provenance, file manifest). The command layer (`src/cli`, in the binary) is the only place that sees them all.
+//! -> `export` -> `records` (SBOMs, provenance, file manifest); `audit` reads finished images back.
+//! The command layer (`src/cli`, in the binary) is the only place that sees them all.
 
+pub mod audit;
 pub mod build;
 pub mod export;
 pub mod graph;

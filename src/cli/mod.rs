@@ -1,6 +1,7 @@
 //! The command layer: parses flags, merges settings, calls the library, renders errors and decides
 //! the exit code. The only module that sees every stage.
 
+mod audit;
 mod build;
 mod doctor;
 mod explain;
@@ -34,6 +35,7 @@ pub mod exit {
     pub const LOCKED: u8 = 12;
     pub const BUNDLE: u8 = 13;
     pub const HOST: u8 = 14;
+    pub const POLICY: u8 = 15;
 }
 
 #[derive(Parser)]
@@ -62,6 +64,9 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Say why each package of PKG's closure would be rebuilt: which input changed, old and new digest.
     Explain(explain::ExplainArgs),
+    /// Report an image's packages, ELF files, setuid/setgid and world-writable paths, shells and network
+    /// tools, and files no package owns; `--deny` turns classes of findings into exit code 15.
+    Audit(audit::AuditArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -97,6 +102,7 @@ pub fn run() -> ExitCode {
         Command::Lock(args) => sources::lock(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,8 @@ mod engines;
 mod harness;
 
 mod airgap;
+mod audit;
+mod audit_images;
 mod collection;
 mod e2e;
 mod fixture_build;
