@@ -12,3 +12,4 @@ pub mod report;
 pub mod rootfs;
 pub mod source;
 pub mod toolchain;
+pub mod verify;

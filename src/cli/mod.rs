@@ -10,6 +10,7 @@ mod reporter;
 mod settings;
 mod sources;
 mod timings;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ pub mod exit {
     pub const LOCKED: u8 = 12;
     pub const BUNDLE: u8 = 13;
     pub const HOST: u8 = 14;
+    pub const UNREPRODUCIBLE: u8 = 16;
 }
 
 #[derive(Parser)]
@@ -60,6 +62,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Say why each package of PKG's closure would be rebuilt: which input changed, old and new digest.
     Explain(explain::ExplainArgs),
+    /// Rebuild the image twice from empty caches, the second time perturbed, and compare every output.
+    Verify(verify::VerifyArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -95,6 +99,7 @@ pub fn run() -> ExitCode {
         Command::Lock(args) => sources::lock(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

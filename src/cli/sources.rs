@@ -69,13 +69,13 @@ fn common(args: &CommonArgs) -> Result<settings::Common, Failure> {
     settings::common(args, None).map_err(|m| Failure::msg(exit::USAGE, m, None))
 }
 
-fn requests(c: &load::Closure) -> Vec<SourceRequest> {
+pub(super) fn requests(c: &load::Closure) -> Vec<SourceRequest> {
     c.graph.as_ref().map(|g| build::source_requests(g, g.order())).unwrap_or_default()
 }
 
 /// Verifies what is cached (rehashing it: bit rot is replaced), fetches the rest, and returns each
 /// request's cached path, or every failure at once.
-fn fetch_verified(
+pub(super) fn fetch_verified(
     cache: &SourceCache,
     requests: &[SourceRequest],
     common: &settings::Common,

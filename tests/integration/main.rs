@@ -15,3 +15,4 @@ mod incremental;
 mod recipe_errors;
 mod scheduler;
 mod source_safety;
+mod verify;
