@@ -169,6 +169,9 @@ mod tests {
         let p = dir.path().join("t.tar");
         let mut builder = tar::Builder::new(std::fs::File::create(&p).unwrap());
         let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1);
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(0o755);
         h.set_size(0);

@@ -153,7 +153,7 @@ pub fn plan(facts: &HostFacts, jobs: usize, work: &Path, unique: &str) -> Plan {
     perturbations.push(Perturbation {
         what: "clock",
         control: "real".into(),
-        perturbed: format!("{CLOCK_SHIFT}ays"),
+        perturbed: "+398 days".into(),
         status: clock_status,
     });
 
@@ -165,7 +165,7 @@ pub fn plan(facts: &HostFacts, jobs: usize, work: &Path, unique: &str) -> Plan {
     });
 
     let locale_norm = B_LOCALE.replace("UTF-8", "utf8");
-    let locale_note = if facts.locales.iter().any(|l| *l == locale_norm) {
+    let locale_note = if facts.locales.contains(&locale_norm) {
         String::new()
     } else {
         format!("; {B_LOCALE} is not installed here (locale -a), so programs fall back to C")

@@ -19,6 +19,8 @@ const INSTALL: &str = r#"mkdir -p "$DESTDIR/bin" "$DESTDIR/etc"
 cp app.sh "$DESTDIR/bin/app"
 for f in c a b; do echo "$f" > "$DESTDIR/etc/$f.conf"; done"#;
 
+/// Also guards a bug verify found: `dest/` (the artifact's root) was created under compose's own umask,
+/// so B (umask 077) got a different `tree_digest`.
 #[test]
 fn a_reproducible_fixture_is_reported_reproducible() {
     let t = fixture(INSTALL);
