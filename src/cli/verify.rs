@@ -316,9 +316,12 @@ fn build(args: &VerifyArgs, spec: &BuildSpec) -> Result<(), Failure> {
         text
     });
     let mut tail: Vec<String> = Vec::new();
+    // The child's closing `next:` block (podman load ...) is about its own outputs: logged, not shown.
+    let mut closing = false;
     for line in std::io::BufReader::new(child.stderr.take().expect("piped")).lines().map_while(Result::ok) {
         let _ = writeln!(log, "{line}");
-        if !args.quiet {
+        closing |= line == "next:";
+        if !args.quiet && !closing {
             eprintln!("[{}] {line}", spec.label);
         }
         tail.push(line);

@@ -99,3 +99,14 @@ fn busybox_is_reproducible_under_perturbation() {
     }
     assert!(!stdout.contains("NOT applied"), "a perturbation was not applied:\n{stdout}");
 }
+
+#[test]
+fn a_failing_perturbed_build_exits_with_its_code_names_it_and_unmounts() {
+    // Fails only where libfaketime is preloaded: in build B's phases.
+    let t = fixture(&format!("{INSTALL}\n[ -z \"$FAKETIME\" ]"));
+    let r = verify(&t, &[]);
+    r.code(7).stderr_has("build B (perturbed) failed with exit code 7").stderr_has("build.log");
+    assert!(t.path("out/verify/app/a/out/app.tar").is_file(), "A's outputs are kept");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&t.path("out").display().to_string()), "disorderfs left mounted:\n{mounts}");
+}
