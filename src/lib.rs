@@ -15,3 +15,4 @@ pub mod report;
 pub mod rootfs;
 pub mod source;
 pub mod toolchain;
+pub mod verify;

@@ -35,6 +35,8 @@ pub struct Job {
     pub makeflags: String,
     pub jobs: usize,
     pub source_date_epoch: u64,
+    /// Appended to the fixed environment; a name the fixed environment already has is ignored.
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// Paths the build sees.
@@ -63,10 +65,12 @@ pub fn run(
             std::fs::remove_dir_all(d).map_err(io("clean the old work directory", d))?;
         }
     }
+    // Exactly 0755, not what compose's umask gives: `dest/` is the artifact's root, and builds copy from
+    // these (found by `compose verify`, whose perturbed build runs under umask 077).
     for sub in ["dest", "files", "home", "patches", "tmp"] {
-        std::fs::create_dir_all(work.join(sub)).map_err(io("create", &work.join(sub)))?;
+        unpack::create_dir_all_mode(&work.join(sub), 0o755).map_err(io("create", &work.join(sub)))?;
     }
-    std::fs::create_dir_all(&host_sysroot).map_err(io("create", &host_sysroot))?;
+    unpack::create_dir_all_mode(&host_sysroot, 0o755).map_err(io("create", &host_sysroot))?;
     if let Some(parent) = job.log_path.parent() {
         std::fs::create_dir_all(parent).map_err(io("create", parent))?;
     }
@@ -184,7 +188,13 @@ fn environment(job: &Job, l: &Layout, cenv: &crate::toolchain::CompilerEnv) -> V
         ("PACKAGE", job.recipe.name.clone()),
         ("VERSION", job.recipe.version.clone()),
     ];
-    v.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    let mut env: Vec<(String, String)> = v.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    for (k, val) in &job.extra_env {
+        if !env.iter().any(|(fixed, _)| fixed == k) {
+            env.push((k.clone(), val.clone()));
+        }
+    }
+    env
 }
 
 enum UnpackStep {
@@ -205,7 +215,8 @@ fn unpack_sources(job: &Job, work: &Path) -> Result<(), UnpackStep> {
         let target = if s.dest.is_empty() { src.clone() } else { src.join(&s.dest) };
         if !target.exists() {
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| UnpackStep::Io("create", parent.to_path_buf(), e))?;
+                unpack::create_dir_all_mode(parent, 0o755)
+                    .map_err(|e| UnpackStep::Io("create", parent.to_path_buf(), e))?;
             }
             std::fs::rename(&fresh, &target)
                 .map_err(|e| UnpackStep::Io("move the unpacked source to", target.clone(), e))?;
@@ -227,7 +238,7 @@ fn unpack_sources(job: &Job, work: &Path) -> Result<(), UnpackStep> {
         }
     }
     if !src.exists() {
-        std::fs::create_dir_all(&src).map_err(|e| UnpackStep::Io("create", src.clone(), e))?;
+        unpack::create_dir_all_mode(&src, 0o755).map_err(|e| UnpackStep::Io("create", src.clone(), e))?;
     }
     Ok(())
 }
@@ -245,7 +256,7 @@ fn assemble_sysroot(trees: &[(String, PathBuf)], to: &Path, link: bool) -> Resul
             let dst = to.join(&rel);
             let ft = e.file_type();
             if ft.is_dir() {
-                std::fs::create_dir_all(&dst).map_err(|err| ("create", dst.clone(), err))?;
+                unpack::create_dir_all_mode(&dst, 0o755).map_err(|err| ("create", dst.clone(), err))?;
                 continue;
             }
             if let Some(other) = owner.insert(rel.clone(), pkg.clone()) {

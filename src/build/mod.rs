@@ -34,6 +34,10 @@ pub struct BuildSettings {
     pub source_date_epoch: u64,
     pub keep_going: bool,
     pub fetch: FetchSettings,
+    /// Extra variables for every build phase, after the fixed environment (which wins on a clash). Not part
+    /// of build keys: only `compose verify` sets it (through `COMPOSE_INTERNAL_PHASE_ENV`), to run its
+    /// perturbed rebuild under a shifted clock in a fresh cache.
+    pub phase_env: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -346,6 +350,7 @@ pub fn build(
                         makeflags: makeflags.clone(),
                         jobs: settings.jobs,
                         source_date_epoch: settings.source_date_epoch,
+                        extra_env: settings.phase_env.clone(),
                     };
                     reporter.on_build_start(&step.name);
                     running += 1;

@@ -98,6 +98,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         source_date_epoch: common.source_date_epoch,
         keep_going: args.keep_going,
         fetch: load::fetch_settings(&common),
+        phase_env: settings::phase_env(),
     };
     if args.dry_run {
         println!("plan for `{name}` (toolchain `{}`, {} jobs):", tc.name, settings.jobs);

@@ -45,6 +45,7 @@ pub fn run(args: ExplainArgs) -> Result<(), Failure> {
         source_date_epoch: common.source_date_epoch,
         keep_going: false,
         fetch: load::fetch_settings(&common),
+        phase_env: Vec::new(),
     };
     let plan = build::plan(graph, &closure.toolchain, &settings).map_err(|e| Failure::new(exit::BUILD, e))?;
     let building: Vec<&str> = plan.iter().filter(|s| !s.cached).map(|s| s.name.as_str()).collect();

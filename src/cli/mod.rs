@@ -13,6 +13,7 @@ mod reporter;
 mod settings;
 mod sources;
 mod timings;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,7 @@ pub mod exit {
     pub const BUNDLE: u8 = 13;
     pub const HOST: u8 = 14;
     pub const POLICY: u8 = 15;
+    pub const UNREPRODUCIBLE: u8 = 16;
 }
 
 #[derive(Parser)]
@@ -67,6 +69,8 @@ enum Command {
     /// Report an image's packages, ELF files, setuid/setgid and world-writable paths, shells and network
     /// tools, and files no package owns; `--deny` turns classes of findings into exit code 15.
     Audit(audit::AuditArgs),
+    /// Rebuild the image twice from empty caches, the second time perturbed, and compare every output.
+    Verify(verify::VerifyArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -103,6 +107,7 @@ pub fn run() -> ExitCode {
         Command::Doctor(args) => doctor::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -93,6 +93,19 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
     }
 }
 
+/// Internal, set only by `compose verify` for its perturbed child build: `NAME=VALUE` lines added to every
+/// build phase's environment (e.g. libfaketime's `LD_PRELOAD` and `FAKETIME`). Not part of build keys, so
+/// it is only meant for a fresh, throw-away cache.
+pub const PHASE_ENV_VAR: &str = "COMPOSE_INTERNAL_PHASE_ENV";
+
+pub fn phase_env() -> Vec<(String, String)> {
+    var(PHASE_ENV_VAR)
+        .map(|v| {
+            v.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.to_string())).collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn source_date_epoch() -> Result<u64, String> {
     match var("SOURCE_DATE_EPOCH") {
         Some(v) => v.trim().parse().map_err(|_| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds")),

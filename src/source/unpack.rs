@@ -84,12 +84,28 @@ pub fn unpack(archive: &Path, dest: &Path, opts: &UnpackOptions) -> Result<Unpac
     result
 }
 
+/// `create_dir_all`, but every directory it creates gets exactly `mode`: the process umask must not
+/// reach a build's inputs or outputs (`compose verify` runs its perturbed build under umask 077).
+pub(crate) fn create_dir_all_mode(path: &Path, mode: u32) -> io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_all_mode(parent, mode)?;
+    }
+    match fs::create_dir(path) {
+        Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(mode)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates `dest`, or accepts an existing empty directory (then returns true).
 fn prepare_dest(dest: &Path) -> Result<bool, UnpackError> {
     let werr = write_err(dest);
     let meta = match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return fs::create_dir_all(dest).map(|()| false).map_err(werr);
+            return create_dir_all_mode(dest, 0o755).map(|()| false).map_err(werr);
         }
         meta => meta.map_err(&werr)?,
     };
@@ -216,8 +232,8 @@ fn extract(
         let full = dest.join(&rel);
         let werr = write_err(&full);
         if let Some(parent) = full.parent() {
-            // Tarballs often omit directory entries; those get default permissions.
-            fs::create_dir_all(parent).map_err(write_err(parent))?;
+            // Tarballs often omit directory entries; those get 0755, whatever compose's umask is.
+            create_dir_all_mode(parent, 0o755).map_err(write_err(parent))?;
         }
         match fs::symlink_metadata(&full) {
             Ok(m) if m.is_dir() && kind == T::Directory => {}

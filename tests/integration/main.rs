@@ -18,3 +18,4 @@ mod recipe_errors;
 mod records;
 mod scheduler;
 mod source_safety;
+mod verify;

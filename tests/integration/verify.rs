@@ -1,0 +1,112 @@
+//! `compose verify`: two builds from empty caches, the second perturbed, compared output by output.
+//! Needs faketime, disorderfs (FUSE) and diffoscope on the host (see .ci/run).
+
+use crate::harness::{E, Test, recipe};
+
+fn fixture(install: &str) -> Test {
+    Test::new()
+        .tarball("app-1.0.tar.gz", &[E::Dir("app-1.0"), E::File("app-1.0/app.sh", "#!/bin/sh\necho app\n", 0o755)])
+        .recipe("app", &recipe("app", "app-1.0.tar.gz", &[], &[], install))
+}
+
+fn verify(t: &Test, extra: &[&str]) -> crate::harness::Run {
+    let mut a = vec!["verify", "recipes/app.toml", "--toolchain", "stub", "-o", "out"];
+    a.extend_from_slice(extra);
+    t.run_with(&a, &[])
+}
+
+const INSTALL: &str = r#"mkdir -p "$DESTDIR/bin" "$DESTDIR/etc"
+cp app.sh "$DESTDIR/bin/app"
+for f in c a b; do echo "$f" > "$DESTDIR/etc/$f.conf"; done"#;
+
+/// Also guards a bug verify found: `dest/` (the artifact's root) was created under compose's own umask,
+/// so B (umask 077) got a different `tree_digest`.
+#[test]
+fn a_reproducible_fixture_is_reported_reproducible() {
+    let t = fixture(INSTALL);
+    let r = verify(&t, &[]);
+    r.success().stdout_has("reproducible  app").stdout_has("app.tar  sha256:").stdout_has("artifact app  tree sha256:");
+    for what in ["build path", "clock", "umask", "TZ and locale", "jobs", "directory order"] {
+        let line = r.stdout.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no `{what}` line"));
+        assert!(!line.contains("NOT applied"), "perturbation not applied on this host: {line}");
+    }
+    // Every format was written and compared.
+    for f in ["app.tar  ", "app.oci.tar  ", "app.docker.tar  ", "app.oci/index.json  "] {
+        r.stdout_has(f);
+    }
+    assert!(!t.path("out/verify/app").exists(), "work directory removed when reproducible (no --keep)");
+}
+
+#[test]
+fn a_fixture_that_embeds_the_clock_is_caught() {
+    let t = fixture(&format!("{INSTALL}\ndate +%s%N > \"$DESTDIR/etc/stamp\""));
+    let r = verify(&t, &[]);
+    r.code(16).stdout_has("not reproducible  app").stderr_has("`app` is not reproducible");
+    let entry = r.stdout.lines().find(|l| l.contains("entry  /etc/stamp")).expect("an entry line for /etc/stamp");
+    assert!(entry.contains("(app)") && entry.contains("content sha256"), "{entry}");
+    assert!(!r.stdout.contains("entry  /etc/a.conf"), "identical entries are not listed");
+    let artifact = r.stdout.lines().find(|l| l.contains("artifact app")).unwrap();
+    assert!(artifact.contains("differs"), "{artifact}");
+    r.stdout_has("differs  app.tar");
+    // diffoscope wrote its report and the output dirs are kept.
+    let report = t.path("out/verify/app/diffoscope.txt");
+    let text = std::fs::read_to_string(&report).expect("diffoscope report");
+    assert!(text.contains("etc/stamp"), "diffoscope report does not mention etc/stamp:\n{text}");
+    r.stderr_has("diffoscope.txt");
+    assert!(t.path("out/verify/app/a/out/app.tar").is_file());
+    assert!(t.path("out/verify/app/b/out/app.tar").is_file());
+}
+
+#[test]
+fn the_perturbed_build_runs_its_phases_under_a_shifted_clock() {
+    // libfaketime must reach the build phases inside the sandbox: B's `date` says next year.
+    let t = fixture(&format!("{INSTALL}\ndate +%Y > \"$DESTDIR/etc/year\""));
+    let r = verify(&t, &["--keep"]);
+    r.code(16);
+    let year = |build: &str| {
+        let tar = t.path(&format!("out/verify/app/{build}/out/app.tar"));
+        let l = crate::harness::tar_listing(&tar);
+        l.iter().find(|e| e.0 == "etc/year").expect("etc/year").3.trim().parse::<u32>().unwrap()
+    };
+    assert_eq!(year("b"), year("a") + 1, "B's clock is shifted by 398 days");
+    r.stdout_has("entry  /etc/year  (app)");
+}
+
+/// The real thing: two cold builds of musl, linux-headers and busybox, the second perturbed, give the
+/// same bytes. Takes two full builds (about 3 minutes each on 2 cores); needs the Debian archive.
+#[test]
+fn busybox_is_reproducible_under_perturbation() {
+    let work = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["verify", "recipes/busybox.toml", "-q", "-o"])
+        .arg(work.path().join("out"))
+        .env("COMPOSE_CACHE_DIR", work.path().join("cache"))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("COMPOSE_DEBIAN_MIRROR")
+        .output()
+        .expect("run compose verify");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}\n(took {:.0}s)", started.elapsed().as_secs_f64());
+    assert!(out.status.success(), "verify failed ({:?}):\n{stdout}\n{stderr}", out.status);
+    assert!(stdout.contains("reproducible  busybox"), "{stdout}");
+    for pkg in ["busybox", "musl", "linux-headers"] {
+        assert!(stdout.contains(&format!("artifact {pkg}  tree sha256:")), "{pkg} not compared:\n{stdout}");
+    }
+    for f in ["busybox.tar  sha256:", "busybox.oci.tar  sha256:", "busybox.docker.tar  sha256:"] {
+        assert!(stdout.contains(f), "{f} not compared:\n{stdout}");
+    }
+    assert!(!stdout.contains("NOT applied"), "a perturbation was not applied:\n{stdout}");
+}
+
+#[test]
+fn a_failing_perturbed_build_exits_with_its_code_names_it_and_unmounts() {
+    // Fails only where libfaketime is preloaded: in build B's phases.
+    let t = fixture(&format!("{INSTALL}\n[ -z \"$FAKETIME\" ]"));
+    let r = verify(&t, &[]);
+    r.code(7).stderr_has("build B (perturbed) failed with exit code 7").stderr_has("build.log");
+    assert!(t.path("out/verify/app/a/out/app.tar").is_file(), "A's outputs are kept");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&t.path("out").display().to_string()), "disorderfs left mounted:\n{mounts}");
+}
