@@ -106,6 +106,11 @@ fn busybox_image_from_source_runs_in_podman_and_docker() {
         assert!(spdx.contains(needle), "busybox.spdx.json lacks {needle}");
     }
 
+    // compose audit on the real image (and on scratch, built beside it), with the manifest just written.
+    let scratch = compose_formats("scratch", "tar,oci-archive", &cache, &out1);
+    assert!(scratch.status.success(), "{}", String::from_utf8_lossy(&scratch.stderr));
+    crate::audit::audit_busybox(&out1);
+
     // A second build compiles nothing and writes the same bytes.
     let out2 = work.path().join("out2");
     let tar2 = out2.join("busybox.tar");
