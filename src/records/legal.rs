@@ -80,9 +80,7 @@ pub fn write(req: &LegalRequest, out: &Path) -> Result<(Exported, Value), Record
         "toolchain": {"name": tc.name, "target": tc.target, "path": tc.file.path, "sha256": tc.file.sha256},
         "packages": packages,
     });
-    let mut text =
-        serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&export::canonical(&manifest)).expect("parses"))
-            .expect("serialises");
+    let mut text = serde_json::to_vec_pretty(&manifest).expect("serialises");
     text.push(b'\n');
     members.push(("manifest.json".into(), Member::Bytes(text)));
     members.push(("README".into(), Member::Bytes(readme(req).into_bytes())));
