@@ -9,7 +9,6 @@ mod reference;
 pub mod tar;
 
 pub use check::{ConfigError, check_config};
-pub(crate) use json::canonical;
 pub use json::rfc3339;
 pub use layers::{Compression, LayerBlob, Layering};
 pub use oci::{ImageMeta, ImageRequest, Outputs, WrittenImage};
