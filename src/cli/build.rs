@@ -181,8 +181,15 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     };
     let tree = rootfs::assemble(&plan).map_err(|e| Failure::new(exit::ROOTFS, e))?;
     let recipes: Vec<&Recipe> = inputs.iter().map(|(r, _)| *r).collect();
-    let written =
-        image::export(&args.image, &spec, reference.clone(), &tree, &recipes, &target, common.source_date_epoch)?;
+    // The records hash every file (on rayon) while the image is written: both read the same tree.
+    let (written, files) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| compose::records::files(&tree));
+        let written =
+            image::export(&args.image, &spec, reference.clone(), &tree, &recipes, &target, common.source_date_epoch);
+        (written, hashing.join().expect("hashing does not panic"))
+    });
+    let written = written?;
+    let files = files.map_err(|e| Failure::new(exit::EXPORT, e))?;
     for l in &written.lines {
         println!("{l}");
     }
@@ -195,6 +202,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         toolchain: &tc,
         artifacts: &digests,
         tree: &tree,
+        files,
         written: &written,
         image: &args.image,
         sandboxed: !args.no_sandbox,

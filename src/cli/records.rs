@@ -23,6 +23,8 @@ pub struct Records<'a> {
     pub toolchain: &'a Toolchain,
     pub artifacts: &'a HashMap<NodeIndex, String>,
     pub tree: &'a RootfsTree,
+    /// `records::files(tree)`, hashed while the image was exported.
+    pub files: Vec<compose::records::FileFacts>,
     pub written: &'a Written,
     pub image: &'a ImageArgs,
     pub sandboxed: bool,
@@ -58,7 +60,7 @@ pub fn write(r: &Records) -> Result<Vec<String>, Failure> {
         contents: r.contents,
         toolchain: r.toolchain,
         artifacts: r.artifacts,
-        tree: r.tree,
+        files: r.files.clone(),
         rootfs_sha256,
         rootfs_size,
         oci: r.written.oci.clone(),

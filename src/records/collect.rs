@@ -43,7 +43,8 @@ pub struct CollectRequest<'a> {
     pub toolchain: &'a Toolchain,
     /// Artifact tree digests of what was built.
     pub artifacts: &'a HashMap<NodeIndex, String>,
-    pub tree: &'a RootfsTree,
+    /// Every rootfs entry with its digests (`files(tree)`, which may run while the image is exported).
+    pub files: Vec<FileFacts>,
     pub rootfs_sha256: String,
     pub rootfs_size: u64,
     pub oci: Option<OciDigests>,
@@ -86,7 +87,7 @@ pub fn collect(req: &CollectRequest) -> Result<Inventory, RecordsError> {
         packages: packages(req.graph, req.contents, req.toolchain, req.artifacts)?,
         toolchain: toolchain_facts(req.toolchain)?,
         build: req.build.clone(),
-        files: files(req.tree)?,
+        files: req.files.clone(),
         outputs: req.outputs.clone(),
     })
 }
@@ -182,10 +183,10 @@ pub fn files(tree: &RootfsTree) -> Result<Vec<FileFacts>, RecordsError> {
                 Kind::Symlink { target } => FileKind::Symlink { target: target.clone() },
                 Kind::File { content, size } => {
                     let (sha256, sha1) = match content {
-                        Content::Bytes(b) => digests(&mut b.as_slice()),
+                        Content::Bytes(b) => digests(&mut b.as_slice(), b.len() as u64),
                         Content::Host(p) => {
                             let io = |source| RecordsError::Io { op: "hash", path: p.clone(), source };
-                            digests(&mut std::fs::File::open(p).map_err(io)?)
+                            digests(&mut std::fs::File::open(p).map_err(io)?, *size)
                         }
                     }
                     .map_err(|source| RecordsError::Io {
@@ -209,10 +210,11 @@ pub fn files(tree: &RootfsTree) -> Result<Vec<FileFacts>, RecordsError> {
 }
 
 /// sha256 and sha1 (SPDX requires it for files) in one read.
-fn digests(r: &mut dyn Read) -> std::io::Result<(String, String)> {
+fn digests(r: &mut dyn Read, size: u64) -> std::io::Result<(String, String)> {
     let mut s256 = sha2::Sha256::new();
     let mut s1 = sha1::Sha1::new();
-    let mut buf = vec![0u8; 256 << 10];
+    // Sized to the file (most are small): zeroing 256 KiB per file cost more than hashing it.
+    let mut buf = vec![0u8; size.clamp(4096, 256 << 10) as usize];
     loop {
         let n = r.read(&mut buf)?;
         if n == 0 {

@@ -4,11 +4,13 @@
 
 use serde_json::{Value, json};
 
+use super::stream::Doc;
 use super::{FileFacts, FileKind, Inventory, PackageFacts, Role};
 use crate::export::rfc3339;
 
-pub fn document(inv: &Inventory) -> Value {
+pub fn document(inv: &Inventory) -> Doc<'_> {
     let img = &inv.image;
+    let mut doc = Doc::new();
     let mut image = json!({
         "type": "container",
         "bom-ref": "image",
@@ -40,12 +42,19 @@ pub fn document(inv: &Inventory) -> Value {
         "dependsOn": inv.packages.iter().filter(|p| p.role == Role::Runtime).map(|p| bom_ref(&p.name)).collect::<Vec<_>>(),
     })];
     for p in &inv.packages {
-        let own: Vec<&FileFacts> = inv.files.iter().filter(|f| f.owner == p.name).collect();
         if p.role == Role::Runtime {
-            components.push(component(p, &own));
+            let mut c = component(p, program(inv, &p.name));
+            if inv.files.iter().any(|f| f.owner == p.name && matches!(f.kind, FileKind::File { .. })) {
+                let name = p.name.clone();
+                c["components"] = doc.list(&format!("files:{}", p.name), move || {
+                    let name = name.clone();
+                    inv.files.iter().filter(move |f| f.owner == name).filter_map(file)
+                });
+            }
+            components.push(c);
             depends.push(json!({"ref": bom_ref(&p.name), "dependsOn": p.runtime_deps.iter().map(|d| bom_ref(d)).collect::<Vec<_>>()}));
         } else {
-            let mut c = component(p, &[]);
+            let mut c = component(p, false);
             c["scope"] = json!("excluded");
             building.push(c);
         }
@@ -57,7 +66,7 @@ pub fn document(inv: &Inventory) -> Value {
         .filter_map(file)
         .collect();
     components.extend(generated);
-    let mut doc = json!({
+    let mut value = json!({
         "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",
@@ -81,17 +90,19 @@ pub fn document(inv: &Inventory) -> Value {
             "hashes": [{"alg": "SHA-256", "content": inv.toolchain.file.sha256}],
             "scope": "excluded",
         }));
-        doc["formulation"] = json!([{"bom-ref": "formulation", "components": building}]);
+        value["formulation"] = json!([{"bom-ref": "formulation", "components": building}]);
     }
+    doc.value = value;
     doc
 }
 
-fn component(p: &PackageFacts, own: &[&FileFacts]) -> Value {
-    let kind = if own.iter().any(|f| f.mode & 0o111 != 0 && matches!(f.kind, FileKind::File { .. })) {
-        "application"
-    } else {
-        "library"
-    };
+/// Whether `package` ships an executable file.
+fn program(inv: &Inventory, package: &str) -> bool {
+    inv.files.iter().any(|f| f.owner == package && f.mode & 0o111 != 0 && matches!(f.kind, FileKind::File { .. }))
+}
+
+fn component(p: &PackageFacts, program: bool) -> Value {
+    let kind = if program { "application" } else { "library" };
     let mut refs: Vec<Value> = p
         .sources
         .iter()
@@ -140,10 +151,6 @@ fn component(p: &PackageFacts, own: &[&FileFacts]) -> Value {
                 .expect("array")
                 .push(prop("compose:patch", &format!("{} sha256:{}", x.path, x.sha256)));
         }
-    }
-    let files: Vec<Value> = own.iter().filter_map(|f| file(f)).collect();
-    if !files.is_empty() {
-        c["components"] = json!(files);
     }
     c
 }

@@ -10,12 +10,13 @@ pub mod legal;
 mod manifest;
 mod provenance;
 mod spdx;
+mod stream;
 
-pub use collect::{BuildFacts, CollectRequest, collect, packages, project_root, toolchain_facts};
+pub use collect::{BuildFacts, CollectRequest, collect, files, packages, project_root, toolchain_facts};
 
 use std::path::{Path, PathBuf};
 
-use crate::export::{self, ExportError, Exported};
+use crate::export::{ExportError, Exported};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordsError {
@@ -179,22 +180,9 @@ pub fn write(inv: &Inventory, dir: &Path) -> Result<Vec<Exported>, RecordsError>
     let docs = [manifest::document(inv), spdx::document(inv), cyclonedx::document(inv), provenance::statement(inv)];
     let mut written = Vec::new();
     for (doc, path) in docs.iter().zip(paths(dir, &inv.image.name)) {
-        // serde_json's maps are BTreeMaps here (no `preserve_order`): keys come out sorted at every level.
-        let mut bytes = serde_json::to_vec_pretty(doc).expect("JSON serialises");
-        bytes.push(b'\n');
-        written.push(write_file(&path, &bytes)?);
+        written.push(stream::write(doc, &path)?);
     }
     Ok(written)
-}
-
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<Exported, RecordsError> {
-    use sha2::Digest;
-    use std::io::Write;
-    let mut tmp = export::temp_beside(path)?;
-    tmp.write_all(bytes).map_err(|source| RecordsError::Io { op: "write", path: path.to_path_buf(), source })?;
-    export::publish(tmp, path)?;
-    let sha256 = hex::encode(sha2::Sha256::digest(bytes));
-    Ok(Exported { path: path.to_path_buf(), size: bytes.len() as u64, sha256 })
 }
 
 /// A name-based, deterministic UUID (version 5 layout) from `seed`.

@@ -5,12 +5,19 @@
 
 use serde_json::{Value, json};
 
+use super::stream::Doc;
 use super::{Inventory, Role};
 
 pub const BUILD_TYPE: &str = "https://compose.invalid/buildtypes/image/v1";
 pub const BUILDER_ID: &str = "https://compose.invalid/builder/local";
 
-pub fn statement(inv: &Inventory) -> Value {
+pub fn statement(inv: &Inventory) -> Doc<'_> {
+    let mut doc = Doc::new();
+    doc.value = statement_value(inv);
+    doc
+}
+
+fn statement_value(inv: &Inventory) -> Value {
     let img = &inv.image;
     let mut subject =
         vec![json!({"name": format!("{}.rootfs.tar", img.name), "digest": {"sha256": img.rootfs_sha256}})];

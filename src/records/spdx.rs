@@ -8,23 +8,27 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use super::stream::Doc;
 use super::{FileFacts, FileKind, Inventory, PackageFacts, Role};
 use crate::export::rfc3339;
 
 pub const NAMESPACE_BASE: &str = "https://compose.invalid/spdx";
 
-pub fn document(inv: &Inventory) -> Value {
+/// A relationship: (element, type, related element); sorted, they give the document's order.
+type Rel = (String, &'static str, String);
+
+pub fn document(inv: &Inventory) -> Doc<'_> {
     let img = &inv.image;
+    let mut doc = Doc::new();
     let mut packages = vec![image_package(inv)];
-    let mut relationships = vec![rel("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Image")];
-    let mut files = Vec::new();
+    let mut relationships: Vec<Rel> = vec![rel("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Image")];
     let mut by_owner: BTreeMap<&str, Vec<&FileFacts>> = BTreeMap::new();
     for f in &inv.files {
         if let FileKind::File { .. } = f.kind {
             by_owner.entry(f.owner.as_str()).or_default().push(f);
-            files.push(file(f));
         }
     }
+    let files = doc.list("files", || inv.files.iter().filter(|f| matches!(f.kind, FileKind::File { .. })).map(file));
     for p in &inv.packages {
         let own = by_owner.remove(p.name.as_str()).unwrap_or_default();
         packages.push(package(p, &own));
@@ -68,15 +72,15 @@ pub fn document(inv: &Inventory) -> Value {
     for f in by_owner.into_values().flatten() {
         relationships.push(rel("SPDXRef-Image", "CONTAINS", &file_id(&f.path)));
     }
-    relationships.sort_by(|a, b| {
-        let k = |r: &Value| {
-            [&r["spdxElementId"], &r["relationshipType"], &r["relatedSpdxElement"]]
-                .map(|v| v.as_str().unwrap_or("").to_string())
-        };
-        k(a).cmp(&k(b))
-    });
+    relationships.sort();
     relationships.dedup();
-    json!({
+    let relationships = doc.list("relationships", move || {
+        relationships
+            .clone()
+            .into_iter()
+            .map(|(a, kind, b)| json!({"spdxElementId": a, "relationshipType": kind, "relatedSpdxElement": b}))
+    });
+    doc.value = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -89,7 +93,8 @@ pub fn document(inv: &Inventory) -> Value {
         "packages": packages,
         "files": files,
         "relationships": relationships,
-    })
+    });
+    doc
 }
 
 fn image_package(inv: &Inventory) -> Value {
@@ -211,8 +216,8 @@ fn file(f: &FileFacts) -> Value {
     })
 }
 
-fn rel(a: &str, kind: &str, b: &str) -> Value {
-    json!({"spdxElementId": a, "relationshipType": kind, "relatedSpdxElement": b})
+fn rel(a: &str, kind: &'static str, b: &str) -> Rel {
+    (a.to_string(), kind, b.to_string())
 }
 
 /// SPDX ids allow letters, digits, `.` and `-` only.
