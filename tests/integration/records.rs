@@ -270,19 +270,11 @@ fn scratch_records_are_valid_too() {
 fn legal_bundle_holds_sources_patches_recipes_and_licence_texts() {
     let t = project();
     let dl = t.path("dl").display().to_string();
-    let args = [
-        "sources",
-        "bundle",
-        "recipes/greet.toml",
-        "--toolchain",
-        "stub",
-        "--offline",
-        "--mirror",
-        &dl,
-        "-o",
-        "legal.tar",
-    ];
-    t.run_with(&args, &[]).success().stdout_has("legal.tar");
+    let bundle = |out: &str| {
+        let args = ["sources", "bundle", "recipes/greet.toml", "--toolchain", "stub", "--offline", "--mirror", &dl];
+        t.run_with(&[&args[..], &["-o", out]].concat(), &[])
+    };
+    bundle("legal.tar").success().stdout_has("legal.tar");
     let listing = crate::harness::tar_listing(&t.path("legal.tar"));
     let get =
         |p: &str| listing.iter().find(|e| e.0 == p).unwrap_or_else(|| panic!("{p} not in the bundle: {listing:?}"));
@@ -301,19 +293,7 @@ fn legal_bundle_holds_sources_patches_recipes_and_licence_texts() {
     assert_eq!(greet["sources"][0]["sha256"], sha256_file(&t.path("dl/greet-1.0.tar.gz")));
     assert_eq!(greet["license"], "GPL-2.0-only WITH Linux-syscall-note");
     // Deterministic: a second bundle is byte-identical.
-    let args2 = [
-        "sources",
-        "bundle",
-        "recipes/greet.toml",
-        "--toolchain",
-        "stub",
-        "--offline",
-        "--mirror",
-        &dl,
-        "-o",
-        "legal2.tar",
-    ];
-    t.run_with(&args2, &[]).success();
+    bundle("legal2.tar").success();
     assert_eq!(sha256_file(&t.path("legal.tar")), sha256_file(&t.path("legal2.tar")));
 }
 
