@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::file_index::{self, FileDigest};
 use super::key::KeyInputs;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +32,12 @@ pub struct Artifact {
 impl Artifact {
     pub fn tree(&self) -> PathBuf {
         self.dir.join("tree")
+    }
+
+    /// The digests of the tree's regular files, by full path, as taken when the artifact was committed
+    /// (empty for an artifact from before the index). Check each with `file_index::lookup`.
+    pub fn file_digests(&self) -> std::collections::HashMap<PathBuf, FileDigest> {
+        file_index::load(&self.dir.join(file_index::FILE_NAME), &self.tree())
     }
 }
 
@@ -98,7 +105,7 @@ impl ArtifactStore {
         took: Duration,
     ) -> Result<Artifact, ArtifactError> {
         let key = inputs.key();
-        let tree_digest = tree_digest(dest).map_err(io("hash the installed tree", dest))?;
+        let (tree_digest, files) = hash_tree(dest).map_err(io("hash the installed tree", dest))?;
         let final_dir = self.dir(name, &key);
         let tmp = self.root.join(format!(".tmp-{name}-{key}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
@@ -112,6 +119,8 @@ impl ArtifactStore {
             tree_digest,
             build_seconds: took.as_secs_f64(),
         };
+        let index = tmp.join(file_index::FILE_NAME);
+        std::fs::write(&index, file_index::render(&files)).map_err(io("write", &index))?;
         let meta_path = tmp.join("meta.json");
         std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("meta serialises"))
             .map_err(io("write", &meta_path))?;
@@ -125,34 +134,40 @@ impl ArtifactStore {
     }
 }
 
-/// A digest of a directory tree that depends only on what a rootfs would carry: sorted relative paths,
-/// kinds, permission bits, file contents and link targets. Not mtimes, not owners.
-pub fn tree_digest(root: &Path) -> std::io::Result<String> {
+/// The tree digest of `root`, and the digests of its regular files (relative paths) taken in the same
+/// read. The tree digest depends only on what a rootfs would carry: sorted relative paths, kinds,
+/// permission bits, file contents and link targets. Not mtimes, not owners.
+pub fn hash_tree(root: &Path) -> std::io::Result<(String, Vec<(PathBuf, FileDigest)>)> {
     use std::os::unix::fs::PermissionsExt;
     let mut entries = Vec::new();
     for e in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
         let e = e.map_err(std::io::Error::other)?;
         entries.push(e.into_path());
     }
-    let lines: Vec<String> = entries
+    let lines: Vec<(String, Option<FileDigest>)> = entries
         .par_iter()
-        .map(|p| -> std::io::Result<String> {
+        .map(|p| -> std::io::Result<_> {
             let rel = p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned();
             let m = std::fs::symlink_metadata(p)?;
             let mode = m.permissions().mode() & 0o7777;
             Ok(if m.file_type().is_symlink() {
-                format!("l {rel} -> {}", std::fs::read_link(p)?.display())
+                (format!("l {rel} -> {}", std::fs::read_link(p)?.display()), None)
             } else if m.is_dir() {
-                format!("d {rel} {mode:o}")
+                (format!("d {rel} {mode:o}"), None)
             } else {
-                format!("f {rel} {mode:o} {}", crate::source::sha256_of(std::fs::File::open(p)?)?)
+                let d = file_index::hash_file(p, &m)?;
+                (format!("f {rel} {mode:o} {}", d.sha256), Some(d))
             })
         })
         .collect::<std::io::Result<_>>()?;
     let mut h = Sha256::new();
-    for l in lines {
+    let mut files = Vec::new();
+    for ((l, d), p) in lines.into_iter().zip(&entries) {
         h.update(l.as_bytes());
         h.update(b"\n");
+        if let Some(d) = d {
+            files.push((p.strip_prefix(root).unwrap_or(p).to_path_buf(), d));
+        }
     }
-    Ok(hex::encode(h.finalize()))
+    Ok((hex::encode(h.finalize()), files))
 }

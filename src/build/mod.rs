@@ -7,6 +7,7 @@
 //! recorded build time) goes first.
 
 pub mod artifact;
+pub mod file_index;
 pub mod host;
 pub mod job;
 pub mod key;

@@ -33,7 +33,7 @@ pub struct Records<'a> {
 }
 
 /// Writes the four records into the output directory; returns the lines to print.
-pub fn write(r: &Records) -> Result<Vec<String>, Failure> {
+pub fn write(r: Records) -> Result<Vec<String>, Failure> {
     let fail = |e: records::RecordsError| Failure::new(exit::EXPORT, e);
     let (rootfs_sha256, rootfs_size) = match &r.written.rootfs {
         Some(d) => d.clone(),
@@ -60,7 +60,7 @@ pub fn write(r: &Records) -> Result<Vec<String>, Failure> {
         contents: r.contents,
         toolchain: r.toolchain,
         artifacts: r.artifacts,
-        files: r.files.clone(),
+        files: r.files,
         rootfs_sha256,
         rootfs_size,
         oci: r.written.oci.clone(),

@@ -2,17 +2,16 @@
 //! inputs, their sources, patches and files with digests, and every rootfs entry hashed (on rayon).
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use petgraph::graph::NodeIndex;
 use rayon::prelude::*;
-use sha2::Digest;
 
 use super::{
     FileFacts, FileKind, ImageFacts, InputFile, Inventory, OciDigests, PackageFacts, RecordsError, Role, SourceFacts,
     Subject, ToolchainFacts,
 };
+use crate::build::file_index::{self, FileDigest};
 use crate::graph::BuildGraph;
 use crate::lock::LockFile;
 use crate::rootfs::{Content, Kind, RootfsTree};
@@ -172,8 +171,9 @@ fn sha256_path(p: &Path) -> Result<String, RecordsError> {
     crate::source::sha256_of(std::fs::File::open(p).map_err(io)?).map_err(io)
 }
 
-/// Every rootfs entry with its digests; file contents are hashed in parallel.
-pub fn files(tree: &RootfsTree) -> Result<Vec<FileFacts>, RecordsError> {
+/// Every rootfs entry with its digests. A file an artifact's index (`known`) still describes is not read
+/// again; the others are hashed, in parallel.
+pub fn files(tree: &RootfsTree, known: &HashMap<PathBuf, FileDigest>) -> Result<Vec<FileFacts>, RecordsError> {
     let entries: Vec<(&String, &crate::rootfs::Entry)> = tree.entries.iter().collect();
     entries
         .par_iter()
@@ -183,17 +183,17 @@ pub fn files(tree: &RootfsTree) -> Result<Vec<FileFacts>, RecordsError> {
                 Kind::Symlink { target } => FileKind::Symlink { target: target.clone() },
                 Kind::File { content, size } => {
                     let (sha256, sha1) = match content {
-                        Content::Bytes(b) => digests(&mut b.as_slice(), b.len() as u64),
-                        Content::Host(p) => {
-                            let io = |source| RecordsError::Io { op: "hash", path: p.clone(), source };
-                            digests(&mut std::fs::File::open(p).map_err(io)?, *size)
-                        }
-                    }
-                    .map_err(|source| RecordsError::Io {
-                        op: "hash",
-                        path: path.into(),
-                        source,
-                    })?;
+                        Content::Host(p) => match file_index::lookup(known, p) {
+                            Some(d) if d.size == *size => (d.sha256.clone(), d.sha1.clone()),
+                            _ => {
+                                let io = |source| RecordsError::Io { op: "hash", path: p.clone(), source };
+                                crate::source::sha256_sha1_of(std::fs::File::open(p).map_err(io)?, *size)
+                                    .map_err(io)?
+                            }
+                        },
+                        Content::Bytes(b) => crate::source::sha256_sha1_of(b.as_slice(), b.len() as u64)
+                            .map_err(|source| RecordsError::Io { op: "hash", path: path.into(), source })?,
+                    };
                     FileKind::File { size: *size, sha256, sha1 }
                 }
             };
@@ -207,21 +207,4 @@ pub fn files(tree: &RootfsTree) -> Result<Vec<FileFacts>, RecordsError> {
             })
         })
         .collect()
-}
-
-/// sha256 and sha1 (SPDX requires it for files) in one read.
-fn digests(r: &mut dyn Read, size: u64) -> std::io::Result<(String, String)> {
-    let mut s256 = sha2::Sha256::new();
-    let mut s1 = sha1::Sha1::new();
-    // Sized to the file (most are small): zeroing 256 KiB per file cost more than hashing it.
-    let mut buf = vec![0u8; size.clamp(4096, 256 << 10) as usize];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        s256.update(&buf[..n]);
-        s1.update(&buf[..n]);
-    }
-    Ok((hex::encode(s256.finalize()), hex::encode(s1.finalize())))
 }

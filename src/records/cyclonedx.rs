@@ -2,6 +2,7 @@
 //! holds what is in it (each package with its files as nested `file` components, plus the files compose
 //! generated); build-time inputs (toolchain, build-only dependencies) are kept apart in `formulation`.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::stream::Doc;
@@ -46,9 +47,8 @@ pub fn document(inv: &Inventory) -> Doc<'_> {
             let mut c = component(p, program(inv, &p.name));
             if inv.files.iter().any(|f| f.owner == p.name && matches!(f.kind, FileKind::File { .. })) {
                 let name = p.name.clone();
-                c["components"] = doc.list(&format!("files:{}", p.name), move || {
-                    let name = name.clone();
-                    inv.files.iter().filter(move |f| f.owner == name).filter_map(file)
+                c["components"] = doc.list(&format!("files:{}", p.name), move |w| {
+                    inv.files.iter().filter(|f| f.owner == name).filter_map(file).try_for_each(|c| w.push(&c))
                 });
             }
             components.push(c);
@@ -63,7 +63,7 @@ pub fn document(inv: &Inventory) -> Doc<'_> {
         .files
         .iter()
         .filter(|f| !inv.packages.iter().any(|p| p.role == Role::Runtime && p.name == f.owner))
-        .filter_map(file)
+        .filter_map(|f| file(f).map(|c| serde_json::to_value(c).expect("serialises")))
         .collect();
     components.extend(generated);
     let mut value = json!({
@@ -155,15 +155,42 @@ fn component(p: &PackageFacts, program: bool) -> Value {
     c
 }
 
-fn file(f: &FileFacts) -> Option<Value> {
+/// A file component; fields in the sorted order the whole document uses.
+#[derive(Serialize)]
+struct File<'a> {
+    #[serde(rename = "bom-ref")]
+    bom_ref: String,
+    hashes: [Hash<'a>; 2],
+    name: &'a str,
+    properties: [Prop<'a>; 2],
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct Hash<'a> {
+    alg: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct Prop<'a> {
+    name: &'static str,
+    value: std::borrow::Cow<'a, str>,
+}
+
+fn file(f: &FileFacts) -> Option<File<'_>> {
     let FileKind::File { sha256, sha1, .. } = &f.kind else { return None };
-    Some(json!({
-        "type": "file",
-        "bom-ref": format!("file:{}", f.path),
-        "name": f.path,
-        "hashes": [{"alg": "SHA-1", "content": sha1}, {"alg": "SHA-256", "content": sha256}],
-        "properties": [prop("compose:mode", &format!("{:04o}", f.mode)), prop("compose:owner", &f.owner)],
-    }))
+    Some(File {
+        bom_ref: format!("file:{}", f.path),
+        hashes: [Hash { alg: "SHA-1", content: sha1 }, Hash { alg: "SHA-256", content: sha256 }],
+        name: &f.path,
+        properties: [
+            Prop { name: "compose:mode", value: format!("{:04o}", f.mode).into() },
+            Prop { name: "compose:owner", value: f.owner.as_str().into() },
+        ],
+        kind: "file",
+    })
 }
 
 /// A single SPDX id as `license.id`, anything compound as an `expression`.

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::Digest;
 
@@ -28,7 +29,7 @@ pub fn document(inv: &Inventory) -> Doc<'_> {
             by_owner.entry(f.owner.as_str()).or_default().push(f);
         }
     }
-    let files = doc.list("files", || inv.files.iter().filter(|f| matches!(f.kind, FileKind::File { .. })).map(file));
+    let files = doc.list("files", |w| inv.files.iter().filter_map(file).try_for_each(|f| w.push(&f)));
     for p in &inv.packages {
         let own = by_owner.remove(p.name.as_str()).unwrap_or_default();
         packages.push(package(p, &own));
@@ -74,11 +75,10 @@ pub fn document(inv: &Inventory) -> Doc<'_> {
     }
     relationships.sort();
     relationships.dedup();
-    let relationships = doc.list("relationships", move || {
-        relationships
-            .clone()
-            .into_iter()
-            .map(|(a, kind, b)| json!({"spdxElementId": a, "relationshipType": kind, "relatedSpdxElement": b}))
+    let relationships = doc.list("relationships", move |w| {
+        relationships.iter().try_for_each(|(a, kind, b)| {
+            w.push(&Relationship { related_spdx_element: b, relationship_type: kind, spdx_element_id: a })
+        })
     });
     doc.value = json!({
         "spdxVersion": "SPDX-2.3",
@@ -202,17 +202,47 @@ fn is_program(f: &FileFacts) -> bool {
     f.mode & 0o111 != 0 && ["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/"].iter().any(|d| f.path.starts_with(d))
 }
 
-fn file(f: &FileFacts) -> Value {
-    let FileKind::File { sha256, sha1, .. } = &f.kind else { unreachable!("regular files only") };
-    json!({
-        "SPDXID": file_id(&f.path),
-        "fileName": format!(".{}", f.path),
-        "checksums": [
-            {"algorithm": "SHA1", "checksumValue": sha1},
-            {"algorithm": "SHA256", "checksumValue": sha256},
+/// Typed elements of the long arrays; fields in the sorted order the whole document uses.
+#[derive(Serialize)]
+struct File<'a> {
+    #[serde(rename = "SPDXID")]
+    id: String,
+    checksums: [Checksum<'a>; 2],
+    #[serde(rename = "copyrightText")]
+    copyright_text: &'static str,
+    #[serde(rename = "fileName")]
+    file_name: String,
+    #[serde(rename = "licenseConcluded")]
+    license_concluded: &'static str,
+}
+
+#[derive(Serialize)]
+struct Checksum<'a> {
+    algorithm: &'static str,
+    #[serde(rename = "checksumValue")]
+    checksum_value: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Relationship<'a> {
+    related_spdx_element: &'a str,
+    relationship_type: &'a str,
+    spdx_element_id: &'a str,
+}
+
+/// A regular file's SPDX entry; `None` for other entries.
+fn file(f: &FileFacts) -> Option<File<'_>> {
+    let FileKind::File { sha256, sha1, .. } = &f.kind else { return None };
+    Some(File {
+        id: file_id(&f.path),
+        checksums: [
+            Checksum { algorithm: "SHA1", checksum_value: sha1 },
+            Checksum { algorithm: "SHA256", checksum_value: sha256 },
         ],
-        "licenseConcluded": "NOASSERTION",
-        "copyrightText": "NOASSERTION",
+        copyright_text: "NOASSERTION",
+        file_name: format!(".{}", f.path),
+        license_concluded: "NOASSERTION",
     })
 }
 

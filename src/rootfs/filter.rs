@@ -27,7 +27,7 @@ fn dropped_by_default(rel: &str, is_dir: bool) -> bool {
     }
     for base in ["", "usr/", "usr/local/"] {
         let Some(rest) = rel.strip_prefix(base) else { continue };
-        if DROPPED_DIRS.iter().any(|d| rest == *d || rest.starts_with(&format!("{d}/"))) {
+        if DROPPED_DIRS.iter().any(|d| rest.strip_prefix(d).is_some_and(|r| r.is_empty() || r.starts_with('/'))) {
             return true;
         }
     }

@@ -7,6 +7,8 @@ mod filter;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::recipe::{BUILTIN_GROUPS, BUILTIN_USERS, Group, User};
 
 /// What an entry's bytes are.
@@ -201,6 +203,8 @@ fn install_packages(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsErro
             let path = path.to_path_buf();
             move |source| RootfsError::Io { step: "packages", op, path, source }
         };
+        // The walk lists names (kinds from the directory entries); the stats run on rayon.
+        let mut wanted = Vec::new();
         for e in walkdir::WalkDir::new(&p.tree).follow_links(false).sort_by_file_name().min_depth(1) {
             let e = e.map_err(|e| RootfsError::Io {
                 step: "packages",
@@ -209,24 +213,32 @@ fn install_packages(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsErro
                 source: std::io::Error::other(e),
             })?;
             let rel = e.path().strip_prefix(&p.tree).expect("under root").to_string_lossy().into_owned();
-            if !filter::wanted(&rel, e.file_type().is_dir(), &p.include, &p.exclude) {
-                continue;
+            if filter::wanted(&rel, e.file_type().is_dir(), &p.include, &p.exclude) {
+                wanted.push((rel, e.into_path()));
             }
-            let m = e.path().symlink_metadata().map_err(io("stat", e.path()))?;
-            let kind = if m.file_type().is_symlink() {
-                let t = std::fs::read_link(e.path()).map_err(io("read the link", e.path()))?;
-                Kind::Symlink { target: t.to_string_lossy().into_owned() }
-            } else if m.is_dir() {
-                Kind::Dir
-            } else if m.is_file() {
-                Kind::File { content: Content::Host(e.path().to_path_buf()), size: m.len() }
-            } else {
-                let err = std::io::Error::other("only files, directories and symlinks can enter an image");
-                return Err(io("install", e.path())(err));
-            };
-            let mode = m.permissions().mode() & 0o7777;
-            let mtime = m.mtime().max(0) as u64;
-            tree.insert(rel, Entry { kind, mode, mtime, uid: 0, gid: 0, owner: p.name.clone() })?;
+        }
+        let entries: Vec<(String, Entry)> = wanted
+            .into_par_iter()
+            .map(|(rel, path)| {
+                let m = path.symlink_metadata().map_err(io("stat", &path))?;
+                let kind = if m.file_type().is_symlink() {
+                    let t = std::fs::read_link(&path).map_err(io("read the link", &path))?;
+                    Kind::Symlink { target: t.to_string_lossy().into_owned() }
+                } else if m.is_dir() {
+                    Kind::Dir
+                } else if m.is_file() {
+                    Kind::File { content: Content::Host(path), size: m.len() }
+                } else {
+                    let err = std::io::Error::other("only files, directories and symlinks can enter an image");
+                    return Err(io("install", &path)(err));
+                };
+                let mode = m.permissions().mode() & 0o7777;
+                let mtime = m.mtime().max(0) as u64;
+                Ok((rel, Entry { kind, mode, mtime, uid: 0, gid: 0, owner: p.name.clone() }))
+            })
+            .collect::<Result<_, RootfsError>>()?;
+        for (rel, entry) in entries {
+            tree.insert(rel, entry)?;
         }
     }
     // Directories the filter emptied (an empty `usr/lib` once `pkgconfig` is gone), until none is left.

@@ -226,6 +226,26 @@ pub fn sha256_of(mut reader: impl Read) -> io::Result<String> {
     Ok(sink.finish().0)
 }
 
+/// Lowercase hex sha256 and sha1 of everything `reader` yields, in one read. `size` (a hint) sizes
+/// the buffer: most files are small, and zeroing 256 KiB for each would cost more than hashing it.
+pub fn sha256_sha1_of(mut reader: impl Read, size: u64) -> io::Result<(String, String)> {
+    use sha1::Digest as _;
+    let mut s256 = Sha256::new();
+    let mut s1 = sha1::Sha1::new();
+    let mut buf = vec![0u8; size.clamp(4096, 256 << 10) as usize];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        s256.update(&buf[..n]);
+        s1.update(&buf[..n]);
+    }
+    Ok((hex::encode(s256.finalize()), hex::encode(s1.finalize())))
+}
+
 /// Hashes what passes through on its way to `inner`. (sha2 0.11 hashers are no
 /// longer `io::Write` themselves.) Remembers whether a write failed, because
 /// `io::copy` returns read and write errors alike, and only a read error is

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 pub use cache::SourceCache;
 pub use debian::{debian_base_from_apt, debian_pool_url, parse_deb822_base, parse_sources_list_base};
-pub use fetch::{candidate_urls, sha256_of};
+pub use fetch::{candidate_urls, sha256_of, sha256_sha1_of};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRequest {
