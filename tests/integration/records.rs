@@ -304,3 +304,54 @@ fn a_malformed_cpe_names_the_field() {
     std::fs::write(t.path("recipes/motd.toml"), text).unwrap();
     t.build("motd", &[]).run().code(3).stderr_has("motd.toml: field `package.cpe`").stderr_has("package's version");
 }
+
+/// The records take a file's digests from its artifact's `files.tsv` only while the file is as it was
+/// hashed: one changed in the cache after the build (same size, same path) is hashed afresh, so the
+/// records always describe the bytes in the tar.
+#[test]
+fn file_digests_come_from_the_artifact_index_only_while_the_file_is_unchanged() {
+    let t = build(project(), &[]);
+    let artifacts = t.path("cache/artifacts-v1");
+    let dir = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("greet-"))
+        .expect("greet's artifact");
+    let index = std::fs::read_to_string(dir.join("files.tsv")).expect("the artifact has a file index");
+    let hello = b"#!/bin/sh\necho hello\n";
+    let line = index.lines().find(|l| l.ends_with("\tusr/bin/greet")).unwrap_or_else(|| panic!("{index}"));
+    let cols: Vec<&str> = line.split('\t').collect();
+    assert_eq!(cols[0], crate::harness::sha256_bytes(hello));
+    assert_eq!(cols[2], hello.len().to_string());
+    let sha1 = |m: &Value| -> String {
+        let f = m["files"].as_array().unwrap().iter().find(|f| f["fileName"] == "./usr/bin/greet").unwrap().clone();
+        f["checksums"].as_array().unwrap().iter().find(|c| c["algorithm"] == "SHA1").unwrap()["checksumValue"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(sha1(&json(&t.path("out/greet.spdx.json"))), cols[1]);
+
+    // Rewritten in the cache, same size: the next (cached) build must not trust the index line.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let shout = b"#!/bin/sh\necho HELLO\n";
+    std::fs::write(dir.join("tree/usr/bin/greet"), shout).unwrap();
+    let t = build(t, &[]);
+    let m = json(&t.path("out/greet.files.json"));
+    let greet = m["files"].as_array().unwrap().iter().find(|f| f["path"] == "/usr/bin/greet").unwrap().clone();
+    assert_eq!(greet["sha256"], crate::harness::sha256_bytes(shout));
+    let mut ar = tar::Archive::new(std::fs::File::open(t.path("out/greet.tar")).unwrap());
+    let mut in_tar = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("usr/bin/greet") {
+            std::io::Read::read_to_end(&mut e, &mut in_tar).unwrap();
+        }
+    }
+    assert_eq!(in_tar, shout, "the tar carries the cache's bytes");
+    let expected_sha1 = {
+        let o = Command::new("sha1sum").arg(dir.join("tree/usr/bin/greet")).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    };
+    assert_eq!(sha1(&json(&t.path("out/greet.spdx.json"))), expected_sha1);
+}
