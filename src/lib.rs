@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod build;
+pub mod digest;
 pub mod export;
 pub mod graph;
 pub mod lock;

@@ -5,7 +5,7 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use sha2::{Digest, Sha256};
+use crate::digest::Sha256;
 
 use super::elf;
 use super::tree::{Change, FileFacts, Node, NodeKind, normalise};
@@ -23,7 +23,7 @@ impl<R: Read> Hashing<R> {
     /// Reads what is left and returns the hex sha256 of everything read.
     pub fn finish(mut self) -> io::Result<String> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok(hex::encode(self.hasher.finalize()))
+        Ok(self.hasher.hex())
     }
 }
 
@@ -130,7 +130,7 @@ fn facts(r: &mut impl Read) -> io::Result<FileFacts> {
             size += n as u64;
         }
     }
-    Ok(FileFacts { size, sha256: hex::encode(hasher.finalize()), elf })
+    Ok(FileFacts { size, sha256: hasher.hex(), elf })
 }
 
 #[cfg(test)]
@@ -164,11 +164,11 @@ mod tests {
             let Change::Add(Node { kind: NodeKind::File(ls), mode, .. }) = &v[0].1 else { panic!("{what}: {v:?}") };
             assert_eq!((v[0].0.as_str(), *mode), ("/bin/ls", 0o4755));
             assert_eq!(ls.size, elf.len() as u64);
-            assert_eq!(ls.sha256, hex::encode(Sha256::digest(&elf)));
+            assert_eq!(ls.sha256, Sha256::hex_of(&elf));
             assert_eq!(ls.elf.as_ref().unwrap().as_ref().unwrap().linking, elf::Linking::Dynamic);
             let Change::Add(Node { kind: NodeKind::File(motd), .. }) = &v[1].1 else { panic!() };
             assert_eq!((motd.size, motd.elf.is_none()), (3, true));
-            assert_eq!(motd.sha256, hex::encode(Sha256::digest(b"hi\n")));
+            assert_eq!(motd.sha256, Sha256::hex_of(b"hi\n"));
         }
     }
 
@@ -177,6 +177,6 @@ mod tests {
         let mut h = Hashing::new(&b"abcdef"[..]);
         let mut two = [0u8; 2];
         h.read_exact(&mut two).unwrap();
-        assert_eq!(h.finish().unwrap(), hex::encode(Sha256::digest(b"abcdef")));
+        assert_eq!(h.finish().unwrap(), Sha256::hex_of(b"abcdef"));
     }
 }

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use crate::digest::Sha256;
 
 use super::{ExportError, Exported};
 use crate::rootfs::{Content, Kind, RootfsTree};
@@ -115,7 +115,7 @@ impl<W: Write> ThreadedHasher<W> {
                 h.update(&chunk);
                 n += chunk.len() as u64;
             }
-            (hex::encode(h.finalize()), n)
+            (h.hex(), n)
         });
         ThreadedHasher { inner, buf: Vec::with_capacity(Self::CHUNK), tx: Some(tx), hasher: Some(hasher) }
     }
@@ -165,7 +165,7 @@ impl<W: Write> HashingWriter<W> {
         HashingWriter { inner, hash: Sha256::new(), len: 0 }
     }
     pub fn hex_digest(&mut self) -> String {
-        hex::encode(self.hash.finalize_reset())
+        std::mem::take(&mut self.hash).hex()
     }
 }
 

@@ -187,8 +187,7 @@ pub fn files(tree: &RootfsTree, known: &HashMap<PathBuf, FileDigest>) -> Result<
                             Some(d) if d.size == *size => (d.sha256.clone(), d.sha1.clone()),
                             _ => {
                                 let io = |source| RecordsError::Io { op: "hash", path: p.clone(), source };
-                                crate::source::sha256_sha1_of(std::fs::File::open(p).map_err(io)?, *size)
-                                    .map_err(io)?
+                                crate::source::sha256_sha1_of(std::fs::File::open(p).map_err(io)?, *size).map_err(io)?
                             }
                         },
                         Content::Bytes(b) => crate::source::sha256_sha1_of(b.as_slice(), b.len() as u64)

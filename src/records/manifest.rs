@@ -56,5 +56,15 @@ fn entry(f: &FileFacts) -> Entry<'_> {
         FileKind::File { size, sha256, .. } => ("file", Some(*size), Some(sha256.as_str()), None),
         FileKind::Symlink { target } => ("symlink", None, None, Some(target.as_str())),
     };
-    Entry { gid: f.gid, mode: format!("{:04o}", f.mode), owner: &f.owner, path: &f.path, sha256, size, target, kind, uid: f.uid }
+    Entry {
+        gid: f.gid,
+        mode: format!("{:04o}", f.mode),
+        owner: &f.owner,
+        path: &f.path,
+        sha256,
+        size,
+        target,
+        kind,
+        uid: f.uid,
+    }
 }

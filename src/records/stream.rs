@@ -168,7 +168,10 @@ mod tests {
         let written = write(&doc, &p).unwrap();
         let mut expected = serde_json::to_vec_pretty(&whole).unwrap();
         expected.push(b'\n');
-        assert_eq!(String::from_utf8(std::fs::read(&p).unwrap()).unwrap(), String::from_utf8(expected.clone()).unwrap());
+        assert_eq!(
+            String::from_utf8(std::fs::read(&p).unwrap()).unwrap(),
+            String::from_utf8(expected.clone()).unwrap()
+        );
         assert_eq!(written.size, expected.len() as u64);
         assert_eq!(doc.to_value(), whole);
     }

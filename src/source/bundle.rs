@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::digest::Sha256;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{SourceCache, is_sha256};
 
@@ -180,7 +180,7 @@ pub fn import(cache: &SourceCache, bundle: &Path) -> Result<ImportReport, Bundle
             hash.update(&buf[..n]);
             tmp.as_file_mut().write_all(&buf[..n]).map_err(io("write", cache.dir()))?;
         }
-        let got = hex::encode(hash.finalize());
+        let got = hash.hex();
         if got != sha {
             return Err(corrupted(bundle, name, src, got));
         }
@@ -209,7 +209,7 @@ mod tests {
     use super::*;
 
     fn cached(cache: &SourceCache, body: &[u8]) -> BundleSource {
-        let sha = hex::encode(Sha256::digest(body));
+        let sha = Sha256::hex_of(body);
         std::fs::write(cache.path(&sha), body).unwrap();
         BundleSource { sha256: sha, file_name: "f.tar".into(), size: 0, packages: vec!["p".into()], urls: vec![] }
     }

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::digest::Sha256;
 use reqwest::blocking::Client;
 use reqwest::redirect;
-use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use super::debian::debian_pool_url;
@@ -229,9 +229,8 @@ pub fn sha256_of(mut reader: impl Read) -> io::Result<String> {
 /// Lowercase hex sha256 and sha1 of everything `reader` yields, in one read. `size` (a hint) sizes
 /// the buffer: most files are small, and zeroing 256 KiB for each would cost more than hashing it.
 pub fn sha256_sha1_of(mut reader: impl Read, size: u64) -> io::Result<(String, String)> {
-    use sha1::Digest as _;
     let mut s256 = Sha256::new();
-    let mut s1 = sha1::Sha1::new();
+    let mut s1 = crate::digest::Sha1::new();
     let mut buf = vec![0u8; size.clamp(4096, 256 << 10) as usize];
     loop {
         let n = match reader.read(&mut buf) {
@@ -243,7 +242,7 @@ pub fn sha256_sha1_of(mut reader: impl Read, size: u64) -> io::Result<(String, S
         s256.update(&buf[..n]);
         s1.update(&buf[..n]);
     }
-    Ok((hex::encode(s256.finalize()), hex::encode(s1.finalize())))
+    Ok((s256.hex(), s1.hex()))
 }
 
 /// Hashes what passes through on its way to `inner`. (sha2 0.11 hashers are no
@@ -265,7 +264,7 @@ impl<W: Write, F: FnMut(u64)> HashingWriter<W, F> {
 
     /// The hex digest, the byte count, and whether a write failed.
     fn finish(self) -> (String, u64, bool) {
-        (hex::encode(self.hasher.finalize()), self.written, self.failed)
+        (self.hasher.hex(), self.written, self.failed)
     }
 }
 

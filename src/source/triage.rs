@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::digest::Sha256;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::unpack::{UnpackError, open};
 
@@ -52,7 +52,7 @@ pub fn summarize(archive: &Path) -> Result<TreeSummary, UnpackError> {
                 bytes += n as u64;
             }
             files += 1;
-            format!("f {} {}", if exec { "x" } else { "-" }, hex::encode(hash.finalize()))
+            format!("f {} {}", if exec { "x" } else { "-" }, hash.hex())
         } else if kind.is_dir() {
             "d".to_string()
         } else if kind.is_symlink() || kind.is_hard_link() {
@@ -81,10 +81,10 @@ pub fn summarize(archive: &Path) -> Result<TreeSummary, UnpackError> {
         tops.entry(top).or_default().update(entry.as_bytes());
     }
     Ok(TreeSummary {
-        tree: format!("sha256:{}", hex::encode(all.finalize())),
+        tree: format!("sha256:{}", all.hex()),
         files,
         bytes,
-        top: tops.into_iter().map(|(k, h)| (k, hex::encode(h.finalize())[..16].to_string())).collect(),
+        top: tops.into_iter().map(|(k, h)| (k, h.hex()[..16].to_string())).collect(),
     })
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use crate::digest::Sha256;
 
 use super::VerifyError;
 
@@ -68,7 +68,7 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, TarEntry>, VerifyError> {
                 }
                 hasher.update(&buf[..n]);
             }
-            Some(hex::encode(hasher.finalize()))
+            Some(hasher.hex())
         } else {
             None
         };
