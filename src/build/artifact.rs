@@ -36,7 +36,7 @@ impl Artifact {
 
     /// The digests of the tree's regular files, by full path, as taken when the artifact was committed
     /// (empty for an artifact from before the index). Check each with `file_index::lookup`.
-    pub fn file_digests(&self) -> std::collections::HashMap<PathBuf, FileDigest> {
+    pub fn file_digests(&self) -> file_index::Known {
         file_index::load(&self.dir.join(file_index::FILE_NAME), &self.tree())
     }
 }

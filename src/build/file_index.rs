@@ -5,6 +5,7 @@
 //! (the test git's index makes); any other file is hashed afresh by the reader.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -53,33 +54,43 @@ pub fn render(files: &[(PathBuf, FileDigest)]) -> String {
     s
 }
 
+/// Digests by the file's full path (`tree/rel`, as bytes: hashing a `Path` walks its components).
+pub type Known = HashMap<OsString, FileDigest>;
+
 /// Reads the index of the tree at `tree` from `index`, keyed by each file's full path under `tree`.
 /// A missing or unreadable index gives an empty map (artifacts from before the index, or damaged).
-pub fn load(index: &Path, tree: &Path) -> HashMap<PathBuf, FileDigest> {
+pub fn load(index: &Path, tree: &Path) -> Known {
     let Ok(text) = std::fs::read_to_string(index) else { return HashMap::new() };
     let mut lines = text.lines();
     if lines.next() != Some(HEADER) {
         return HashMap::new();
     }
-    let mut out = HashMap::new();
+    let mut out = HashMap::with_capacity(text.len() / 128);
     for line in lines {
-        let f: Vec<&str> = line.splitn(6, '\t').collect();
-        let [sha256, sha1, size, mtime_ns, ino, rel] = f[..] else { return HashMap::new() };
+        let mut f = line.splitn(6, '\t');
+        let mut next = || f.next().unwrap_or_default();
+        let (sha256, sha1, size, mtime_ns, ino, rel) = (next(), next(), next(), next(), next(), next());
         let (Ok(size), Ok(mtime_ns), Ok(ino)) = (size.parse(), mtime_ns.parse(), ino.parse()) else {
             return HashMap::new();
         };
+        if sha256.len() != 64 || sha1.len() != 40 || rel.is_empty() {
+            return HashMap::new();
+        }
+        let mut path = OsString::with_capacity(tree.as_os_str().len() + 1 + rel.len());
+        path.push(tree.as_os_str());
+        path.push("/");
+        path.push(rel);
         let d = FileDigest { sha256: sha256.into(), sha1: sha1.into(), size, stamp: Stamp { mtime_ns, ino } };
-        out.insert(tree.join(rel), d);
+        out.insert(path, d);
     }
     out
 }
 
-/// The digests of `path` from `known` if the file is unchanged since they were taken (one `stat`), else
-/// `None`.
-pub fn lookup<'a>(known: &'a HashMap<PathBuf, FileDigest>, path: &Path) -> Option<&'a FileDigest> {
-    let d = known.get(path)?;
-    let m = path.symlink_metadata().ok()?;
-    (m.is_file() && m.len() == d.size && Stamp::of(&m) == d.stamp).then_some(d)
+/// The digests of `path` from `known` if the file is unchanged since they were taken: `size` and
+/// `stamp` are what `lstat` says of it now (the rootfs took them when the file entered the tree).
+pub fn lookup<'a>(known: &'a Known, path: &Path, size: u64, stamp: Stamp) -> Option<&'a FileDigest> {
+    let d = known.get(path.as_os_str())?;
+    (d.size == size && d.stamp == stamp).then_some(d)
 }
 
 #[cfg(test)]
@@ -103,11 +114,17 @@ mod tests {
         std::fs::write(d.path().join(FILE_NAME), &text).unwrap();
         let known = load(&d.path().join(FILE_NAME), &tree);
         assert_eq!(known.len(), 1, "a name with a tab is left to be hashed: {text}");
-        assert_eq!(lookup(&known, &f), Some(&digest));
+        let now = |f: &Path| {
+            let m = f.symlink_metadata().unwrap();
+            (m.len(), Stamp::of(&m))
+        };
+        let (size, stamp) = now(&f);
+        assert_eq!(lookup(&known, &f, size, stamp), Some(&digest));
         // Rewritten in place (same size): the mtime moves, so the line is no longer trusted.
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(&f, b"HELLO\n").unwrap();
-        assert_eq!(lookup(&known, &f), None);
+        let (size, stamp) = now(&f);
+        assert_eq!(lookup(&known, &f, size, stamp), None);
         // A damaged index is ignored as a whole.
         std::fs::write(d.path().join(FILE_NAME), text.replace("\t6\t", "\tsix\t")).unwrap();
         assert!(load(&d.path().join(FILE_NAME), &tree).is_empty());

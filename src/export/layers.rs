@@ -155,6 +155,8 @@ struct LayerSink<W: Write> {
     out: Compressor<W>,
 }
 
+impl<W: Write> super::tar::TarSink for LayerSink<W> {}
+
 impl<W: Write> Write for LayerSink<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = match &mut self.out {

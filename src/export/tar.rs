@@ -19,7 +19,8 @@ pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Ex
     };
     let tmp = super::temp_beside(out)?;
     let (sha256, size) = {
-        let writer = ThreadedHasher::new(tmp.as_file());
+        let file = tmp.as_file().try_clone().map_err(io("open", out))?;
+        let writer = ThreadedHasher::new(file);
         let w = write_stream(tree, tree.entries.keys(), writer, source_date_epoch, out)?;
         w.finish().map_err(io("write", out))?
     };
@@ -42,7 +43,7 @@ pub fn digest(tree: &RootfsTree, source_date_epoch: u64) -> Result<(String, u64)
 
 /// Writes the entries at `paths` (which must be sorted, parents first) as one tar stream into `w`,
 /// finishes the archive and returns the writer. `out` names the destination in errors.
-pub(crate) fn write_stream<'a, W: Write>(
+pub(crate) fn write_stream<'a, W: TarSink>(
     tree: &RootfsTree,
     paths: impl IntoIterator<Item = &'a String>,
     w: W,
@@ -77,16 +78,26 @@ pub(crate) fn write_stream<'a, W: Write>(
                 h.set_size(*size);
                 match content {
                     Content::Bytes(bytes) => b.append_data(&mut h, path, bytes.as_slice()).map_err(io("write", out))?,
-                    Content::Host(src) => {
-                        let f = std::fs::File::open(src).map_err(io("read", src))?;
+                    Content::Host { path: src, .. } => {
+                        let mut f = std::fs::File::open(src).map_err(io("read", src))?;
                         let len = f.metadata().map_err(io("stat", src))?.len();
-                        // io::copy reads straight into a BufReader's buffer: 256 KiB reads, not 8 KiB.
-                        let f = std::io::BufReader::with_capacity(256 << 10, f);
+                        let changed = |now: u64| {
+                            let err = std::io::Error::other(format!("size changed from {size} to {now} during export"));
+                            io("read", src)(err)
+                        };
                         if len != *size {
-                            let err = std::io::Error::other(format!("size changed from {size} to {len} during export"));
-                            return Err(io("read", src)(err));
+                            return Err(changed(len));
                         }
-                        b.append_data(&mut h, path, f).map_err(io("write", out))?;
+                        // The header alone (an empty reader adds neither data nor padding), then the bytes
+                        // and the padding to 512 that `append_data` would write.
+                        b.append_data(&mut h, path, std::io::empty()).map_err(io("write", out))?;
+                        let w = b.get_mut();
+                        let n = w.copy_file(&mut f, len).map_err(io("read", src))?;
+                        if n != len {
+                            return Err(changed(n));
+                        }
+                        let pad = (512 - len % 512) % 512;
+                        w.write_all(&[0; 512][..pad as usize]).map_err(io("write", out))?;
                     }
                 }
             }
@@ -95,61 +106,128 @@ pub(crate) fn write_stream<'a, W: Write>(
     b.into_inner().map_err(io("finish", out))
 }
 
-/// Buffers the stream in 1 MiB chunks, writes each to `inner` and hands it to a hashing thread, so
-/// hashing the output (sha256 is most of the CPU time of an export) overlaps with producing it.
-struct ThreadedHasher<W: Write> {
-    inner: W,
+/// Where a tar stream goes: a writer that may take a file's bytes straight from the file.
+pub(crate) trait TarSink: Write {
+    /// Appends the first `len` bytes of `f` and returns how many there were (fewer if the file is shorter).
+    fn copy_file(&mut self, f: &mut std::fs::File, len: u64) -> std::io::Result<u64> {
+        use std::io::Read;
+        // io::copy reads straight into a BufReader's buffer: 256 KiB reads, not 8 KiB.
+        std::io::copy(&mut std::io::BufReader::with_capacity(256 << 10, f.take(len)), self)
+    }
+}
+
+/// Collects the stream in 1 MiB buffers and hands each to a writer thread, which writes it to the file
+/// and passes it on to a hashing thread, so that producing, writing and hashing the stream overlap. File
+/// bytes are read straight into the buffer, and the hasher hands each buffer back to be filled again
+/// (on a VM, fresh pages cost more than the copy they hold).
+struct ThreadedHasher {
+    /// Always `CHUNK` long; `filled` bytes of it are the stream's.
     buf: Vec<u8>,
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    filled: usize,
+    tx: Option<std::sync::mpsc::SyncSender<(Vec<u8>, usize)>>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
     hasher: Option<std::thread::JoinHandle<(String, u64)>>,
 }
 
-impl<W: Write> ThreadedHasher<W> {
+impl ThreadedHasher {
     const CHUNK: usize = 1 << 20;
 
-    fn new(inner: W) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    fn new(mut file: std::fs::File) -> Self {
+        use std::sync::mpsc::{channel, sync_channel};
+        let (tx, to_write) = sync_channel::<(Vec<u8>, usize)>(4);
+        let (to_hash, hash_rx) = sync_channel::<(Vec<u8>, usize)>(4);
+        let (back, spare) = channel();
+        let writer = std::thread::spawn(move || {
+            for (chunk, len) in to_write {
+                file.write_all(&chunk[..len])?;
+                if to_hash.send((chunk, len)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
         let hasher = std::thread::spawn(move || {
             let (mut h, mut n) = (Sha256::new(), 0u64);
-            for chunk in rx {
-                h.update(&chunk);
-                n += chunk.len() as u64;
+            for (chunk, len) in hash_rx {
+                h.update(&chunk[..len]);
+                n += len as u64;
+                let _ = back.send(chunk);
             }
             (h.hex(), n)
         });
-        ThreadedHasher { inner, buf: Vec::with_capacity(Self::CHUNK), tx: Some(tx), hasher: Some(hasher) }
+        let buf = vec![0; Self::CHUNK];
+        ThreadedHasher { buf, filled: 0, tx: Some(tx), spare, writer: Some(writer), hasher: Some(hasher) }
     }
 
     fn ship(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
+        if self.filled == 0 {
             return Ok(());
         }
-        self.inner.write_all(&self.buf)?;
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::CHUNK));
-        self.tx.as_ref().expect("open until finish").send(full).map_err(|_| std::io::Error::other("hasher stopped"))
+        let next = self.spare.try_recv().unwrap_or_else(|_| vec![0; Self::CHUNK]);
+        let full = std::mem::replace(&mut self.buf, next);
+        let len = std::mem::take(&mut self.filled);
+        match self.tx.as_ref().map(|tx| tx.send((full, len))) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.writer_failure()),
+        }
+    }
+
+    /// Why the writer thread stopped: its write error.
+    fn writer_failure(&mut self) -> std::io::Error {
+        drop(self.tx.take());
+        match self.writer.take().map(|w| w.join()) {
+            Some(Ok(Err(e))) => e,
+            _ => std::io::Error::other("the writer thread stopped"),
+        }
     }
 
     /// Writes what is buffered, and returns the sha256 and length of everything written.
     fn finish(mut self) -> std::io::Result<(String, u64)> {
         self.ship()?;
-        self.inner.flush()?;
         drop(self.tx.take());
-        self.hasher.take().expect("once").join().map_err(|_| std::io::Error::other("hasher panicked"))
+        match self.writer.take().expect("once").join() {
+            Ok(written) => written?,
+            Err(_) => return Err(std::io::Error::other("the writer thread panicked")),
+        }
+        self.hasher.take().expect("once").join().map_err(|_| std::io::Error::other("the hasher panicked"))
     }
 }
 
-impl<W: Write> Write for ThreadedHasher<W> {
+impl Write for ThreadedHasher {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let n = data.len().min(Self::CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == Self::CHUNK {
+        let n = data.len().min(Self::CHUNK - self.filled);
+        self.buf[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+        self.filled += n;
+        if self.filled == Self::CHUNK {
             self.ship()?;
         }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.ship()?;
-        self.inner.flush()
+        self.ship()
+    }
+}
+
+impl TarSink for ThreadedHasher {
+    fn copy_file(&mut self, f: &mut std::fs::File, len: u64) -> std::io::Result<u64> {
+        use std::io::Read;
+        let mut left = len;
+        while left > 0 {
+            let room = (Self::CHUNK - self.filled).min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = match f.read(&mut self.buf[self.filled..self.filled + room]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.filled += n;
+            left -= n as u64;
+            if self.filled == Self::CHUNK {
+                self.ship()?;
+            }
+        }
+        Ok(len - left)
     }
 }
 
@@ -168,6 +246,8 @@ impl<W: Write> HashingWriter<W> {
         std::mem::take(&mut self.hash).hex()
     }
 }
+
+impl<W: Write> TarSink for HashingWriter<W> {}
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -197,6 +277,46 @@ mod tests {
         let long = format!("usr/{}/x", "d".repeat(120));
         t.entries.insert(long, e(Kind::File { content: Content::Bytes(vec![]), size: 0 }, 0o644));
         t
+    }
+
+    /// Host files (read straight into the hashing buffers, across 1 MiB chunk edges) give the bytes
+    /// the tar crate writes for the same contents in memory, and `digest` agrees without writing.
+    #[test]
+    fn host_files_stream_as_the_tar_crate_writes_them() {
+        use crate::build::file_index::Stamp;
+        let d = tempfile::tempdir().unwrap();
+        let (mut host, mut bytes) = (tree(), tree());
+        let sizes = [0usize, 1, 511, 512, 513, (1 << 20) - 700, 1 << 20, (1 << 20) + 300, 3 << 20];
+        for (i, n) in sizes.into_iter().enumerate() {
+            let data: Vec<u8> = (0..n).map(|j| (j * 31 + i * 7) as u8).collect();
+            let p = d.path().join(format!("f{i}"));
+            std::fs::write(&p, &data).unwrap();
+            let stamp = Stamp::of(&p.symlink_metadata().unwrap());
+            let e = |content| Entry {
+                kind: Kind::File { content, size: n as u64 },
+                mode: 0o644,
+                mtime: 1,
+                uid: 0,
+                gid: 0,
+                owner: "t".into(),
+            };
+            host.entries.insert(format!("usr/f{i}"), e(Content::Host { path: p, stamp }));
+            bytes.entries.insert(format!("usr/f{i}"), e(Content::Bytes(data)));
+        }
+        let a = write(&host, &d.path().join("host.tar"), 1_700_000_000).unwrap();
+        let b = write(&bytes, &d.path().join("bytes.tar"), 1_700_000_000).unwrap();
+        let written = std::fs::read(&a.path).unwrap();
+        assert!(written == std::fs::read(&b.path).unwrap(), "same bytes from host files and from memory");
+        assert_eq!(a.size, written.len() as u64);
+        assert_eq!(a.sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&written)));
+        assert_eq!(digest(&host, 1_700_000_000).unwrap(), (a.sha256.clone(), a.size));
+        // A file that shrank after it entered the tree is an error naming it, and nothing is left behind.
+        let Kind::File { content: Content::Host { path, .. }, .. } = &host.entries["usr/f6"].kind else { panic!() };
+        std::fs::write(path, b"short").unwrap();
+        let err = write(&host, &d.path().join("bad.tar"), 1_700_000_000).unwrap_err().to_string();
+        assert!(err.contains("f6"), "{err}");
+        assert!(!d.path().join("bad.tar").exists());
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), sizes.len() + 2, "no temp file is left");
     }
 
     #[test]

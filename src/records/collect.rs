@@ -11,7 +11,7 @@ use super::{
     FileFacts, FileKind, ImageFacts, InputFile, Inventory, OciDigests, PackageFacts, RecordsError, Role, SourceFacts,
     Subject, ToolchainFacts,
 };
-use crate::build::file_index::{self, FileDigest};
+use crate::build::file_index;
 use crate::graph::BuildGraph;
 use crate::lock::LockFile;
 use crate::rootfs::{Content, Kind, RootfsTree};
@@ -173,7 +173,7 @@ fn sha256_path(p: &Path) -> Result<String, RecordsError> {
 
 /// Every rootfs entry with its digests. A file an artifact's index (`known`) still describes is not read
 /// again; the others are hashed, in parallel.
-pub fn files(tree: &RootfsTree, known: &HashMap<PathBuf, FileDigest>) -> Result<Vec<FileFacts>, RecordsError> {
+pub fn files(tree: &RootfsTree, known: &file_index::Known) -> Result<Vec<FileFacts>, RecordsError> {
     let entries: Vec<(&String, &crate::rootfs::Entry)> = tree.entries.iter().collect();
     entries
         .par_iter()
@@ -183,8 +183,8 @@ pub fn files(tree: &RootfsTree, known: &HashMap<PathBuf, FileDigest>) -> Result<
                 Kind::Symlink { target } => FileKind::Symlink { target: target.clone() },
                 Kind::File { content, size } => {
                     let (sha256, sha1) = match content {
-                        Content::Host(p) => match file_index::lookup(known, p) {
-                            Some(d) if d.size == *size => (d.sha256.clone(), d.sha1.clone()),
+                        Content::Host { path: p, stamp } => match file_index::lookup(known, p, *size, *stamp) {
+                            Some(d) => (d.sha256.clone(), d.sha1.clone()),
                             _ => {
                                 let io = |source| RecordsError::Io { op: "hash", path: p.clone(), source };
                                 crate::source::sha256_sha1_of(std::fs::File::open(p).map_err(io)?, *size).map_err(io)?

@@ -9,12 +9,17 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::build::file_index::Stamp;
 use crate::recipe::{BUILTIN_GROUPS, BUILTIN_USERS, Group, User};
 
 /// What an entry's bytes are.
 #[derive(Debug, Clone)]
 pub enum Content {
-    Host(PathBuf),
+    /// A file on the host, with what `lstat` said of it when it entered the tree.
+    Host {
+        path: PathBuf,
+        stamp: Stamp,
+    },
     Bytes(Vec<u8>),
 }
 
@@ -150,7 +155,7 @@ impl RootfsTree {
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
         match &self.resolve(path)?.1.kind {
             Kind::File { content: Content::Bytes(b), .. } => Some(b.clone()),
-            Kind::File { content: Content::Host(p), .. } => std::fs::read(p).ok(),
+            Kind::File { content: Content::Host { path, .. }, .. } => std::fs::read(path).ok(),
             _ => None,
         }
     }
@@ -203,42 +208,25 @@ fn install_packages(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsErro
             let path = path.to_path_buf();
             move |source| RootfsError::Io { step: "packages", op, path, source }
         };
-        // The walk lists names (kinds from the directory entries); the stats run on rayon.
-        let mut wanted = Vec::new();
-        for e in walkdir::WalkDir::new(&p.tree).follow_links(false).sort_by_file_name().min_depth(1) {
-            let e = e.map_err(|e| RootfsError::Io {
-                step: "packages",
-                op: "walk",
-                path: p.tree.clone(),
-                source: std::io::Error::other(e),
-            })?;
-            let rel = e.path().strip_prefix(&p.tree).expect("under root").to_string_lossy().into_owned();
-            if filter::wanted(&rel, e.file_type().is_dir(), &p.include, &p.exclude) {
-                wanted.push((rel, e.into_path()));
-            }
-        }
-        let entries: Vec<(String, Entry)> = wanted
-            .into_par_iter()
-            .map(|(rel, path)| {
-                let m = path.symlink_metadata().map_err(io("stat", &path))?;
-                let kind = if m.file_type().is_symlink() {
-                    let t = std::fs::read_link(&path).map_err(io("read the link", &path))?;
-                    Kind::Symlink { target: t.to_string_lossy().into_owned() }
-                } else if m.is_dir() {
-                    Kind::Dir
-                } else if m.is_file() {
-                    Kind::File { content: Content::Host(path), size: m.len() }
-                } else {
-                    let err = std::io::Error::other("only files, directories and symlinks can enter an image");
-                    return Err(io("install", &path)(err));
-                };
-                let mode = m.permissions().mode() & 0o7777;
-                let mtime = m.mtime().max(0) as u64;
-                Ok((rel, Entry { kind, mode, mtime, uid: 0, gid: 0, owner: p.name.clone() }))
-            })
-            .collect::<Result<_, RootfsError>>()?;
-        for (rel, entry) in entries {
-            tree.insert(rel, entry)?;
+        let mut found = Vec::new();
+        walk(&p.tree, "", &mut found)?;
+        found.retain(|f| filter::wanted(&f.rel, f.meta.is_dir(), &p.include, &p.exclude));
+        found.par_sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+        for Found { rel, path, meta: m } in found {
+            let kind = if m.file_type().is_symlink() {
+                let t = std::fs::read_link(&path).map_err(io("read the link", &path))?;
+                Kind::Symlink { target: t.to_string_lossy().into_owned() }
+            } else if m.is_dir() {
+                Kind::Dir
+            } else if m.is_file() {
+                Kind::File { content: Content::Host { stamp: Stamp::of(&m), path }, size: m.len() }
+            } else {
+                let err = std::io::Error::other("only files, directories and symlinks can enter an image");
+                return Err(io("install", &path)(err));
+            };
+            let mode = m.permissions().mode() & 0o7777;
+            let mtime = m.mtime().max(0) as u64;
+            tree.insert(rel, Entry { kind, mode, mtime, uid: 0, gid: 0, owner: p.name.clone() })?;
         }
     }
     // Directories the filter emptied (an empty `usr/lib` once `pkgconfig` is gone), until none is left.
@@ -335,7 +323,7 @@ fn strip(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
     };
     std::fs::create_dir_all(&plan.scratch).map_err(io("create", &plan.scratch))?;
     for (path, e) in tree.entries.iter_mut() {
-        let Kind::File { content: Content::Host(src), size } = &mut e.kind else { continue };
+        let Kind::File { content: Content::Host { path: src, stamp }, size } = &mut e.kind else { continue };
         if !strip_owners.contains(&e.owner.as_str()) || !is_elf(src) {
             continue;
         }
@@ -354,9 +342,47 @@ fn strip(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
                 message: String::from_utf8_lossy(&res.stderr).trim().to_string(),
             });
         }
-        *size = out.metadata().map_err(io("stat", &out))?.len();
+        let m = out.metadata().map_err(io("stat", &out))?;
+        (*size, *stamp) = (m.len(), Stamp::of(&m));
         *src = out;
     }
+    Ok(())
+}
+
+/// One entry under a package's tree: its path relative to the tree, its full path and its `lstat`.
+struct Found {
+    rel: String,
+    path: PathBuf,
+    meta: std::fs::Metadata,
+}
+
+/// Lists everything under `dir` (whose path relative to the tree is `rel`) into `out`, in no order.
+/// Each entry is stat'ed relative to its open directory (no path lookup from `/`, links not followed),
+/// and subdirectories are read in parallel on rayon.
+fn walk(dir: &Path, rel: &str, out: &mut Vec<Found>) -> Result<(), RootfsError> {
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RootfsError::Io { step: "packages", op, path, source }
+    };
+    let start = out.len();
+    for e in std::fs::read_dir(dir).map_err(io("read the directory", dir))? {
+        let e = e.map_err(io("read the directory", dir))?;
+        let path = e.path();
+        let meta = e.metadata().map_err(io("stat", &path))?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let rel = if rel.is_empty() { name.into_owned() } else { format!("{rel}/{name}") };
+        out.push(Found { rel, path, meta });
+    }
+    let nested: Vec<Vec<Found>> = out[start..]
+        .par_iter()
+        .filter(|f| f.meta.is_dir())
+        .map(|f| {
+            let mut v = Vec::new();
+            walk(&f.path, &f.rel, &mut v).map(|()| v)
+        })
+        .collect::<Result<_, _>>()?;
+    out.extend(nested.into_iter().flatten());
     Ok(())
 }
 
