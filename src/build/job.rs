@@ -58,8 +58,7 @@ pub fn run(
         let (package, path) = (name.to_string(), path.to_path_buf());
         move |source| BuildError::Io { package, op, path, source }
     };
-    let work = job.work_root.join(name);
-    let host_sysroot = job.work_root.join(format!("{name}.sysroot"));
+    let [work, host_sysroot] = scratch_dirs(job);
     for d in [&work, &host_sysroot] {
         if d.exists() {
             std::fs::remove_dir_all(d).map_err(io("clean the old work directory", d))?;
@@ -160,9 +159,15 @@ pub fn run(
     let artifact = store
         .commit(name, &job.recipe.version, &job.inputs, &work.join("dest"), started.elapsed())
         .map_err(|source| BuildError::Store { package: name.to_string(), source })?;
-    let _ = std::fs::remove_dir_all(&work);
-    let _ = std::fs::remove_dir_all(&host_sysroot);
     Ok(artifact)
+}
+
+/// The directories a build of `job` works in (its work directory and its host sysroot). `run` removes
+/// old ones before it starts; after a success the caller hands them to a `Janitor`, and after a failure
+/// they stay for the user to look at.
+pub fn scratch_dirs(job: &Job) -> [PathBuf; 2] {
+    let name = job.recipe.name.as_str();
+    [job.work_root.join(name), job.work_root.join(format!("{name}.sysroot"))]
 }
 
 fn environment(job: &Job, l: &Layout, cenv: &crate::toolchain::CompilerEnv) -> Vec<(String, String)> {

@@ -212,11 +212,39 @@ impl Ord for Ready {
 }
 
 /// Builds every package of the graph that the store does not already hold. Returns each node's artifact.
+/// Removes the work directories of finished builds on background threads, so that neither a dependent
+/// package nor the image waits for thousands of unlinks (1 to 1.5 s for musl or busybox here). Dropping
+/// it waits for every removal, so nothing is left behind once its owner is done.
+#[derive(Default)]
+pub struct Janitor {
+    removals: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Janitor {
+    pub fn remove(&self, dirs: impl IntoIterator<Item = PathBuf> + Send + 'static) {
+        let removal = std::thread::spawn(move || {
+            for d in dirs {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        });
+        self.removals.lock().unwrap_or_else(|e| e.into_inner()).push(removal);
+    }
+}
+
+impl Drop for Janitor {
+    fn drop(&mut self) {
+        for removal in self.removals.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            let _ = removal.join();
+        }
+    }
+}
+
 pub fn build(
     graph: &BuildGraph,
     toolchain: Arc<Toolchain>,
     settings: &BuildSettings,
     reporter: &dyn Reporter,
+    janitor: &Janitor,
 ) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
     let steps = plan(graph, &toolchain, settings)?;
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
@@ -361,6 +389,9 @@ pub fn build(
                         let result =
                             job::run(&job, client, store, &|p| drop(phase_tx.send(Msg::Phase(node, p.to_string()))));
                         drop(token);
+                        if result.is_ok() {
+                            janitor.remove(job::scratch_dirs(&job));
+                        }
                         let _ = tx.send(Msg::Done(node, Box::new(result)));
                     });
                 }

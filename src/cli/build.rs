@@ -127,11 +127,14 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let recorder = timings::Recorder::new(&cli_reporter);
     let reporter: &dyn compose::report::Reporter = if args.timings { &recorder } else { &cli_reporter };
     let started = std::time::Instant::now();
+    // Declared before everything that runs after the builds, so it is dropped last: the work directories
+    // of finished builds are removed while the image is written, and are gone before `compose` exits.
+    let janitor = build::Janitor::default();
     let sampler = args.timings.then(|| timings::CpuSampler::start(started));
     let mut inputs: Vec<(&Recipe, PathBuf)> = Vec::new();
     let mut contents = Vec::new();
     let artifacts = match &graph {
-        Some(g) => build::build(g, Arc::new(tc.clone()), &settings, reporter)
+        Some(g) => build::build(g, Arc::new(tc.clone()), &settings, reporter, &janitor)
             .map_err(|e| build_failure(e, common.offline, lock.as_ref()))?,
         None => Default::default(),
     };

@@ -223,6 +223,23 @@ fn failed_build_shows_log_tail_and_keeps_the_build_dir() {
     assert!(t.path("cache/work/bad/src/x").exists());
 }
 
+/// A successful build's work directory is removed in the background (nothing waits for it), but it is
+/// gone by the time `compose` exits: 20,000 files take far longer to unlink than the image takes to write.
+#[test]
+fn successful_build_leaves_no_work_directory_behind() {
+    let install = r#"mkdir -p junk && (cd junk && for i in $(seq 20000); do : > "f$i"; done)
+mkdir -p "$DESTDIR/etc" && echo hi > "$DESTDIR/etc/motd""#;
+    let t = Test::new()
+        .tarball("src.tar.gz", &[E::File("src/x", "x", 0o644)])
+        .recipe("many", &recipe("many", "src.tar.gz", &[], &[], install))
+        .build("many", &[]);
+    t.run().success();
+    assert!(t.path("out/many.tar").exists());
+    assert!(t.path("cache/work").is_dir());
+    let left: Vec<_> = std::fs::read_dir(t.path("cache/work")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "left in cache/work: {left:?}");
+}
+
 #[test]
 fn no_sandbox_must_be_asked_for_and_is_recorded_in_the_key() {
     let t = hello().build("hello", &[]);
