@@ -151,7 +151,7 @@ impl<W: Write> Compressor<W> {
 /// The tar stream: hashed for the diff_id, copied to the raw file if any, and compressed.
 struct LayerSink<W: Write> {
     diff: HashingWriter<std::io::Sink>,
-    raw: Option<BufWriter<std::fs::File>>,
+    raw: Option<BufWriter<super::SmallWrites<std::fs::File>>>,
     out: Compressor<W>,
 }
 
@@ -192,7 +192,7 @@ fn write_one(
     };
     let tmp = blobs.join(format!("layer-{index}.tmp"));
     let file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    let blob = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let blob = HashingWriter::new(BufWriter::with_capacity(1 << 20, super::SmallWrites(file)));
     let out = match compression {
         // mtime 0, no file name, OS byte fixed by flate2: the same bytes on every machine.
         Compression::Gzip => {
@@ -206,7 +206,10 @@ fn write_one(
     };
     let raw_tmp = raw_dir.map(|d| d.join(format!("layer-{index}.tar")));
     let raw = match &raw_tmp {
-        Some(p) => Some(BufWriter::new(std::fs::File::create(p).map_err(io("create", p))?)),
+        Some(p) => Some(BufWriter::with_capacity(
+            1 << 20,
+            super::SmallWrites(std::fs::File::create(p).map_err(io("create", p))?),
+        )),
         None => None,
     };
     let sink = LayerSink { diff: HashingWriter::new(std::io::sink()), raw, out };

@@ -80,21 +80,17 @@ pub(crate) fn write_stream<'a, W: TarSink>(
                     Content::Bytes(bytes) => b.append_data(&mut h, path, bytes.as_slice()).map_err(io("write", out))?,
                     Content::Host { path: src, .. } => {
                         let mut f = std::fs::File::open(src).map_err(io("read", src))?;
-                        let len = f.metadata().map_err(io("stat", src))?.len();
-                        let changed = |now: u64| {
-                            let err = std::io::Error::other(format!("size changed from {size} to {now} during export"));
-                            io("read", src)(err)
-                        };
-                        if len != *size {
-                            return Err(changed(len));
-                        }
                         // The header alone (an empty reader adds neither data nor padding), then the bytes
-                        // and the padding to 512 that `append_data` would write.
+                        // and the padding to 512 that `append_data` would write. The size the tree holds
+                        // is checked by the read itself (no fstat): a file that changed fails the export.
                         b.append_data(&mut h, path, std::io::empty()).map_err(io("write", out))?;
                         let w = b.get_mut();
+                        let len = *size;
                         let n = w.copy_file(&mut f, len).map_err(io("read", src))?;
                         if n != len {
-                            return Err(changed(n));
+                            let now = if n > len { format!("more than {len}") } else { n.to_string() };
+                            let err = std::io::Error::other(format!("size changed from {size} to {now} during export"));
+                            return Err(io("read", src)(err));
                         }
                         let pad = (512 - len % 512) % 512;
                         w.write_all(&[0; 512][..pad as usize]).map_err(io("write", out))?;
@@ -108,11 +104,13 @@ pub(crate) fn write_stream<'a, W: TarSink>(
 
 /// Where a tar stream goes: a writer that may take a file's bytes straight from the file.
 pub(crate) trait TarSink: Write {
-    /// Appends the first `len` bytes of `f` and returns how many there were (fewer if the file is shorter).
+    /// Appends the first `len` bytes of `f` and returns how long `f` is, as far as `len + 1`: fewer than
+    /// `len` bytes if it is shorter, `len + 1` (without appending the extra byte) if it is longer.
     fn copy_file(&mut self, f: &mut std::fs::File, len: u64) -> std::io::Result<u64> {
         use std::io::Read;
         // io::copy reads straight into a BufReader's buffer: 256 KiB reads, not 8 KiB.
-        std::io::copy(&mut std::io::BufReader::with_capacity(256 << 10, f.take(len)), self)
+        let n = std::io::copy(&mut std::io::BufReader::with_capacity(256 << 10, (&mut *f).take(len)), self)?;
+        Ok(if n == len && f.read(&mut [0])? == 1 { len + 1 } else { n })
     }
 }
 
@@ -140,7 +138,9 @@ impl ThreadedHasher {
         let (back, spare) = channel();
         let writer = std::thread::spawn(move || {
             for (chunk, len) in to_write {
-                file.write_all(&chunk[..len])?;
+                for p in chunk[..len].chunks(super::WRITE_PIECE) {
+                    file.write_all(p)?;
+                }
                 if to_hash.send((chunk, len)).is_err() {
                     break;
                 }
@@ -213,21 +213,26 @@ impl TarSink for ThreadedHasher {
     fn copy_file(&mut self, f: &mut std::fs::File, len: u64) -> std::io::Result<u64> {
         use std::io::Read;
         let mut left = len;
-        while left > 0 {
-            let room = (Self::CHUNK - self.filled).min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = match f.read(&mut self.buf[self.filled..self.filled + room]) {
-                Ok(0) => break,
+        loop {
+            if self.filled == Self::CHUNK {
+                self.ship()?;
+            }
+            // One byte more than is left: a short read then shows the end of the file, with no extra call.
+            let want = (Self::CHUNK - self.filled).min(usize::try_from(left).unwrap_or(usize::MAX).saturating_add(1));
+            let n = match f.read(&mut self.buf[self.filled..self.filled + want]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
+            if n as u64 > left {
+                return Ok(len + 1); // longer than `len`: the extra byte stays out of the stream
+            }
             self.filled += n;
             left -= n as u64;
-            if self.filled == Self::CHUNK {
-                self.ship()?;
+            if n == 0 || (left == 0 && n < want) {
+                return Ok(len - left);
             }
         }
-        Ok(len - left)
     }
 }
 
@@ -310,13 +315,26 @@ mod tests {
         assert_eq!(a.size, written.len() as u64);
         assert_eq!(a.sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&written)));
         assert_eq!(digest(&host, 1_700_000_000).unwrap(), (a.sha256.clone(), a.size));
-        // A file that shrank after it entered the tree is an error naming it, and nothing is left behind.
-        let Kind::File { content: Content::Host { path, .. }, .. } = &host.entries["usr/f6"].kind else { panic!() };
-        std::fs::write(path, b"short").unwrap();
-        let err = write(&host, &d.path().join("bad.tar"), 1_700_000_000).unwrap_err().to_string();
-        assert!(err.contains("f6"), "{err}");
-        assert!(!d.path().join("bad.tar").exists());
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), sizes.len() + 2, "no temp file is left");
+        // A file that shrank or grew (by one byte, at a chunk's edge too) after it entered the tree is an
+        // error naming it, from both writers, and nothing is left behind.
+        for (name, change) in [("f6", -1i64), ("f6", 1), ("f0", 1), ("f4", 1), ("f7", -300)] {
+            let Kind::File { content: Content::Host { path, .. }, size } = &host.entries[&format!("usr/{name}")].kind
+            else {
+                panic!()
+            };
+            let before = std::fs::read(path).unwrap();
+            let mut now = before.clone();
+            now.resize((*size as i64 + change) as usize, b'x');
+            std::fs::write(path, &now).unwrap();
+            let err = write(&host, &d.path().join("bad.tar"), 1_700_000_000).unwrap_err();
+            let msg = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+            assert!(msg.contains(name) && msg.contains("size changed"), "{name} {change}: {msg}");
+            assert!(digest(&host, 1_700_000_000).is_err(), "{name} {change}: digest notices too");
+            assert!(!d.path().join("bad.tar").exists());
+            assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), sizes.len() + 2, "no temp file is left");
+            std::fs::write(path, &before).unwrap();
+        }
+        assert_eq!(write(&host, &d.path().join("again.tar"), 1_700_000_000).unwrap().sha256, a.sha256);
     }
 
     #[test]

@@ -109,7 +109,10 @@ pub fn write(doc: &Doc, path: &Path) -> Result<RecordFile, RecordsError> {
     let io = |source| RecordsError::Io { op: "write", path: path.to_path_buf(), source };
     let tmp = export::temp_beside(path)?;
     let size = {
-        let mut w = Counting { inner: std::io::BufWriter::with_capacity(256 << 10, tmp.as_file()), len: 0 };
+        let mut w = Counting {
+            inner: std::io::BufWriter::with_capacity(256 << 10, export::SmallWrites(tmp.as_file())),
+            len: 0,
+        };
         doc.write_to(&mut w).map_err(io)?;
         w.write_all(b"\n").map_err(io)?;
         w.flush().map_err(io)?;
