@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use compose::build::{self, BuildError, BuildSettings};
-use compose::export;
+use compose::export::{self, memo::DigestMemo, memo::Origin};
 use compose::lock::LockFile;
 use compose::recipe::Recipe;
 use compose::rootfs::{self, PackageInput};
@@ -196,8 +196,22 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
             }
             compose::records::files(&tree, &known)
         });
-        let written =
-            image::export(&args.image, &spec, reference.clone(), &tree, &recipes, &target, common.source_date_epoch);
+        let memo = DigestMemo::in_cache(&common.cache_dir);
+        let origins: Vec<Origin> = contents
+            .iter()
+            .zip(&inputs)
+            .map(|(i, (_, tree))| Origin { tree, tree_digest: &artifacts[i].meta.tree_digest })
+            .collect();
+        let written = image::export(
+            &args.image,
+            &spec,
+            reference.clone(),
+            &tree,
+            &recipes,
+            &target,
+            common.source_date_epoch,
+            Some((&memo, &origins)),
+        );
         (written, hashing.join().expect("hashing does not panic"))
     });
     let written = written?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
+use compose::export::memo::{DigestMemo, Origin};
 use compose::export::{self, Compression, ImageMeta, Layering, Outputs, Reference};
 use compose::recipe::{ImageConfig, Recipe, RecipeFile};
 use compose::records::{OciDigests, Subject};
@@ -178,7 +179,8 @@ pub struct Written {
     pub outputs: Vec<Subject>,
 }
 
-/// Writes every requested format for the assembled `tree`.
+/// Writes every requested format for the assembled `tree`; `memo` may hold the rootfs tar's digest.
+#[allow(clippy::too_many_arguments)]
 pub fn export(
     args: &ImageArgs,
     spec: &ImageSpec,
@@ -187,6 +189,7 @@ pub fn export(
     packages: &[&Recipe],
     target: &str,
     source_date_epoch: u64,
+    memo: Option<(&DigestMemo, &[Origin])>,
 ) -> Result<Written, Failure> {
     if let Err(e) = export::check_config(tree, &spec.config) {
         let hint = Some(e.hint.clone());
@@ -201,7 +204,15 @@ pub fn export(
         sha256: e.sha256.clone(),
     };
     if has(Format::Tar) {
-        let e = export::tar::write(tree, &out(".tar"), source_date_epoch).map_err(|e| Failure::new(exit::EXPORT, e))?;
+        let key = memo.and_then(|(m, origins)| Some((m, export::memo::key(tree, source_date_epoch, origins)?)));
+        let known = key.as_ref().and_then(|(m, k)| m.get(k));
+        let remembered = known.is_some();
+        let e = export::tar::write_with(tree, &out(".tar"), source_date_epoch, known)
+            .map_err(|e| Failure::new(exit::EXPORT, e))?;
+        if let (Some((m, k)), false) = (&key, remembered) {
+            // A memo that cannot be written only costs the next export of this tree a hash.
+            let _ = m.put(k, &e.sha256, e.size);
+        }
         w.lines.push(format!("rootfs tar   {}  {} bytes  sha256:{}", e.path.display(), e.size, e.sha256));
         w.outputs.push(subject(&e));
         w.rootfs = Some((e.sha256, e.size));

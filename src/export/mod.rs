@@ -4,6 +4,7 @@
 mod check;
 mod json;
 mod layers;
+pub mod memo;
 pub mod oci;
 mod reference;
 pub mod tar;

@@ -13,6 +13,17 @@ use super::{ExportError, Exported};
 use crate::rootfs::{Content, Kind, RootfsTree};
 
 pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Exported, ExportError> {
+    write_with(tree, out, source_date_epoch, None)
+}
+
+/// `write`, with the sha256 and size of the stream already known (from `memo`): the bytes are written
+/// but not hashed. A stream of another size is an error.
+pub fn write_with(
+    tree: &RootfsTree,
+    out: &Path,
+    source_date_epoch: u64,
+    known: Option<(String, u64)>,
+) -> Result<Exported, ExportError> {
     let io = |op, path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::Io { op, path, source }
@@ -20,9 +31,18 @@ pub fn write(tree: &RootfsTree, out: &Path, source_date_epoch: u64) -> Result<Ex
     let tmp = super::temp_beside(out)?;
     let (sha256, size) = {
         let file = tmp.as_file().try_clone().map_err(io("open", out))?;
-        let writer = ThreadedHasher::new(file);
+        let writer = ThreadedHasher::new(file, known.is_none());
         let w = write_stream(tree, tree.entries.keys(), writer, source_date_epoch, out)?;
-        w.finish().map_err(io("write", out))?
+        let (digest, size) = w.finish().map_err(io("write", out))?;
+        match (digest, known) {
+            (Some(sha256), _) => (sha256, size),
+            (None, Some((sha256, n))) if n == size => (sha256, size),
+            (None, _) => {
+                let e =
+                    std::io::Error::other(format!("the remembered digest is for a tar of another size than {size}"));
+                return Err(io("write", out)(e));
+            }
+        }
     };
     super::publish(tmp, out)?;
     Ok(Exported { path: out.to_path_buf(), size, sha256 })
@@ -125,13 +145,14 @@ struct ThreadedHasher {
     tx: Option<std::sync::mpsc::SyncSender<(Vec<u8>, usize)>>,
     spare: std::sync::mpsc::Receiver<Vec<u8>>,
     writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-    hasher: Option<std::thread::JoinHandle<(String, u64)>>,
+    hasher: Option<std::thread::JoinHandle<(Option<String>, u64)>>,
 }
 
 impl ThreadedHasher {
     const CHUNK: usize = 1 << 20;
 
-    fn new(mut file: std::fs::File) -> Self {
+    /// `hash: false` only counts the bytes (their digest is known).
+    fn new(mut file: std::fs::File, hash: bool) -> Self {
         use std::sync::mpsc::{channel, sync_channel};
         let (tx, to_write) = sync_channel::<(Vec<u8>, usize)>(4);
         let (to_hash, hash_rx) = sync_channel::<(Vec<u8>, usize)>(4);
@@ -150,11 +171,13 @@ impl ThreadedHasher {
         let hasher = std::thread::spawn(move || {
             let (mut h, mut n) = (Sha256::new(), 0u64);
             for (chunk, len) in hash_rx {
-                h.update(&chunk[..len]);
+                if hash {
+                    h.update(&chunk[..len]);
+                }
                 n += len as u64;
                 let _ = back.send(chunk);
             }
-            (h.hex(), n)
+            (hash.then(|| h.hex()), n)
         });
         let buf = vec![0; Self::CHUNK];
         ThreadedHasher { buf, filled: 0, tx: Some(tx), spare, writer: Some(writer), hasher: Some(hasher) }
@@ -182,8 +205,8 @@ impl ThreadedHasher {
         }
     }
 
-    /// Writes what is buffered, and returns the sha256 and length of everything written.
-    fn finish(mut self) -> std::io::Result<(String, u64)> {
+    /// Writes what is buffered, and returns the sha256 (if hashing) and length of everything written.
+    fn finish(mut self) -> std::io::Result<(Option<String>, u64)> {
         self.ship()?;
         drop(self.tx.take());
         match self.writer.take().expect("once").join() {

@@ -1,6 +1,8 @@
 //! Fixture builds with the stub toolchain: the sandbox, the scheduler, the cache, the rootfs and the
 //! tarball, end to end in seconds and offline.
 
+use std::path::PathBuf;
+
 use crate::harness::{E, Test, recipe, sha256_file, tar_listing};
 
 const INSTALL_HELLO: &str = r#"mkdir -p "$DESTDIR/bin" "$DESTDIR/usr/include" "$DESTDIR/usr/lib/pkgconfig" "$DESTDIR/usr/share/man/man1"
@@ -180,6 +182,58 @@ fn unchanged_packages_are_not_rebuilt_and_a_change_rebuilds_dependents_only() {
     let r = t.run();
     r.success();
     assert_eq!(r.built(), ["app"]);
+}
+
+/// The sha256 the build printed for the rootfs tar.
+fn printed_tar_digest(r: &crate::harness::Run) -> String {
+    let line = r.stdout.lines().find(|l| l.starts_with("rootfs tar")).unwrap_or_else(|| panic!("{}", r.stdout));
+    line.rsplit("sha256:").next().unwrap().to_string()
+}
+
+/// A no-op build writes the tar again but takes its sha256 from the export memo (one entry per rootfs);
+/// a changed package makes another rootfs, whose digest is computed and remembered beside the first.
+#[test]
+fn an_unchanged_rootfs_takes_its_tar_digest_from_the_memo() {
+    let t = chain();
+    let r = t.run();
+    r.success();
+    let first = sha256_file(&t.path("out/app.tar"));
+    assert_eq!(printed_tar_digest(&r), first);
+    let memo = t.path("cache/exports-v1");
+    let entries = || -> Vec<PathBuf> { std::fs::read_dir(&memo).unwrap().map(|e| e.unwrap().path()).collect() };
+    let [entry] = entries().try_into().unwrap();
+    let size = std::fs::metadata(t.path("out/app.tar")).unwrap().len();
+    assert_eq!(std::fs::read_to_string(&entry).unwrap(), format!("{first} {size}\n"));
+
+    // Into another OUT-DIR: the same bytes, and the digest is the memo's (shown by planting another one).
+    fn to(out: &str) -> [&str; 6] {
+        ["build", "recipes/app.toml", "--toolchain", "stub", "-o", out]
+    }
+    let r = t.run_with(&to("out2"), &[]);
+    r.success();
+    assert_eq!(sha256_file(&t.path("out2/app.tar")), first);
+    assert_eq!(printed_tar_digest(&r), first);
+    let planted = "0".repeat(64);
+    std::fs::write(&entry, format!("{planted} {size}\n")).unwrap();
+    let r = t.run_with(&to("out3"), &[]);
+    r.success();
+    assert_eq!(printed_tar_digest(&r), planted, "the digest came from the memo");
+    std::fs::remove_dir_all(&memo).unwrap();
+    let r = t.run_with(&to("out3"), &[]);
+    r.success();
+    assert_eq!(printed_tar_digest(&r), first, "without the memo it is computed, and remembered again");
+    assert_eq!(entries().len(), 1);
+
+    // A changed package is another rootfs: its digest is computed, and both are remembered.
+    let lib2 =
+        recipe("lib", "src.tar.gz", &[], &[], r#"mkdir -p "$DESTDIR/usr/lib"; echo lib-v2 > "$DESTDIR/usr/lib/data""#);
+    let t = t.recipe("lib", &lib2);
+    let r = t.run();
+    r.success();
+    let second = sha256_file(&t.path("out/app.tar"));
+    assert_ne!(second, first);
+    assert_eq!(printed_tar_digest(&r), second);
+    assert_eq!(entries().len(), 2);
 }
 
 #[test]
