@@ -360,6 +360,23 @@ mod tests {
         assert_eq!(write(&host, &d.path().join("again.tar"), 1_700_000_000).unwrap().sha256, a.sha256);
     }
 
+    /// With the digest known, the same bytes are written and the known digest is reported; a known size
+    /// that is not the stream's is an error, and nothing is left behind.
+    #[test]
+    fn a_known_digest_is_reported_and_its_size_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let a = write(&tree(), &d.path().join("a.tar"), 1_700_000_000).unwrap();
+        let known = ("f".repeat(64), a.size);
+        let b = write_with(&tree(), &d.path().join("b.tar"), 1_700_000_000, Some(known.clone())).unwrap();
+        assert_eq!((b.sha256, b.size), known);
+        assert_eq!(std::fs::read(&a.path).unwrap(), std::fs::read(&b.path).unwrap());
+        let wrong = Some((a.sha256.clone(), a.size + 512));
+        let err = write_with(&tree(), &d.path().join("c.tar"), 1_700_000_000, wrong).unwrap_err();
+        let msg = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(msg.contains("c.tar") && msg.contains("another size"), "{msg}");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 2, "no temp file or c.tar is left");
+    }
+
     #[test]
     fn deterministic_sorted_clamped_and_modes_kept() {
         let d = tempfile::tempdir().unwrap();
