@@ -14,6 +14,7 @@ pub mod recipe;
 pub mod records;
 pub mod report;
 pub mod rootfs;
+pub mod small_writes;
 pub mod source;
 pub mod toolchain;
 pub mod verify;

@@ -31,24 +31,7 @@ pub struct Exported {
     pub sha256: String,
 }
 
-/// The largest write(2) an exporter makes. The kernel sizes new page-cache folios by the write: a 1 MiB
-/// write asks for high-order folios, which on a VM that hands free memory back to its host are the cold
-/// ones (each page faults on the host as it is first filled). 16 KiB writes take small, recently freed
-/// folios: on benchmark (c) the tar export took 0.55-0.60 s with 16 KiB writes, 1.3-1.7 s with 1 MiB.
-pub(crate) const WRITE_PIECE: usize = 16 << 10;
-
-/// A writer that passes at most `WRITE_PIECE` bytes to `W` per call; put it under a `BufWriter`, whose
-/// flush then writes its buffer in pieces.
-pub(crate) struct SmallWrites<W>(pub W);
-
-impl<W: std::io::Write> std::io::Write for SmallWrites<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(&buf[..buf.len().min(WRITE_PIECE)])
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
+pub(crate) use crate::small_writes::{SmallWrites, WRITE_PIECE};
 
 /// A temp file beside `out` (same filesystem, so `publish` is a rename), creating `out`'s directory.
 pub(crate) fn temp_beside(out: &std::path::Path) -> Result<tempfile::NamedTempFile, ExportError> {

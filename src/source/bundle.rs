@@ -78,7 +78,7 @@ pub fn export(cache: &SourceCache, sources: &[BundleSource], out: &Path, mtime: 
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temp file in", dir))?;
-    let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+    let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, crate::small_writes::SmallWrites(tmp.as_file())));
     let header = |size: u64, dir: bool| {
         let mut h = tar::Header::new_gnu();
         h.set_mode(if dir { 0o755 } else { 0o644 });
