@@ -73,13 +73,19 @@ FILES=$(find "$TREE" -type f | wc -l); BYTES=$(du -sb "$TREE" | cut -f1)
 echo "synthetic rootfs: $FILES files, $BYTES bytes"
 printf '%-4s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s %7s %7s %7s %9s %9s\n' run gnutar_s tar+sha_s \
   1_rootfs 1_image 1_whole 2_rootfs 2_image 2_whole exp1 exp2 whole1 whole2 e1/sha MB_1 MB_gnutar
-# One compose build of the cached image, timed with the outputs removed (and the disk synced) first, so
-# that neither tool reuses the other's freed page cache (on a VM, fresh pages cost far more to fill).
-# $1: "first" clears the export memo (CACHE/exports-v1), so the tar's sha256 is computed as on a first
-# export; "again" keeps it, as a no-op rebuild finds it. Prints "rootfs image whole".
+# Every timed command starts from the same memory state: the outputs removed and the disk synced, then
+# 700 MB of page cache written and freed just before it. On a VM that hands free memory back to its host
+# (free page reporting, about 2 s after a free), a command that finds only long-freed pages pays a host
+# fault on every page it fills: without this, whichever command ran right after a slow one (the
+# `| sha256sum` pipeline) was often twice as slow, for reasons that were not its own.
+fresh() {
+  rm -f "$W/out/synth.tar" "$W/gnu.tar"; sync
+  head -c 700M /dev/zero > "$W/warm"; rm -f "$W/warm"
+}
+# One compose build of the cached image, from fresh().
 compose_run() {
   [ "$1" = first ] && rm -rf "$W/cache/exports-v1"
-  rm -f "$W/out/synth.tar" "$W/gnu.tar"; sync; local t0 t1; t0=$(now)
+  fresh; local t0 t1; t0=$(now)
   /usr/bin/time -f '%M' -o "$W/mem.$1" "$BIN" build recipes/synth.toml --toolchain stub --cache-dir "$W/cache" \
     --format tar -o "$W/out" >/dev/null 2>"$W/err"
   t1=$(now)
@@ -90,11 +96,11 @@ compose_run() {
 for i in $(seq "$RUNS"); do
   read -r r1 i1 w1 < <(compose_run first)
   read -r r2 i2 w2 < <(compose_run again)
-  rm -f "$W/out/synth.tar" "$W/gnu.tar"; sync; t1b=$(now)
+  fresh; t1b=$(now)
   /usr/bin/time -f '%M' -o "$W/mem2" tar --sort=name --mtime=@$SDE --clamp-mtime --owner=0 --group=0 --numeric-owner \
     --format=gnu -C "$TREE" -cf "$W/gnu.tar" .
   t2=$(now)
-  rm -f "$W/gnu.tar"; sync; t2b=$(now)
+  fresh; t2b=$(now)
   tar --sort=name --mtime=@$SDE --clamp-mtime --owner=0 --group=0 --numeric-owner --format=gnu -C "$TREE" -cf - . \
     | tee "$W/gnu.tar" | sha256sum >/dev/null
   t3=$(now)
