@@ -1,8 +1,9 @@
 //! Writes in small pieces, for every writer of large files.
 
 /// The largest write(2) that compose's big writers (the image exporters, the records, the sources
-/// bundle) make. The kernel sizes new page-cache folios by the write: a 1 MiB write asks for high-order folios, which on a VM that hands free memory back to its host are the cold
-/// ones (each page faults on the host as it is first filled). 16 KiB writes take small, recently freed
+/// bundle) make. The kernel sizes new page-cache folios by the write: a 1 MiB write asks for high-order
+/// folios, which on a VM that hands free memory back to its host are the cold ones (each page faults on
+/// the host as it is first filled). 16 KiB writes take small, recently freed
 /// folios: on benchmark (c) the tar export took 0.55-0.60 s with 16 KiB writes, 1.3-1.7 s with 1 MiB.
 pub const WRITE_PIECE: usize = 16 << 10;
 

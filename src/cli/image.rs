@@ -204,15 +204,11 @@ pub fn export(
         sha256: e.sha256.clone(),
     };
     if has(Format::Tar) {
-        let key = memo.and_then(|(m, origins)| Some((m, export::memo::key(tree, source_date_epoch, origins)?)));
-        let known = key.as_ref().and_then(|(m, k)| m.get(k));
-        let remembered = known.is_some();
-        let e = export::tar::write_with(tree, &out(".tar"), source_date_epoch, known)
-            .map_err(|e| Failure::new(exit::EXPORT, e))?;
-        if let (Some((m, k)), false) = (&key, remembered) {
-            // A memo that cannot be written only costs the next export of this tree a hash.
-            let _ = m.put(k, &e.sha256, e.size);
-        }
+        let e = match memo {
+            Some((m, origins)) => export::memo::write_tar(tree, &out(".tar"), source_date_epoch, m, origins),
+            None => export::tar::write(tree, &out(".tar"), source_date_epoch),
+        };
+        let e = e.map_err(|e| Failure::new(exit::EXPORT, e))?;
         w.lines.push(format!("rootfs tar   {}  {} bytes  sha256:{}", e.path.display(), e.size, e.sha256));
         w.outputs.push(subject(&e));
         w.rootfs = Some((e.sha256, e.size));

@@ -151,7 +151,7 @@ impl<W: Write> Compressor<W> {
 /// The tar stream: hashed for the diff_id, copied to the raw file if any, and compressed.
 struct LayerSink<W: Write> {
     diff: HashingWriter<std::io::Sink>,
-    raw: Option<BufWriter<super::SmallWrites<std::fs::File>>>,
+    raw: Option<BufWriter<crate::small_writes::SmallWrites<std::fs::File>>>,
     out: Compressor<W>,
 }
 
@@ -192,7 +192,7 @@ fn write_one(
     };
     let tmp = blobs.join(format!("layer-{index}.tmp"));
     let file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    let blob = HashingWriter::new(BufWriter::with_capacity(1 << 20, super::SmallWrites(file)));
+    let blob = HashingWriter::new(BufWriter::with_capacity(1 << 20, crate::small_writes::SmallWrites(file)));
     let out = match compression {
         // mtime 0, no file name, OS byte fixed by flate2: the same bytes on every machine.
         Compression::Gzip => {
@@ -208,7 +208,7 @@ fn write_one(
     let raw = match &raw_tmp {
         Some(p) => Some(BufWriter::with_capacity(
             1 << 20,
-            super::SmallWrites(std::fs::File::create(p).map_err(io("create", p))?),
+            crate::small_writes::SmallWrites(std::fs::File::create(p).map_err(io("create", p))?),
         )),
         None => None,
     };

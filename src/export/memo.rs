@@ -53,6 +53,28 @@ impl DigestMemo {
     }
 }
 
+/// `tar::write`, with the sha256 taken from `memo` when this tree (keyed with `origins`) was exported
+/// before, and remembered when it was not.
+pub fn write_tar(
+    tree: &RootfsTree,
+    out: &Path,
+    source_date_epoch: u64,
+    memo: &DigestMemo,
+    origins: &[Origin],
+) -> Result<super::Exported, super::ExportError> {
+    let Some(key) = key(tree, source_date_epoch, origins) else {
+        return super::tar::write(tree, out, source_date_epoch);
+    };
+    let known = memo.get(&key);
+    let remembered = known.is_some();
+    let e = super::tar::write_with(tree, out, source_date_epoch, known)?;
+    if !remembered {
+        // A memo that cannot be written only costs the next export of this tree a hash.
+        let _ = memo.put(&key, &e.sha256, e.size);
+    }
+    Ok(e)
+}
+
 /// The memo key of the tar `tar::write` makes of `tree`, or `None` if a host file lies outside every
 /// origin (its bytes are vouched for by nothing).
 pub fn key(tree: &RootfsTree, source_date_epoch: u64, origins: &[Origin]) -> Option<String> {

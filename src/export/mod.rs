@@ -31,8 +31,6 @@ pub struct Exported {
     pub sha256: String,
 }
 
-pub(crate) use crate::small_writes::{SmallWrites, WRITE_PIECE};
-
 /// A temp file beside `out` (same filesystem, so `publish` is a rename), creating `out`'s directory.
 pub(crate) fn temp_beside(out: &std::path::Path) -> Result<tempfile::NamedTempFile, ExportError> {
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));

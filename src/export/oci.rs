@@ -224,7 +224,10 @@ fn write_archive(members: Vec<Member>, out: &Path, source_date_epoch: u64) -> Re
         move |source| ExportError::Io { op, path, source }
     };
     let tmp = super::temp_beside(out)?;
-    let hw = super::tar::HashingWriter::new(BufWriter::with_capacity(1 << 20, super::SmallWrites(tmp.as_file())));
+    let hw = super::tar::HashingWriter::new(BufWriter::with_capacity(
+        1 << 20,
+        crate::small_writes::SmallWrites(tmp.as_file()),
+    ));
     let mut b = tar::Builder::new(hw);
     for m in members {
         let mut h = tar::Header::new_gnu();

@@ -152,16 +152,15 @@ impl ThreadedHasher {
     const CHUNK: usize = 1 << 20;
 
     /// `hash: false` only counts the bytes (their digest is known).
-    fn new(mut file: std::fs::File, hash: bool) -> Self {
+    fn new(file: std::fs::File, hash: bool) -> Self {
         use std::sync::mpsc::{channel, sync_channel};
         let (tx, to_write) = sync_channel::<(Vec<u8>, usize)>(4);
         let (to_hash, hash_rx) = sync_channel::<(Vec<u8>, usize)>(4);
         let (back, spare) = channel();
+        let mut file = crate::small_writes::SmallWrites(file);
         let writer = std::thread::spawn(move || {
             for (chunk, len) in to_write {
-                for p in chunk[..len].chunks(super::WRITE_PIECE) {
-                    file.write_all(p)?;
-                }
+                file.write_all(&chunk[..len])?;
                 if to_hash.send((chunk, len)).is_err() {
                     break;
                 }

@@ -110,7 +110,7 @@ pub fn write(doc: &Doc, path: &Path) -> Result<RecordFile, RecordsError> {
     let tmp = export::temp_beside(path)?;
     let size = {
         let mut w = Counting {
-            inner: std::io::BufWriter::with_capacity(256 << 10, export::SmallWrites(tmp.as_file())),
+            inner: std::io::BufWriter::with_capacity(256 << 10, crate::small_writes::SmallWrites(tmp.as_file())),
             len: 0,
         };
         doc.write_to(&mut w).map_err(io)?;
