@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: `recipe` -> `source` -> `build` (fed by `toolchain` and `graph`) -> `rootfs`
 //! -> `export` -> `records` (SBOMs, provenance, file manifest); `audit` reads finished images back.
-//! The command layer (`src/cli`, in the binary) is the only place that sees them all.
+//! `pipeline` runs them in order for one `compose build`; the command layer (`src/cli`, in the binary)
+//! turns flags into its request and its outcome into lines.
 
 pub mod audit;
 pub mod build;
@@ -10,11 +11,13 @@ pub mod digest;
 pub mod export;
 pub mod graph;
 pub mod lock;
+pub mod pipeline;
 pub mod recipe;
 pub mod records;
 pub mod report;
 pub mod rootfs;
 pub mod small_writes;
 pub mod source;
+pub mod timings;
 pub mod toolchain;
 pub mod verify;

@@ -1,21 +1,19 @@
-//! `compose build RECIPE`: recipe -> sources -> builds -> rootfs -> tarball.
+//! `compose build RECIPE`: flags into a `BuildRequest`, `compose::pipeline` runs it, and its outcome
+//! (or error) into lines and an exit code.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use compose::build::{self, BuildError, BuildSettings};
-use compose::export::{self, memo::DigestMemo, memo::Origin};
+use compose::build::{BuildError, BuildSettings, PlanStep};
+use compose::export;
 use compose::lock::LockFile;
-use compose::recipe::Recipe;
-use compose::rootfs::{self, PackageInput};
+use compose::pipeline::{self, BuildRequest, Format, LockPolicy, Outcome, PipelineError, Planned, Stage};
 
-use super::image::{self, ImageArgs};
+use super::image::{FormatArg, ImageArgs};
 use super::reporter::CliReporter;
 use super::settings::CommonArgs;
-use super::{Failure, exit, load, records, settings, timings};
+use super::{Failure, absolute, exit, load, settings};
 
 #[derive(Args)]
 pub struct BuildArgs {
@@ -57,213 +55,143 @@ pub struct BuildArgs {
 
 pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let common = settings::common(&args.common, args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
-    let load::Closure { mut specs, toolchain: tc, graph } =
-        load::closure(std::slice::from_ref(&args.recipe), &args.toolchain)?;
-    let spec = specs.pop().expect("one recipe");
-    let reference = spec.reference(args.image.tag.as_deref())?;
-    let lock_path = args.lock_file.clone().unwrap_or_else(|| spec.recipe.with_extension("lock"));
-    let lock = if args.locked {
-        let lock = LockFile::read(&lock_path).map_err(|e| {
-            let hint =
-                Some(format!("write it with `compose lock {}` where the inputs were reviewed", args.recipe.display()));
-            Failure { hint, ..Failure::new(exit::LOCKED, e) }
-        })?;
-        let now = LockFile::resolve(&spec.name, &spec.digest, graph.as_ref(), &tc, &Default::default())
-            .map_err(|e| Failure::new(exit::LOCKED, e))?;
-        let diffs = lock.differences(&now);
-        if !diffs.is_empty() {
-            return Err(Failure {
-                details: diffs.iter().map(|d| format!("  {d}")).collect(),
-                hint: Some(format!(
-                    "review the change, then `compose lock {}` to accept it; or restore the locked inputs",
-                    args.recipe.display()
-                )),
-                ..Failure::msg(
-                    exit::LOCKED,
-                    format!("--locked: {} input(s) differ from `{}`:", diffs.len(), lock_path.display()),
-                    None,
-                )
-            });
-        }
-        Some(lock)
-    } else {
-        LockFile::read(&lock_path).ok()
+    let offline = common.offline;
+    let request = BuildRequest {
+        recipe: args.recipe.clone(),
+        toolchain: args.toolchain.clone(),
+        image: args.image.options(),
+        lock: LockPolicy {
+            path: args.lock_file.clone().unwrap_or_else(|| absolute(&args.recipe).with_extension("lock")),
+            locked: args.locked,
+        },
+        timings: args.timings,
+        settings: BuildSettings {
+            jobs: common.jobs,
+            sandboxed: !args.no_sandbox,
+            cache_root: common.cache_dir.clone(),
+            source_date_epoch: common.source_date_epoch,
+            keep_going: args.keep_going,
+            fetch: load::fetch_settings(&common),
+            phase_env: settings::phase_env(),
+        },
     };
-    let target = tc.target.clone();
-    let name = spec.name.clone();
-    let settings = BuildSettings {
-        jobs: common.jobs,
-        sandboxed: !args.no_sandbox,
-        cache_root: common.cache_dir.clone(),
-        source_date_epoch: common.source_date_epoch,
-        keep_going: args.keep_going,
-        fetch: load::fetch_settings(&common),
-        phase_env: settings::phase_env(),
-    };
+    let planned = pipeline::plan(request).map_err(|e| failure(e, &args.recipe, offline, None))?;
     if args.dry_run {
-        println!("plan for `{name}` (toolchain `{}`, {} jobs):", tc.name, settings.jobs);
-        let plan = match &graph {
-            Some(g) => build::plan(g, &tc, &settings).map_err(|e| build_failure(e, common.offline, None))?,
-            None => Vec::new(),
-        };
-        for (n, s) in plan.iter().enumerate() {
-            let mark = if s.cached { "cached" } else { "build " };
-            let tag = if s.toolchain { " (toolchain)" } else { "" };
-            let key =
-                s.key.as_deref().map(|k| k[..16].to_string()).unwrap_or_else(|| "(after its dependencies)".into());
-            println!("{:>3}. [{mark}] {} {}{tag}  key {key}", n + 1, s.name, s.version);
-            if args.verbose {
-                for r in &s.reasons {
-                    println!("       why: {r}");
-                }
-            }
-        }
+        let steps = planned.steps().map_err(|e| failure(e, &args.recipe, offline, None))?;
+        print_plan(&planned, &steps, args.verbose);
         return Ok(());
     }
     if args.no_sandbox {
         eprintln!("warning: building without a sandbox (--no-sandbox); this is recorded in every build key");
     }
-    let cli_reporter = CliReporter::new(args.quiet, args.verbose);
-    let recorder = timings::Recorder::new(&cli_reporter);
-    let reporter: &dyn compose::report::Reporter = if args.timings { &recorder } else { &cli_reporter };
-    let started = std::time::Instant::now();
-    // Declared before everything that runs after the builds, so it is dropped last: the work directories
-    // of finished builds are removed while the image is written, and are gone before `compose` exits.
-    let janitor = build::Janitor::default();
-    let sampler = args.timings.then(|| timings::CpuSampler::start(started));
-    let mut inputs: Vec<(&Recipe, PathBuf)> = Vec::new();
-    let mut contents = Vec::new();
-    let artifacts = match &graph {
-        Some(g) => build::build(g, Arc::new(tc.clone()), &settings, reporter, &janitor)
-            .map_err(|e| build_failure(e, common.offline, lock.as_ref()))?,
-        None => Default::default(),
-    };
-    if let Some(sampler) = sampler {
-        let report = recorder.report(&name, settings.jobs, graph.as_ref(), sampler.finish());
-        let dir = args.image.out_dir.join("timings");
-        let (json, html) = timings::write(&report, &dir).map_err(|e| {
-            Failure::msg(exit::EXPORT, format!("cannot write the timings report into `{}`: {e}", dir.display()), None)
-        })?;
-        println!("timings      {}  {}", html.display(), json.display());
-    }
-    if let Some(g) = &graph {
-        let mut seen = std::collections::HashSet::new();
-        for &root in &g.roots {
-            for i in g.runtime_closure(root) {
-                if seen.insert(i) {
-                    contents.push(i);
-                    inputs.push((g.recipe(i), artifacts[&i].tree()));
-                }
-            }
-        }
-    }
-
-    let scratch = tempfile::Builder::new()
-        .prefix("rootfs-")
-        .tempdir_in(common.cache_dir.join("work"))
-        .or_else(|_| tempfile::tempdir());
-    let scratch =
-        scratch.map_err(|e| Failure::msg(exit::ROOTFS, format!("cannot create a scratch directory: {e}"), None))?;
-    let packages = inputs
-        .iter()
-        .map(|(r, tree)| PackageInput {
-            name: r.name.clone(),
-            tree: tree.clone(),
-            include: r.image.include.clone(),
-            exclude: r.image.exclude.clone(),
-            strip: r.image.strip,
-        })
-        .collect();
-    let plan = rootfs::Plan {
-        packages,
-        skeleton: spec.skeleton,
-        users: spec.config.users.clone(),
-        groups: spec.config.groups.clone(),
-        source_date_epoch: common.source_date_epoch,
-        scratch: scratch.path().to_path_buf(),
-    };
-    let packages_done = started.elapsed();
-    let tree = rootfs::assemble(&plan).map_err(|e| Failure::new(exit::ROOTFS, e))?;
-    let rootfs_done = started.elapsed();
-    let recipes: Vec<&Recipe> = inputs.iter().map(|(r, _)| *r).collect();
-    // The records take each file's digests from its artifact's index (hashing on rayon only what it does
-    // not describe) while the image is written.
-    let (written, files) = std::thread::scope(|s| {
-        let hashing = s.spawn(|| {
-            let mut known = HashMap::new();
-            for i in &contents {
-                known.extend(artifacts[i].file_digests());
-            }
-            compose::records::files(&tree, &known)
-        });
-        let memo = DigestMemo::in_cache(&common.cache_dir);
-        let origins: Vec<Origin> = contents
-            .iter()
-            .zip(&inputs)
-            .map(|(i, (_, tree))| Origin { tree, tree_digest: &artifacts[i].meta.tree_digest })
-            .collect();
-        let written = image::export(
-            &args.image,
-            &spec,
-            reference.clone(),
-            &tree,
-            &recipes,
-            &target,
-            common.source_date_epoch,
-            Some((&memo, &origins)),
-        );
-        (written, hashing.join().expect("hashing does not panic"))
-    });
-    let written = written?;
-    let files = files.map_err(|e| Failure::new(exit::EXPORT, e))?;
-    let image_done = started.elapsed();
-    for l in &written.lines {
-        println!("{l}");
-    }
-    let digests: HashMap<_, _> = artifacts.iter().map(|(i, a)| (*i, a.meta.tree_digest.clone())).collect();
-    let records = records::Records {
-        spec: &spec,
-        reference: &reference,
-        graph: graph.as_ref(),
-        contents: &contents,
-        toolchain: &tc,
-        artifacts: &digests,
-        tree: &tree,
-        files,
-        written: &written,
-        image: &args.image,
-        sandboxed: !args.no_sandbox,
-        license: image::combined_license(recipes.iter().map(|r| r.license.as_str())),
-        source_date_epoch: common.source_date_epoch,
-    };
-    for l in records::write(records)? {
-        println!("{l}");
+    let reporter = CliReporter::new(args.quiet, args.verbose);
+    let outcome = planned.run(&reporter).map_err(|e| failure(e, &args.recipe, offline, planned.lock.as_ref()))?;
+    for line in output_lines(&outcome) {
+        println!("{line}");
     }
     if !args.quiet {
-        let all = started.elapsed();
-        eprintln!(
-            "built `{name}`: {} entries, {} files ({:.2}s: packages {:.2}s, rootfs {:.2}s, image {:.2}s, records {:.2}s)",
-            tree.entries.len(),
-            tree.file_count(),
-            all.as_secs_f64(),
-            packages_done.as_secs_f64(),
-            (rootfs_done - packages_done).as_secs_f64(),
-            (image_done - rootfs_done).as_secs_f64(),
-            (all - image_done).as_secs_f64(),
-        );
-        let r = reference.familiar();
-        eprintln!("next:");
-        if args.image.format.contains(&image::Format::OciArchive) {
-            let a = args.image.out_dir.join(format!("{name}.oci.tar"));
-            eprintln!("  podman load -i {}   # or: docker load -i", a.display());
-            eprintln!("  podman run --rm --network none {r}");
-        }
-        if let Some(t) = &written.tar {
-            let change = format!("--change 'ENV PATH={}'", export::oci::DEFAULT_PATH);
-            eprintln!("  podman import {change} {} {r}   # or: docker import", t.display());
-        }
+        summary(&outcome, &args);
     }
     Ok(())
+}
+
+fn print_plan(planned: &Planned, steps: &[PlanStep], verbose: bool) {
+    let settings = &planned.request.settings;
+    println!("plan for `{}` (toolchain `{}`, {} jobs):", planned.spec.name, planned.toolchain.name, settings.jobs);
+    for (n, s) in steps.iter().enumerate() {
+        let mark = if s.cached { "cached" } else { "build " };
+        let tag = if s.toolchain { " (toolchain)" } else { "" };
+        let key = s.key.as_deref().map(|k| k[..16].to_string()).unwrap_or_else(|| "(after its dependencies)".into());
+        println!("{:>3}. [{mark}] {} {}{tag}  key {key}", n + 1, s.name, s.version);
+        if verbose {
+            for r in &s.reasons {
+                println!("       why: {r}");
+            }
+        }
+    }
+}
+
+/// One stdout line per file written (data, for scripts).
+fn output_lines(o: &Outcome) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some((json, html)) = &o.timings {
+        lines.push(format!("timings      {}  {}", html.display(), json.display()));
+    }
+    if let Some(e) = &o.rootfs_tar {
+        lines.push(format!("rootfs tar   {}  {} bytes  sha256:{}", e.path.display(), e.size, e.sha256));
+    }
+    if let Some(img) = &o.oci {
+        for f in &img.files {
+            lines.push(format!("image        {}  {} bytes", f.path.display(), f.size));
+        }
+        lines.push(format!(
+            "image        {}  index {}  manifest {}  {} layer(s)",
+            o.reference.familiar(),
+            img.index_digest,
+            img.manifest_digest,
+            img.layers
+        ));
+    }
+    for r in &o.records {
+        lines.push(format!("record       {}  {} bytes", r.path.display(), r.size));
+    }
+    lines
+}
+
+/// The closing lines for people (stderr): sizes, stage times, and how to run the image.
+fn summary(o: &Outcome, args: &BuildArgs) {
+    let secs = |s: Stage| o.stage_time(s).as_secs_f64();
+    let all: f64 = o.stages.iter().map(|(_, d)| d.as_secs_f64()).sum();
+    eprintln!(
+        "built `{}`: {} entries, {} files ({all:.2}s: packages {:.2}s, rootfs {:.2}s, image {:.2}s, records {:.2}s)",
+        o.name,
+        o.entries,
+        o.files,
+        secs(Stage::Plan) + secs(Stage::Build),
+        secs(Stage::Assemble),
+        secs(Stage::Export),
+        secs(Stage::Record),
+    );
+    let r = o.reference.familiar();
+    eprintln!("next:");
+    if args.image.format.contains(&FormatArg::OciArchive) {
+        let a = args.image.out_dir.join(Format::OciArchive.file_name(&o.name));
+        eprintln!("  podman load -i {}   # or: docker load -i", a.display());
+        eprintln!("  podman run --rm --network none {r}");
+    }
+    if let Some(t) = &o.rootfs_tar {
+        let change = format!("--change 'ENV PATH={}'", export::oci::DEFAULT_PATH);
+        eprintln!("  podman import {change} {} {r}   # or: docker import", t.path.display());
+    }
+}
+
+/// A pipeline error as a failure: its exit code, hint and details (log tails, what differs).
+fn failure(e: PipelineError, recipe: &Path, offline: bool, lock: Option<&LockFile>) -> Failure {
+    match e {
+        PipelineError::Load(e) => load::load_failure(e),
+        PipelineError::Build(e) => build_failure(*e, offline, lock),
+        PipelineError::LockRead(e) => {
+            let hint =
+                Some(format!("write it with `compose lock {}` where the inputs were reviewed", recipe.display()));
+            Failure { hint, ..Failure::new(exit::LOCKED, e) }
+        }
+        PipelineError::LockMismatch { ref differences, .. } => Failure {
+            details: differences.iter().map(|d| format!("  {d}")).collect(),
+            hint: Some(format!(
+                "review the change, then `compose lock {}` to accept it; or restore the locked inputs",
+                recipe.display()
+            )),
+            ..Failure::new(exit::LOCKED, e)
+        },
+        PipelineError::LockResolve(_) => Failure::new(exit::LOCKED, e),
+        PipelineError::Config { ref error, .. } => {
+            Failure { hint: Some(error.hint.clone()), ..Failure::new(exit::RECIPE, e) }
+        }
+        PipelineError::Rootfs(_) | PipelineError::Scratch { .. } => Failure::new(exit::ROOTFS, e),
+        PipelineError::Timings { .. } | PipelineError::Export(_) | PipelineError::Records(_) => {
+            Failure::new(exit::EXPORT, e)
+        }
+    }
 }
 
 fn build_failure(e: BuildError, offline: bool, lock: Option<&LockFile>) -> Failure {

@@ -8,11 +8,9 @@ mod explain;
 mod image;
 mod legal;
 mod load;
-mod records;
 mod reporter;
 mod settings;
 mod sources;
-mod timings;
 mod verify;
 
 use std::path::PathBuf;

@@ -14,7 +14,7 @@ use clap::{Args, ValueEnum};
 use compose::source::SourceCache;
 use compose::verify::{self, BuildSpec, Comparison, DirOrder, HostFacts, Same, Status, diffoscope, mount};
 
-use super::image::{CompressionArg, Format, LayersArg};
+use super::image::{CompressionArg, FormatArg as Format, LayersArg};
 use super::settings::{self, CommonArgs};
 use super::{Failure, absolute, exit, load, sources};
 

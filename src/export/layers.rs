@@ -18,6 +18,14 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The name the CLI and the provenance use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
     pub fn media_type(self) -> &'static str {
         match self {
             Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",

@@ -207,14 +207,43 @@ impl BuildGraph {
         out
     }
 
-    /// Longest remaining path from each node to the end of the graph, weighted by `cost`.
+    /// Longest remaining path from each node to the end of the graph, weighted by `cost`: the
+    /// scheduler's priority (own cost + the cost of everything that waits on it).
     pub fn priorities(&self, cost: impl Fn(NodeIndex) -> f64) -> HashMap<NodeIndex, f64> {
-        let mut prio = HashMap::new();
-        for i in self.order().into_iter().rev() {
-            let tail = self.dependents(i).iter().map(|d| prio[d]).fold(0.0, f64::max);
-            prio.insert(i, cost(i) + tail);
+        self.longest_paths(cost).into_iter().map(|(i, (c, _))| (i, c)).collect()
+    }
+
+    /// The heaviest chain of the graph by `cost` (a dependency first, each next node depending on the one
+    /// before) and its total: the critical path of a finished build when `cost` is each package's time.
+    pub fn critical_path(&self, cost: impl Fn(NodeIndex) -> f64) -> (Vec<NodeIndex>, f64) {
+        let longest = self.longest_paths(cost);
+        let start = self.order().into_iter().max_by(|a, b| longest[a].0.total_cmp(&longest[b].0).then(b.cmp(a)));
+        let Some(start) = start else { return (Vec::new(), 0.0) };
+        let mut path = vec![start];
+        while let Some(next) = longest[path.last().expect("not empty")].1 {
+            path.push(next);
         }
-        prio
+        (path, longest[&start].0)
+    }
+
+    /// For each node, the cost of the heaviest chain that starts at it and runs through its dependents
+    /// to the end of the graph, and the next node of that chain. The one longest-path algorithm that
+    /// both scheduling priorities and the timings report's critical path use.
+    fn longest_paths(&self, cost: impl Fn(NodeIndex) -> f64) -> HashMap<NodeIndex, (f64, Option<NodeIndex>)> {
+        let mut best: HashMap<NodeIndex, (f64, Option<NodeIndex>)> = HashMap::new();
+        for i in self.order().into_iter().rev() {
+            let next = self.dependents(i).into_iter().max_by(|a, b| best[a].0.total_cmp(&best[b].0).then(b.cmp(a)));
+            let tail = next.map(|n| best[&n].0).unwrap_or(0.0);
+            best.insert(i, (cost(i) + tail, next));
+        }
+        best
+    }
+
+    /// The packages of the image: the union of every root's runtime closure, each once, in the order
+    /// the roots and their closures list them.
+    pub fn image_contents(&self) -> Vec<NodeIndex> {
+        let mut seen = std::collections::HashSet::new();
+        self.roots.iter().flat_map(|&r| self.runtime_closure(r)).filter(|i| seen.insert(*i)).collect()
     }
 }
 
