@@ -9,8 +9,10 @@ use compose::build::{BuildError, BuildSettings, PlanStep};
 use compose::export;
 use compose::lock::LockFile;
 use compose::pipeline::{self, BuildRequest, Format, LockPolicy, Outcome, PipelineError, Planned, Stage};
+use compose::report::Reporter;
 
 use super::image::{FormatArg, ImageArgs};
+use super::messages::{self, JsonReporter, MessageFormat};
 use super::reporter::CliReporter;
 use super::settings::CommonArgs;
 use super::{Failure, absolute, exit, load, settings};
@@ -47,6 +49,10 @@ pub struct BuildArgs {
     /// Write a timings report (HTML and JSON) of the build into OUT-DIR/timings/.
     #[arg(long)]
     timings: bool,
+    /// `json`: one JSON object per line on stdout for every package event and every file written
+    /// (docs/cli.md); progress for people stays on stderr.
+    #[arg(long, value_enum, default_value = "human")]
+    message_format: MessageFormat,
     #[arg(short, long)]
     quiet: bool,
     #[arg(short, long)]
@@ -78,16 +84,25 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let planned = pipeline::plan(request).map_err(|e| failure(e, &args.recipe, offline, None))?;
     if args.dry_run {
         let steps = planned.steps().map_err(|e| failure(e, &args.recipe, offline, None))?;
-        print_plan(&planned, &steps, args.verbose);
+        match args.message_format {
+            MessageFormat::Human => print_plan(&planned, &steps, args.verbose),
+            MessageFormat::Json => messages::plan(&planned, &steps),
+        }
         return Ok(());
     }
     if args.no_sandbox {
         eprintln!("warning: building without a sandbox (--no-sandbox); this is recorded in every build key");
     }
-    let reporter = CliReporter::new(args.quiet, args.verbose);
-    let outcome = planned.run(&reporter).map_err(|e| failure(e, &args.recipe, offline, planned.lock.as_ref()))?;
-    for line in output_lines(&outcome) {
-        println!("{line}");
+    let human = CliReporter::new(args.quiet, args.verbose);
+    let json = JsonReporter { inner: &human };
+    let reporter: &dyn Reporter = match args.message_format {
+        MessageFormat::Human => &human,
+        MessageFormat::Json => &json,
+    };
+    let outcome = planned.run(reporter).map_err(|e| failure(e, &args.recipe, offline, planned.lock.as_ref()))?;
+    match args.message_format {
+        MessageFormat::Human => output_lines(&outcome).iter().for_each(|l| println!("{l}")),
+        MessageFormat::Json => messages::outcome(&outcome),
     }
     if !args.quiet {
         summary(&outcome, &args);

@@ -8,6 +8,7 @@ mod explain;
 mod image;
 mod legal;
 mod load;
+mod messages;
 mod reporter;
 mod settings;
 mod sources;

@@ -171,11 +171,11 @@ fn a_mirror_directory_serves_recipes_whose_urls_are_dead() {
 #[test]
 fn the_config_file_sets_defaults_that_environment_and_flags_override() {
     let t = fixture().file("config.toml", "jobs = 3\n").build("hello", &["--dry-run"]);
-    t.run().success().stdout_has("3 jobs");
+    t.run().success().stdout_has("\"jobs\":3");
     let t = t.env("COMPOSE_JOBS", "5");
-    t.run().success().stdout_has("5 jobs");
+    t.run().success().stdout_has("\"jobs\":5");
     let t = t.build("hello", &["--dry-run", "-j", "7"]);
-    t.run().success().stdout_has("7 jobs");
+    t.run().success().stdout_has("\"jobs\":7");
     let t = fixture().file("config.toml", "jobs = 3\ncolour = \"red\"\n").build("hello", &["--dry-run"]);
     t.run().code(2).stderr_has("config.toml:2:1").stderr_has("colour");
     // offline from the config file: no network candidate is tried.

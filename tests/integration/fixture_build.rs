@@ -186,8 +186,7 @@ fn unchanged_packages_are_not_rebuilt_and_a_change_rebuilds_dependents_only() {
 
 /// The sha256 the build printed for the rootfs tar.
 fn printed_tar_digest(r: &crate::harness::Run) -> String {
-    let line = r.stdout.lines().find(|l| l.starts_with("rootfs tar")).unwrap_or_else(|| panic!("{}", r.stdout));
-    line.rsplit("sha256:").next().unwrap().to_string()
+    r.output("tar")["sha256"].as_str().expect("sha256 is a string").to_string()
 }
 
 /// A no-op build writes the tar again but takes its sha256 from the export memo (one entry per rootfs);
@@ -206,8 +205,8 @@ fn an_unchanged_rootfs_takes_its_tar_digest_from_the_memo() {
     assert_eq!(std::fs::read_to_string(&entry).unwrap(), format!("{first} {size}\n"));
 
     // Into another OUT-DIR: the same bytes, and the digest is the memo's (shown by planting another one).
-    fn to(out: &str) -> [&str; 6] {
-        ["build", "recipes/app.toml", "--toolchain", "stub", "-o", out]
+    fn to(out: &str) -> [&str; 8] {
+        ["build", "recipes/app.toml", "--toolchain", "stub", "-o", out, "--message-format", "json"]
     }
     let r = t.run_with(&to("out2"), &[]);
     r.success();
@@ -322,4 +321,33 @@ fn keep_going_builds_what_does_not_depend_on_the_failure() {
     r.code(7).stderr_has("`bad`: phase `install` failed");
     assert_eq!(r.built(), ["bad", "good"], "top must not start after bad failed");
     assert!(r.stderr.contains("good") && r.stderr.contains("built in"), "{}", r.stderr);
+}
+
+#[test]
+fn human_output_names_every_file_written_and_the_json_messages_say_the_same() {
+    let t = hello();
+    let human = t.run_with(&["build", "recipes/hello.toml", "--toolchain", "stub", "-o", "out"], &[]);
+    human.success().stderr_has("hello          build started").stderr_has("next:");
+    let tar = human.stdout.lines().find(|l| l.starts_with("rootfs tar   out/hello.tar  ")).expect("rootfs tar line");
+    assert!(human.stdout.contains("record       out/hello.spdx.json"), "{}", human.stdout);
+    assert!(human.stdout.lines().any(|l| l.starts_with("image        hello:1.0  index sha256:")), "{}", human.stdout);
+    assert!(human.messages().is_empty(), "human stdout has no JSON: {}", human.stdout);
+
+    // The same build again, as JSON: the package is cached and the tar is byte-identical.
+    let json = t.build("hello", &[]).run();
+    json.success();
+    let m = json.messages();
+    assert!(json.stdout.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "{}", json.stdout);
+    assert!(m.iter().any(|m| m["reason"] == "package-cached" && m["package"] == "hello"), "{m:?}");
+    assert!(json.built().is_empty());
+    let out = json.output("tar");
+    assert_eq!(out["path"], "out/hello.tar");
+    assert!(tar.ends_with(&format!("sha256:{}", out["sha256"].as_str().unwrap())), "{tar} vs {out}");
+    let done = m.last().expect("messages");
+    assert_eq!(done["reason"], "image-built");
+    assert_eq!(done["reference"], "docker.io/library/hello:1.0");
+    for stage in ["plan", "build", "assemble", "export", "record"] {
+        assert!(done["stages"][stage].as_f64().is_some(), "stage {stage} timed: {done}");
+    }
+    assert_eq!(m.iter().filter(|m| m["reason"] == "output" && m["format"] == "record").count(), 4);
 }

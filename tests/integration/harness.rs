@@ -131,10 +131,11 @@ impl Test {
         self
     }
 
-    /// `compose build recipes/<name>.toml --toolchain stub -o out` plus extra args.
+    /// `compose build recipes/<name>.toml --toolchain stub -o out --message-format json` plus extra args:
+    /// what was built and written is read from the JSON lines on stdout (`Run::built`, `Run::output`).
     pub fn build(self, name: &str, extra: &[&str]) -> Test {
         let recipe = format!("recipes/{name}.toml");
-        let mut a = vec!["build", recipe.as_str(), "--toolchain", "stub", "-o", "out"];
+        let mut a = vec!["build", recipe.as_str(), "--toolchain", "stub", "-o", "out", "--message-format", "json"];
         a.extend_from_slice(extra);
         self.args(&a)
     }
@@ -208,16 +209,33 @@ impl Run {
         self
     }
 
-    /// Packages whose build started in this run.
+    /// The `--message-format json` objects compose printed on stdout.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        self.stdout.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// Packages whose build started in this run (from `package-started` messages), sorted.
     pub fn built(&self) -> Vec<String> {
+        assert!(
+            self.stdout.is_empty() || !self.messages().is_empty(),
+            "built() reads --message-format json output; this run printed:\n{}",
+            self.stdout
+        );
         let mut v: Vec<String> = self
-            .stderr
-            .lines()
-            .filter(|l| l.ends_with("build started"))
-            .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+            .messages()
+            .iter()
+            .filter(|m| m["reason"] == "package-started")
+            .map(|m| m["package"].as_str().expect("package is a string").to_string())
             .collect();
         v.sort();
         v
+    }
+
+    /// The `output` message for the file written in `format` (`tar`, `image`, `record`).
+    #[track_caller]
+    pub fn output(&self, format: &str) -> serde_json::Value {
+        let m = self.messages().into_iter().find(|m| m["reason"] == "output" && m["format"] == format);
+        m.unwrap_or_else(|| panic!("no `{format}` output message on stdout:\n{}", self.stdout))
     }
 }
 
