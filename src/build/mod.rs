@@ -11,6 +11,7 @@ pub mod file_index;
 pub mod host;
 pub mod job;
 pub mod key;
+pub mod reason;
 pub mod sandbox;
 
 use std::collections::{BinaryHeap, HashMap};
@@ -27,6 +28,7 @@ use crate::source::{FetchError, FetchProgress, FetchSettings, SourceCache, Sourc
 use crate::toolchain::Toolchain;
 use artifact::{Artifact, ArtifactStore};
 use key::KeyInputs;
+pub use reason::RebuildReason;
 
 pub struct BuildSettings {
     pub jobs: usize,
@@ -80,7 +82,7 @@ pub struct PlanStep {
     pub toolchain: bool,
     /// Why it builds: what differs from the newest artifact of this package (empty if there is none,
     /// or if the key is not known yet).
-    pub reasons: Vec<String>,
+    pub reasons: Vec<RebuildReason>,
 }
 
 /// What would be built, in order, and what is already in the store.
@@ -117,12 +119,12 @@ pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings)
 }
 
 /// What differs from the newest artifact of `name`, or that there is none.
-fn rebuild_reasons(store: &ArtifactStore, name: &str, now: &KeyInputs) -> Vec<String> {
+fn rebuild_reasons(store: &ArtifactStore, name: &str, now: &KeyInputs) -> Vec<RebuildReason> {
     match store.latest(name) {
-        None => vec!["never built (no artifact in the store)".into()],
+        None => vec![RebuildReason::NeverBuilt],
         Some(a) => {
             let d = now.differences(&a.meta.inputs);
-            if d.is_empty() { vec!["no artifact under this key".into()] } else { d }
+            if d.is_empty() { vec![RebuildReason::NoArtifactUnderKey] } else { d }
         }
     }
 }
