@@ -11,6 +11,7 @@ pub mod file_index;
 pub mod host;
 pub mod job;
 pub mod key;
+mod queue;
 pub mod reason;
 pub mod sandbox;
 
