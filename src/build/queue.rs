@@ -22,6 +22,8 @@ pub enum Settled {
     Stored,
     /// It must be built.
     Build,
+    /// It cannot be built (its key could not be made): as if its build failed.
+    Failed,
 }
 
 pub struct Queue<N> {
@@ -131,6 +133,7 @@ impl<N: Copy + Eq + Hash + Ord> Queue<N> {
                     stack.extend(free);
                 }
                 Settled::Build => self.ready.push(Ready { priority: self.priority[&n], node: n }),
+                Settled::Failed => self.failed(n),
             }
         }
     }
@@ -269,6 +272,23 @@ mod tests {
         let mut blocked: Vec<u32> = q.blocked().collect();
         blocked.sort();
         assert_eq!(blocked, [2, 3]);
+    }
+
+    #[test]
+    fn a_node_that_fails_to_settle_counts_as_failed() {
+        let mut q = Queue::new(false);
+        q.add(1, [], 1.0);
+        q.add(2, [], 1.0);
+        q.add(3, [1], 1.0);
+        q.start(|n| if n == 1 { Settled::Failed } else { Settled::Build });
+        assert_eq!(q.pop(), None, "without keep_going nothing starts after it");
+        let mut q = Queue::new(true);
+        q.add(1, [], 1.0);
+        q.add(2, [], 1.0);
+        q.add(3, [1], 1.0);
+        q.start(|n| if n == 1 { Settled::Failed } else { Settled::Build });
+        assert_eq!(drain(&mut q), [2]);
+        assert_eq!(q.blocked().collect::<Vec<_>>(), [3]);
     }
 
     #[test]
