@@ -28,8 +28,8 @@ use crate::report::Reporter;
 use crate::toolchain::Toolchain;
 
 /// Builds one package: `job::run` in production, something simpler (or panicking) in tests.
-pub(super) type Runner =
-    dyn Fn(&Job, &jobserver::Client, &ArtifactStore, &dyn Fn(&str)) -> Result<Artifact, BuildError> + Sync;
+pub(super) type Runner<'r> =
+    dyn Fn(&Job, &jobserver::Client, &ArtifactStore, &dyn Fn(&str)) -> Result<Artifact, BuildError> + Sync + 'r;
 
 /// What the drain reads and never changes.
 pub(super) struct Context<'a> {
@@ -42,7 +42,7 @@ pub(super) struct Context<'a> {
     /// Each source's cached archive, by sha256.
     pub(super) sources: &'a HashMap<String, PathBuf>,
     pub(super) jobserver: &'a Jobserver,
-    pub(super) runner: &'a Runner,
+    pub(super) runner: &'a Runner<'a>,
 }
 
 enum Msg {

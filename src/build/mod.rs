@@ -18,6 +18,8 @@ mod plan;
 mod queue;
 pub mod reason;
 pub mod sandbox;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -97,7 +99,7 @@ fn build_with(
     settings: &BuildSettings,
     reporter: &dyn Reporter,
     janitor: &Janitor,
-    runner: &drain::Runner,
+    runner: &drain::Runner<'_>,
 ) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
     let steps = plan(graph, &toolchain, settings)?;
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
