@@ -5,6 +5,11 @@
 //! served by compose, gates every package build and is inherited by every make, so all builds together
 //! never run more than N jobs. The ready package with the longest remaining path (weighted by its last
 //! recorded build time) goes first.
+//!
+//! `build` reads as its steps: `plan` (keys, what the store holds), take the stored artifacts, check the
+//! host tools, probe the sandbox, fetch every source, make the jobserver, then `drain::drain`. The rules
+//! of the schedule live in `queue` (pure data, unit-tested); `drain` runs them with threads and a
+//! channel, and owns every piece of mutable state in one `DrainState`.
 
 pub mod artifact;
 mod drain;
