@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::build::RebuildReason;
+
 pub trait Reporter: Sync {
     fn on_fetch_start(&self, _package: &str, _url: &str, _total: Option<u64>) {}
     fn on_fetch_bytes(&self, _package: &str, _n: u64) {}
@@ -13,7 +15,7 @@ pub trait Reporter: Sync {
     fn on_cached(&self, _package: &str) {}
     fn on_build_failed(&self, _package: &str) {}
     /// Why a package is about to be built (what changed since its last artifact).
-    fn on_rebuild_reasons(&self, _package: &str, _reasons: &[String]) {}
+    fn on_rebuild_reasons(&self, _package: &str, _reasons: &[RebuildReason]) {}
     /// One plain line for people (stderr).
     fn note(&self, _line: &str) {}
 }

@@ -1,6 +1,7 @@
 //! The artifact store: one directory per built package and key, `artifacts-v1/<name>-<key>/`, holding
 //! `tree/` (what the package installed into `$DESTDIR`) and `meta.json`. An entry appears atomically
-//! (built beside, then renamed), so a reader never sees half an artifact.
+//! (built beside, `meta.json` fsynced, then renamed), so a reader never sees half an artifact; an entry
+//! whose `meta.json` is unreadable or corrupt counts as absent, and the next build replaces it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,11 +67,14 @@ impl ArtifactStore {
         self.root.join(format!("{name}-{key}"))
     }
 
+    /// The artifact of `name` under `key`, if the store has one whose `meta.json` reads back as this very
+    /// entry. Anything else (no entry, an unreadable or corrupt `meta.json`) is `None`: the package is
+    /// built again, and `commit` replaces the damaged entry.
     pub fn get(&self, name: &str, key: &str) -> Option<Artifact> {
         let dir = self.dir(name, key);
         let text = std::fs::read_to_string(dir.join("meta.json")).ok()?;
-        let meta = serde_json::from_str(&text).ok()?;
-        Some(Artifact { dir, meta })
+        let meta: ArtifactMeta = serde_json::from_str(&text).ok()?;
+        (meta.name == name && meta.key == key).then_some(Artifact { dir, meta })
     }
 
     /// The newest artifact of `name` under any key: its build time weighs the schedule, and its inputs
@@ -120,18 +124,40 @@ impl ArtifactStore {
             build_seconds: took.as_secs_f64(),
         };
         let index = tmp.join(file_index::FILE_NAME);
-        std::fs::write(&index, file_index::render(&files)).map_err(io("write", &index))?;
+        write_synced(&index, file_index::render(&files).as_bytes()).map_err(io("write", &index))?;
         let meta_path = tmp.join("meta.json");
-        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("meta serialises"))
-            .map_err(io("write", &meta_path))?;
-        if final_dir.exists() {
+        let json = serde_json::to_vec_pretty(&meta).map_err(|e| ArtifactError::Io {
+            op: "write",
+            path: meta_path.clone(),
+            source: e.into(),
+        })?;
+        // `meta.json` is what makes an entry count (`get`), so it is on disk before the rename publishes it.
+        write_synced(&meta_path, &json).map_err(io("write", &meta_path))?;
+        if let Some(theirs) = self.get(name, &key) {
             // Another run committed the same key first; its tree is equivalent.
             let _ = std::fs::remove_dir_all(&tmp);
-        } else {
-            std::fs::rename(&tmp, &final_dir).map_err(io("commit the artifact", &final_dir))?;
+            return Ok(theirs);
         }
-        Ok(self.get(name, &key).expect("just committed"))
+        if final_dir.exists() {
+            // An entry whose `meta.json` is unreadable or corrupt counts as absent: ours replaces it.
+            let old = self.root.join(format!(".old-{name}-{key}-{}", std::process::id()));
+            std::fs::rename(&final_dir, &old).map_err(io("move aside the damaged artifact", &final_dir))?;
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        std::fs::rename(&tmp, &final_dir).map_err(io("commit the artifact", &final_dir))?;
+        if let Ok(d) = std::fs::File::open(&self.root) {
+            let _ = d.sync_all();
+        }
+        Ok(Artifact { dir: final_dir, meta })
     }
+}
+
+/// Writes `bytes` to a new file at `path` and waits until they are on disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// The tree digest of `root`, and the digests of its regular files (relative paths) taken in the same

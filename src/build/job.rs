@@ -139,7 +139,12 @@ pub fn run(
         let _ = writeln!(log, "==> {name}: {phase}\n{}\n", script.trim());
         let _ = log.flush();
         let isolation = if job.sandboxed { Isolation::Namespaces } else { Isolation::None };
-        let mut cmd = sandbox::command(&spec_for(&script), isolation);
+        let mut cmd = sandbox::command(&spec_for(&script), isolation).map_err(|e| BuildError::Io {
+            package: name.to_string(),
+            op: "pass to the sandbox",
+            path: e.path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+        })?;
         client.configure_make(&mut cmd);
         let out = log.try_clone().map_err(io("reopen the build log", &job.log_path))?;
         let err = log.try_clone().map_err(io("reopen the build log", &job.log_path))?;

@@ -4,6 +4,7 @@
 use petgraph::graph::NodeIndex;
 use sha2::{Digest, Sha256};
 
+use super::reason::RebuildReason;
 use crate::graph::BuildGraph;
 use crate::toolchain::Toolchain;
 
@@ -31,47 +32,42 @@ impl KeyInputs {
         hex::encode(h.finalize())
     }
 
-    /// Why a package with these inputs is not the one built with `old`: one line per changed input.
-    pub fn differences(&self, old: &KeyInputs) -> Vec<String> {
-        let short = |s: &str| s.chars().take(16).collect::<String>();
+    /// Why a package with these inputs is not the one built with `old`: one reason per changed input.
+    pub fn differences(&self, old: &KeyInputs) -> Vec<RebuildReason> {
+        use RebuildReason as R;
         let mut out = Vec::new();
         if self.recipe != old.recipe {
-            out.push(format!(
-                "recipe (text, patches or files) changed: {} -> {}",
-                short(&old.recipe),
-                short(&self.recipe)
-            ));
+            out.push(R::Recipe { old: old.recipe.clone(), new: self.recipe.clone() });
         }
         if self.sources != old.sources {
-            let (o, n) = (old.sources.join(","), self.sources.join(","));
-            out.push(format!("sources changed: {} -> {}", short(&o), short(&n)));
+            out.push(R::Sources { old: old.sources.join(","), new: self.sources.join(",") });
         }
         if self.toolchain != old.toolchain {
-            out.push(format!("toolchain file changed: {} -> {}", short(&old.toolchain), short(&self.toolchain)));
+            out.push(R::Toolchain { old: old.toolchain.clone(), new: self.toolchain.clone() });
         }
         if self.target != old.target {
-            out.push(format!("target changed: {} -> {}", old.target, self.target));
+            out.push(R::Target { old: old.target.clone(), new: self.target.clone() });
         }
         if self.compose_version != old.compose_version {
-            out.push(format!("compose version changed: {} -> {}", old.compose_version, self.compose_version));
+            out.push(R::ComposeVersion { old: old.compose_version.clone(), new: self.compose_version.clone() });
         }
         if self.sandbox != old.sandbox {
-            out.push(format!("sandbox changed: {} -> {}", old.sandbox, self.sandbox));
+            out.push(R::Sandbox { old: old.sandbox, new: self.sandbox });
         }
         if self.source_date_epoch != old.source_date_epoch {
-            out.push(format!("SOURCE_DATE_EPOCH changed: {} -> {}", old.source_date_epoch, self.source_date_epoch));
+            out.push(R::SourceDateEpoch { old: old.source_date_epoch, new: self.source_date_epoch });
         }
         for (name, digest) in &self.deps {
             match old.deps.iter().find(|(n, _)| n == name) {
-                None => out.push(format!("new dependency `{name}`")),
+                None => out.push(R::NewDependency { name: name.clone() }),
                 Some((_, d)) if d != digest => {
-                    out.push(format!("dependency `{name}` output changed: {} -> {}", short(d), short(digest)))
+                    out.push(R::DependencyOutput { name: name.clone(), old: d.clone(), new: digest.clone() })
                 }
                 _ => {}
             }
         }
         for (name, _) in old.deps.iter().filter(|(n, _)| !self.deps.iter().any(|(m, _)| m == n)) {
-            out.push(format!("dependency `{name}` removed"));
+            out.push(R::DependencyRemoved { name: name.clone() });
         }
         out
     }

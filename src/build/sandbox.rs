@@ -71,15 +71,22 @@ pub enum SandboxError {
     Unavailable { reason: String },
 }
 
+/// A path the sandbox spec cannot carry: the spec goes to the re-executed compose as JSON text.
+#[derive(Debug, thiserror::Error)]
+#[error("`{}` is not valid UTF-8, and the sandbox spec is passed as text", path.display())]
+pub struct NonUtf8Path {
+    pub path: PathBuf,
+}
+
 /// A Command that runs `spec` isolated. The caller may add stdio redirection and
 /// inherited fds (fds it made non-CLOEXEC survive into the final exec).
-pub fn command(spec: &SandboxSpec, isolation: Isolation) -> Command {
+pub fn command(spec: &SandboxSpec, isolation: Isolation) -> Result<Command, NonUtf8Path> {
     command_with_exe(Path::new("/proc/self/exe"), spec, isolation)
 }
 
 /// Like [`command`], but re-executes `exe`, which must call [`maybe_enter`] first
 /// thing. For tests, whose harness binary does not.
-pub fn command_with_exe(exe: &Path, spec: &SandboxSpec, isolation: Isolation) -> Command {
+pub fn command_with_exe(exe: &Path, spec: &SandboxSpec, isolation: Isolation) -> Result<Command, NonUtf8Path> {
     if isolation == Isolation::None {
         let mut cmd = Command::new(spec.argv.first().map_or("", String::as_str));
         cmd.args(spec.argv.iter().skip(1))
@@ -93,7 +100,7 @@ pub fn command_with_exe(exe: &Path, spec: &SandboxSpec, isolation: Isolation) ->
                 Ok(())
             })
         };
-        return cmd;
+        return Ok(cmd);
     }
     // Inside, host paths are looked up below /oldroot, where an absolute symlink would
     // point to the wrong place: resolve them here, on the host.
@@ -101,10 +108,14 @@ pub fn command_with_exe(exe: &Path, spec: &SandboxSpec, isolation: Isolation) ->
     for b in &mut spec.binds {
         b.host = b.host.canonicalize().unwrap_or_else(|_| b.host.clone());
     }
-    let json = serde_json::to_string(&spec).expect("sandbox spec paths must be UTF-8");
+    let paths = spec.binds.iter().flat_map(|b| [&b.host, &b.inside]).chain([&spec.cwd]);
+    if let Some(p) = paths.into_iter().find(|p| p.to_str().is_none()) {
+        return Err(NonUtf8Path { path: p.clone() });
+    }
+    let json = serde_json::to_string(&spec).map_err(|_| NonUtf8Path { path: spec.cwd.clone() })?;
     let mut cmd = Command::new(exe);
     cmd.arg(MAGIC).arg(json).env_clear();
-    cmd
+    Ok(cmd)
 }
 
 /// The host path for an inside path: through the bind with the longest matching

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use compose::build::PlanStep;
+use compose::build::{PlanStep, RebuildReason};
 use compose::pipeline::{Outcome, Planned};
 use compose::report::Reporter;
 
@@ -60,10 +60,10 @@ impl Reporter for JsonReporter<'_> {
         emit(json!({"reason": "package-failed", "package": package}));
         self.inner.on_build_failed(package)
     }
-    fn on_rebuild_reasons(&self, package: &str, reasons: &[String]) {
-        let reasons: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
-        emit(json!({"reason": "rebuild-reasons", "package": package, "reasons": reasons}));
-        self.inner.on_rebuild_reasons(package, &reasons)
+    fn on_rebuild_reasons(&self, package: &str, reasons: &[RebuildReason]) {
+        let lines: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+        emit(json!({"reason": "rebuild-reasons", "package": package, "reasons": lines}));
+        self.inner.on_rebuild_reasons(package, reasons)
     }
     fn note(&self, line: &str) {
         self.inner.note(line)

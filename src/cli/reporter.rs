@@ -96,7 +96,7 @@ impl Reporter for CliReporter {
         self.finish_bar(package);
         self.line(package, "FAILED");
     }
-    fn on_rebuild_reasons(&self, package: &str, reasons: &[String]) {
+    fn on_rebuild_reasons(&self, package: &str, reasons: &[compose::build::RebuildReason]) {
         if self.verbose {
             for r in reasons {
                 self.line(package, &format!("why: {r}"));

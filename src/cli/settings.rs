@@ -116,14 +116,24 @@ pub fn source_date_epoch() -> Result<u64, String> {
 /// Merges flags, environment, config file and defaults.
 pub fn common(args: &CommonArgs, jobs_flag: Option<usize>) -> Result<Common, String> {
     let cfg = load_config(&config_path())?;
+    // Read as OsStrings: `var` would drop a non-UTF-8 value silently and fall back to another cache.
+    let os_var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     let cache_dir = args
         .cache_dir
         .clone()
-        .or_else(|| var("COMPOSE_CACHE_DIR").map(PathBuf::from))
+        .or_else(|| os_var("COMPOSE_CACHE_DIR"))
         .or(cfg.cache_dir)
-        .or_else(|| var("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("compose")))
+        .or_else(|| os_var("XDG_CACHE_HOME").map(|p| p.join("compose")))
         .unwrap_or_else(|| home().join(".cache").join("compose"));
     let cache_dir = std::path::absolute(&cache_dir).unwrap_or(cache_dir);
+    // Build keys, sandbox specs and records carry cache paths as text; refuse what they cannot hold.
+    if cache_dir.to_str().is_none() {
+        return Err(format!(
+            "the cache directory `{}` is not valid UTF-8\nhint: choose a UTF-8 path with `--cache-dir DIR` or \
+             `COMPOSE_CACHE_DIR=DIR` (or `cache_dir` in the config file)",
+            cache_dir.display()
+        ));
+    }
     let env_jobs = match var("COMPOSE_JOBS") {
         Some(v) => Some(v.trim().parse::<usize>().map_err(|_| format!("COMPOSE_JOBS=`{v}` is not a number"))?),
         None => None,

@@ -130,7 +130,7 @@ impl Reporter for Recorder<'_> {
         self.close(package);
         self.inner.on_build_failed(package)
     }
-    fn on_rebuild_reasons(&self, package: &str, reasons: &[String]) {
+    fn on_rebuild_reasons(&self, package: &str, reasons: &[crate::build::RebuildReason]) {
         self.inner.on_rebuild_reasons(package, reasons)
     }
     fn note(&self, line: &str) {

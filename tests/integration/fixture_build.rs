@@ -351,3 +351,30 @@ fn human_output_names_every_file_written_and_the_json_messages_say_the_same() {
     }
     assert_eq!(m.iter().filter(|m| m["reason"] == "output" && m["format"] == "record").count(), 4);
 }
+
+#[test]
+fn a_cache_dir_that_is_not_utf8_is_a_usage_error_naming_it() {
+    // Regression: a non-UTF-8 `COMPOSE_CACHE_DIR` was silently ignored (another cache was used), and a
+    // non-UTF-8 `--cache-dir` reached the sandbox, whose spec `expect`ed UTF-8 paths.
+    use std::os::unix::ffi::OsStrExt;
+    let t = hello();
+    let mut bad = t.path("cache-").into_os_string();
+    bad.push(std::ffi::OsStr::from_bytes(b"\xff"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(t.path(""))
+        .args(["build", "recipes/hello.toml", "--toolchain", "stub", "-o", "out"])
+        .env("COMPOSE_CACHE_DIR", &bad)
+        .env("COMPOSE_CONFIG", t.path("config.toml"))
+        .env("NO_COLOR", "1")
+        .env_remove("COMPOSE_OFFLINE")
+        .env_remove("COMPOSE_MIRRORS")
+        .env_remove("COMPOSE_JOBS")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let shown = format!("{}", std::path::Path::new(&bad).display());
+    assert!(stderr.contains(&format!("the cache directory `{shown}` is not valid UTF-8")), "{stderr}");
+    assert!(stderr.contains("--cache-dir"), "{stderr}");
+    assert!(!std::path::Path::new(&bad).exists(), "nothing is created under the refused path");
+}

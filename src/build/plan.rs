@@ -1,0 +1,74 @@
+//! The plan: every package of the graph in build order, with its key when it is known and whether the
+//! store already holds it. `compose build --dry-run` and `compose explain` print it; `build` starts from
+//! it. Planning reads the store and never writes.
+
+use std::collections::HashMap;
+
+use petgraph::graph::NodeIndex;
+
+use super::artifact::ArtifactStore;
+use super::key::{self, KeyInputs};
+use super::reason::RebuildReason;
+use super::{BuildError, BuildSettings};
+use crate::graph::BuildGraph;
+use crate::toolchain::Toolchain;
+
+/// One line of a plan.
+#[derive(Debug, Clone)]
+pub struct PlanStep {
+    pub node: NodeIndex,
+    pub name: String,
+    pub version: String,
+    /// `None` while a dependency must be built first: the key covers dependencies' outputs.
+    pub key: Option<String>,
+    pub inputs: Option<KeyInputs>,
+    pub cached: bool,
+    pub toolchain: bool,
+    /// Why it builds: what differs from the newest artifact of this package (empty if there is none,
+    /// or if the key is not known yet).
+    pub reasons: Vec<RebuildReason>,
+}
+
+/// What would be built, in order, and what is already in the store.
+pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings) -> Result<Vec<PlanStep>, BuildError> {
+    let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
+    let mut digests: HashMap<NodeIndex, String> = HashMap::new();
+    let mut steps = Vec::new();
+    for i in graph.order() {
+        let inputs = key::inputs_for(graph, toolchain, i, settings.sandboxed, settings.source_date_epoch, |d| {
+            digests.get(&d).cloned()
+        });
+        let name = graph.name(i).to_string();
+        let key = inputs.as_ref().map(|k| k.key());
+        let cached = key.as_ref().and_then(|k| store.get(&name, k));
+        if let Some(a) = &cached {
+            digests.insert(i, a.meta.tree_digest.clone());
+        }
+        let reasons = match (&inputs, &cached) {
+            (Some(now), None) => rebuild_reasons(&store, &name, now),
+            _ => Vec::new(),
+        };
+        steps.push(PlanStep {
+            node: i,
+            version: graph.recipe(i).version.clone(),
+            cached: cached.is_some(),
+            key,
+            inputs,
+            toolchain: graph.graph[i].in_toolchain,
+            reasons,
+            name,
+        });
+    }
+    Ok(steps)
+}
+
+/// What differs from the newest artifact of `name`, or that there is none.
+pub(super) fn rebuild_reasons(store: &ArtifactStore, name: &str, now: &KeyInputs) -> Vec<RebuildReason> {
+    match store.latest(name) {
+        None => vec![RebuildReason::NeverBuilt],
+        Some(a) => {
+            let d = now.differences(&a.meta.inputs);
+            if d.is_empty() { vec![RebuildReason::NoArtifactUnderKey] } else { d }
+        }
+    }
+}
