@@ -240,22 +240,12 @@ fn unreproducible(
     }
 }
 
-/// Hard-links (or copies, across filesystems) each source into the fresh cache's `sources-v1/`.
+/// Places each source in the fresh cache through its `SourceCache` (hard-linked, or copied across
+/// filesystems, and renamed into place).
 fn provide_sources(cache_dir: &Path, sources: &[(String, PathBuf)]) -> Result<(), Failure> {
-    let dir = cache_dir.join("sources-v1");
-    let fail = |p: &Path, e: std::io::Error| {
-        Failure::msg(
-            exit::FETCH,
-            format!("cannot put the source `{}` into `{}`: {e}", p.display(), dir.display()),
-            None,
-        )
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| fail(&dir, e))?;
+    let cache = SourceCache::open(cache_dir).map_err(|e| Failure::new(exit::FETCH, e))?;
     for (sha, from) in sources {
-        let to = dir.join(sha);
-        if std::fs::hard_link(from, &to).is_err() {
-            std::fs::copy(from, &to).map_err(|e| fail(from, e))?;
-        }
+        cache.place_verified(sha, from).map_err(|e| Failure::new(exit::FETCH, e))?;
     }
     Ok(())
 }

@@ -10,7 +10,6 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use super::json::{canonical, rfc3339};
 use super::layers::{self, Compression, LayerBlob, Layering};
@@ -127,7 +126,7 @@ pub fn write(req: &ImageRequest) -> Result<WrittenImage, ExportError> {
         }],
     });
     let index_bytes = canonical(&index);
-    let index_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&index_bytes)));
+    let index_digest = format!("sha256:{}", crate::digest::Sha256::hex_of(&index_bytes));
     write_file(&layout.join("index.json"), &index_bytes)?;
     write_file(&layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
 
@@ -201,7 +200,7 @@ fn docker_manifest(meta: &ImageMeta, config: &str, layers: &[String]) -> Vec<u8>
 
 fn put_blob(blobs: &Path, v: &Value) -> Result<(String, u64), ExportError> {
     let bytes = canonical(v);
-    let hex = hex::encode(sha2::Sha256::digest(&bytes));
+    let hex = crate::digest::Sha256::hex_of(&bytes);
     write_file(&blobs.join(&hex), &bytes)?;
     Ok((format!("sha256:{hex}"), bytes.len() as u64))
 }

@@ -114,8 +114,7 @@ pub(super) fn resolve_image(
             "remove `skeleton = false`, or the [[user]] and [[group]] tables",
         ));
     }
-    use sha2::Digest;
-    let digest = hex::encode(sha2::Sha256::new_with_prefix(format!("image\0{text}")).finalize());
+    let digest = crate::digest::Sha256::hex_of(format!("image\0{text}").as_bytes());
     Ok(ImageRecipe {
         name,
         version: image.version.unwrap_or_else(|| "latest".into()),

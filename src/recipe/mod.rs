@@ -11,7 +11,7 @@ pub use image::{BUILTIN_GROUPS, BUILTIN_USERS, Group, ImageConfig, ImageRecipe, 
 
 use std::path::{Component, Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use crate::digest::Sha256;
 
 /// A checked recipe.
 #[derive(Debug, Clone)]
@@ -348,10 +348,10 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         })?;
         h.update(f.file_name().unwrap_or_default().as_encoded_bytes());
         h.update(b"\0");
-        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&(bytes.len() as u64).to_le_bytes());
         h.update(&bytes);
     }
-    let digest = hex::encode(h.finalize());
+    let digest = h.hex();
     Ok(Recipe {
         name: p.name.clone(),
         version: p.version.clone(),

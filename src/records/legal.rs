@@ -47,7 +47,7 @@ pub fn write(req: &LegalRequest, out: &Path) -> Result<(Exported, Value), Record
             let at = format!("sources/{}/{}", p.name, s.file);
             let cached = (req.source_path)(&s.sha256);
             for (path, bytes) in license_files(&cached)? {
-                let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                let sha = crate::digest::Sha256::hex_of(&bytes);
                 let in_bundle = format!("licenses/{}/{}/{path}", p.name, s.file);
                 licenses.push(json!({"path": in_bundle, "from": s.file, "sha256": sha}));
                 members.push((in_bundle, Member::Bytes(bytes)));

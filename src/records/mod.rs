@@ -199,8 +199,7 @@ pub fn write(inv: &Inventory, dir: &Path) -> Result<Vec<RecordFile>, RecordsErro
 
 /// A name-based, deterministic UUID (version 5 layout) from `seed`.
 pub(crate) fn uuid_from(seed: &str) -> String {
-    use sha2::Digest;
-    let mut b: [u8; 16] = sha2::Sha256::digest(seed.as_bytes())[..16].try_into().expect("16 bytes");
+    let mut b: [u8; 16] = crate::digest::Sha256::bytes_of(seed.as_bytes())[..16].try_into().expect("16 bytes");
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);

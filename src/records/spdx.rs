@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::digest::{Sha1, Sha256};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use super::stream::Doc;
 use super::{FileFacts, FileKind, Inventory, PackageFacts, Role};
@@ -264,14 +264,14 @@ fn source_id(name: &str) -> String {
 }
 
 fn file_id(path: &str) -> String {
-    format!("SPDXRef-File-{}", &hex::encode(sha2::Sha256::digest(path.as_bytes()))[..16])
+    format!("SPDXRef-File-{}", &Sha256::hex_of(path.as_bytes())[..16])
 }
 
 /// SPDX 2.3 §7.9: SHA1 over the sorted, concatenated SHA1s of the package's files.
 pub fn verification_code(sha1s: &[&str]) -> String {
     let mut v: Vec<&str> = sha1s.to_vec();
     v.sort();
-    hex::encode(sha1::Sha1::digest(v.concat().as_bytes()))
+    Sha1::hex_of(v.concat().as_bytes())
 }
 
 #[cfg(test)]

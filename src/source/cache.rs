@@ -176,6 +176,30 @@ impl SourceCache {
         self.store(temp, sha256)
     }
 
+    /// Puts `from`, a file already verified to hash to `sha256` (another cache's entry), under that
+    /// name here: a hard link where both are on one filesystem, else a copy through a temp file in
+    /// this cache, synced and renamed like a download. An entry already present is kept as it is.
+    pub fn place_verified(&self, sha256: &str, from: &Path) -> Result<PathBuf, FetchError> {
+        if !is_sha256(sha256) {
+            return Err(FetchError::InvalidSha256 { package: from.display().to_string(), sha256: sha256.into() });
+        }
+        let dest = self.path(sha256);
+        // A link publishes a complete inode under the name in one step, like the rename.
+        match fs::hard_link(from, &dest) {
+            Ok(()) => Ok(dest),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(dest),
+            Err(_) => self.copy_verified(sha256, from),
+        }
+    }
+
+    /// The copy half of [`SourceCache::place_verified`].
+    pub(super) fn copy_verified(&self, sha256: &str, from: &Path) -> Result<PathBuf, FetchError> {
+        let mut temp = self.temp_file()?;
+        let mut src = File::open(from).map_err(|source| FetchError::CacheRead { path: from.into(), source })?;
+        io::copy(&mut src, temp.as_file_mut()).map_err(write_err(temp.path()))?;
+        self.store(temp, sha256)
+    }
+
     /// A temp file in the cache directory, for `store_verified`.
     pub fn temp_file(&self) -> Result<NamedTempFile, FetchError> {
         tempfile::Builder::new().prefix(".partial-").tempfile_in(&self.dir).map_err(write_err(&self.dir))

@@ -173,8 +173,8 @@ mod tests {
     /// The upstream URL goes first, as in the recipe; where upstream hosts do
     /// not resolve it must fail at once (no retries) and fall through.
     #[test]
-    #[ignore = "downloads 2.5 MB from the Debian archive"]
-    fn fetches_busybox_from_the_debian_archive() {
+    #[ignore = "tier: e2e"] // downloads 2.5 MB from the Debian archive
+    fn e2e_fetches_busybox_from_the_debian_archive() {
         use crate::source::{FetchSettings, NoProgress, SourceCache, SourceRequest};
         let base = debian_base_from_apt().expect("no Debian archive in the apt sources");
         let sha = "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4";

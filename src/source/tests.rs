@@ -216,3 +216,30 @@ fn http_retries_5xx_but_not_404() {
     let FetchError::NotFound { attempts, .. } = err else { panic!("{err:?}") };
     assert_eq!(attempts, [(url, "HTTP 404 Not Found".to_string())]);
 }
+
+/// `compose verify` seeds each fresh cache from the user's: linked where it can be, else copied
+/// through a temp file and renamed, never written under the final name directly.
+#[test]
+fn a_verified_file_is_placed_by_link_or_by_copy_and_rename() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let fx = Fixture::new(b"seeded");
+    let hash = sha(b"seeded");
+    let other = SourceCache::open(&fx.dir.path().join("other")).unwrap();
+
+    let linked = other.place_verified(&hash, &fx.src()).unwrap();
+    assert_eq!(linked, other.path(&hash));
+    assert_eq!(fs::metadata(&linked).unwrap().ino(), fs::metadata(fx.src()).unwrap().ino(), "hard-linked");
+    // Already there: kept, not an error.
+    assert_eq!(other.place_verified(&hash, &fx.src()).unwrap(), linked);
+    assert!(other.verify(&hash).unwrap());
+
+    // The copy (what happens across filesystems): a new inode, the cache's mode, no temp file left.
+    let copied = fx.cache.copy_verified(&hash, &fx.src()).unwrap();
+    assert_ne!(fs::metadata(&copied).unwrap().ino(), fs::metadata(fx.src()).unwrap().ino());
+    assert_eq!(fs::metadata(&copied).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(fx.entries(), [hash.as_str()]);
+    assert!(fx.cache.verify(&hash).unwrap());
+
+    let err = fx.cache.place_verified("../escape", &fx.src()).unwrap_err();
+    assert!(matches!(err, FetchError::InvalidSha256 { .. }), "{err:?}");
+}

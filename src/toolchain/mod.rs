@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::digest::Sha256;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::recipe::{RecipeError, parse_error};
 
@@ -90,7 +90,7 @@ pub fn load(spec: &str, search_dir: &Path) -> Result<Toolchain, ToolchainError> 
     let raw: RawFile = toml::from_str(&text).map_err(|e| parse_error(&path, &text, &e))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let recipes_dir = dir.join(raw.toolchain.recipes.as_deref().unwrap_or("../recipes"));
-    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+    let digest = Sha256::hex_of(text.as_bytes());
     Ok(Toolchain {
         name: raw.toolchain.name,
         target: raw.toolchain.target,

@@ -8,15 +8,14 @@
 //! Needs what e2e needs (network to the Debian archive, podman, runc, skopeo) plus the host tools the
 //! recipes name in their `# host-tools:` lines: autoreconf, aclocal, automake, libtoolize (Debian's
 //! autoconf, automake, libtool) for oniguruma and jq, and tclsh (tcl) for sqlite. One test function, so
-//! the cold builds (~10 minutes on 2 cores) happen once.
+//! the cold builds (~10 minutes on 2 cores) happen once. Tier `e2e` (docs/testing.md).
 
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::e2e::has_interp;
-use crate::engines::{Podman, tool};
+use crate::engines::{Podman, require, tool};
 
 /// Image recipe and the tag compose gives it (NAME:VERSION).
 const IMAGES: &[(&str, &str)] = &[
@@ -33,10 +32,6 @@ const IMAGES: &[(&str, &str)] = &[
 
 fn compose_build(name: &str, cache: &Path, out: &Path) -> std::process::Output {
     crate::e2e::compose_formats(name, "tar,oci-archive", cache, out)
-}
-
-fn host_has(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 /// Every entry of a rootfs tar: (path, is a regular file, content of regular files).
@@ -84,11 +79,14 @@ fn check_rootfs(name: &str, tar: &Path, must_have: &[&str]) {
 }
 
 #[test]
-fn collection_images_build_and_run_in_podman() {
+#[ignore = "tier: e2e"]
+fn e2e_collection_images_build_and_run_in_podman() {
+    crate::e2e::require_e2e_tools();
     for (cmd, pkg) in
         [("autoreconf", "autoconf"), ("aclocal", "automake"), ("libtoolize", "libtool"), ("m4", "m4"), ("tclsh", "tcl")]
     {
-        assert!(host_has(cmd), "the collection's recipes need `{cmd}` on the build host: apt-get install {pkg}");
+        // The collection's recipes need these on the build host.
+        require(cmd, pkg);
     }
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");

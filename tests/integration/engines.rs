@@ -1,5 +1,7 @@
-//! The real container tools the tests drive: podman with a private store and the field notes' flags,
-//! docker where an engine answers, and skopeo and umoci.
+//! The real container tools the slow tiers drive (docs/testing.md): podman with a private store and the
+//! field notes' flags, docker, skopeo and umoci, and `require` for every other host tool. A tier that
+//! was asked for needs all of its tools: a missing one fails the test, naming the tool and its Debian
+//! package, and is never skipped.
 
 use std::process::Command;
 
@@ -9,8 +11,8 @@ pub struct Podman {
 
 impl Podman {
     pub fn new() -> Podman {
-        let found = Command::new("podman").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-        assert!(found, "podman is required for the end-to-end test: apt-get install podman runc (see .ci/run)");
+        require("podman", "podman");
+        require("runc", "runc");
         let dir = tempfile::tempdir().unwrap();
         // Field notes: runc (crun fails on this cgroup setup), and ulimits we may set without CAP_SYS_RESOURCE.
         std::fs::write(dir.path().join("containers.conf"), "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n").unwrap();
@@ -59,8 +61,27 @@ impl Drop for Podman {
     }
 }
 
-pub fn docker_answers() -> bool {
-    Command::new("docker").arg("info").output().map(|o| o.status.success()).unwrap_or(false)
+/// Fails unless `cmd` is on PATH, naming the Debian `package` that provides it (.ci/run installs it).
+#[track_caller]
+pub fn require(cmd: &str, package: &str) {
+    let found =
+        Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success());
+    assert!(found, "`{cmd}` is required for this test and is not on PATH: apt-get install {package} (see .ci/run)");
+}
+
+/// Fails unless a Docker Engine answers `docker info` (CI machines have one; .ci/run does not install it).
+#[track_caller]
+pub fn require_docker() {
+    match Command::new("docker").arg("info").output() {
+        Err(e) => panic!(
+            "`docker` is required for this test ({e}): install a Docker Engine (Debian package docker.io) and start it"
+        ),
+        Ok(o) if !o.status.success() => panic!(
+            "no Docker Engine answers `docker info`, which this test needs: start it (systemctl start docker)\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Ok(_) => {}
+    }
 }
 
 /// Runs a host tool (skopeo, umoci, docker) and returns (success, stdout, stderr). Panics with the

@@ -1,11 +1,12 @@
 //! OCI images from fixture recipes: layout, archives, config, determinism, layers, errors, and the real
-//! validators (umoci checks blob digests and diff_ids; skopeo reads the config back).
+//! engines (the `engines_*` tests, tier `engines`: umoci checks blob digests and diff_ids; skopeo reads
+//! the config back; podman and docker load the archives).
 
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::engines::tool;
+use crate::engines::{require_docker, tool};
 use crate::harness::{E, Test, recipe, tar_listing};
 
 const INSTALL: &str = r#"mkdir -p "$DESTDIR/bin"
@@ -166,7 +167,8 @@ fn oci_archive_carries_the_layout_and_dockers_manifest() {
 }
 
 #[test]
-fn umoci_accepts_the_layout_and_skopeo_reads_the_config() {
+#[ignore = "tier: engines"]
+fn engines_umoci_accepts_the_layout_and_skopeo_reads_the_config() {
     let t = build(fixture().recipe("app", APP_IMAGE), "app", &["--format", "oci,oci-archive,docker-archive"]);
     t.run().success();
     let bundle = t.path("bundle");
@@ -235,12 +237,19 @@ fn per_package_layers_are_shared_between_images() {
     assert_eq!(digests(&m).len(), 3, "the budget holds: smaller packages share a layer");
 }
 
-#[test]
-fn scratch_has_no_files_and_no_build() {
+/// `scratch` (no package, no skeleton) built as a tar, a layout and an archive tagged
+/// `compose-test-scratch:1`; and the run's output.
+fn scratch() -> (Test, crate::harness::Run) {
     let t = Test::new().recipe("scratch", "[image]\nname = \"scratch\"\npackages = []\nskeleton = false\n");
     let t = t.build("scratch", &["--format", "tar,oci,oci-archive", "--tag", "compose-test-scratch:1"]);
     let r = t.run();
     r.success();
+    (t, r)
+}
+
+#[test]
+fn scratch_has_no_files_and_no_build() {
+    let (t, r) = scratch();
     assert!(r.built().is_empty());
     assert!(tar_listing(&t.path("out/scratch.tar")).is_empty());
     let (_, m, c) = read_layout(&t.path("out/scratch.oci"));
@@ -249,7 +258,12 @@ fn scratch_has_no_files_and_no_build() {
     let layer = t.path("out/scratch.oci/blobs/sha256").join(&m["layers"][0]["digest"].as_str().unwrap()[7..]);
     let gz = flate2::read::GzDecoder::new(std::fs::File::open(layer).unwrap());
     assert_eq!(tar::Archive::new(gz).entries().unwrap().count(), 0, "the layer holds no entries");
+}
 
+#[test]
+#[ignore = "tier: engines"]
+fn engines_podman_loads_scratch_as_one_tiny_layer() {
+    let (t, _) = scratch();
     // podman loads it, and sees one layer of nothing.
     let p = crate::engines::Podman::new();
     let (ok, out, err) = p.run(&["load", "-i", t.path("out/scratch.oci.tar").to_str().unwrap()]);
@@ -263,10 +277,16 @@ fn scratch_has_no_files_and_no_build() {
     assert!(size.parse::<u64>().unwrap() < 4096, "scratch is tiny: {out}");
 }
 
-#[test]
-fn zstd_layers_are_marked_and_valid() {
+/// `app` as an OCI layout with zstd layers.
+fn zstd_app() -> Test {
     let t = build(fixture().recipe("app", APP_IMAGE), "app", &["--format", "oci", "--compression", "zstd"]);
     t.run().success();
+    t
+}
+
+#[test]
+fn zstd_layers_are_marked_and_valid() {
+    let t = zstd_app();
     let (_, m, _) = read_layout(&t.path("out/app.oci"));
     assert_eq!(m["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
     // umoci 0.4 predates zstd layers: check the diff_id by hand, and let skopeo verify the digests.
@@ -279,9 +299,43 @@ fn zstd_layers_are_marked_and_valid() {
         config["rootfs"]["diff_ids"][0].as_str().unwrap(),
         format!("sha256:{}", crate::harness::sha256_bytes(&tar))
     );
+}
+
+#[test]
+#[ignore = "tier: engines"]
+fn engines_skopeo_verifies_the_zstd_layer_digests() {
+    let t = zstd_app();
     let src = format!("oci:{}:3.1", t.path("out/app.oci").display());
     let (ok, _, err) = tool("skopeo", &["copy", "--quiet", &src, &format!("dir:{}", t.path("copied").display())]);
     assert!(ok, "skopeo copy (zstd): {err}");
+}
+
+/// Docker Engine (what CI machines run) loads both archives and imports the rootfs tar, and reads the
+/// image config compose wrote. Nothing is run: the fixture has no shell.
+#[test]
+#[ignore = "tier: engines"]
+fn engines_docker_loads_both_archives_and_imports_the_tar() {
+    require_docker();
+    let tag = "compose-test-docker-app:3.1";
+    let t =
+        build(fixture().recipe("app", APP_IMAGE), "app", &["--format", "tar,oci-archive,docker-archive", "--tag", tag]);
+    t.run().success();
+    let inspect = "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}} {{len .RootFS.Layers}}";
+    for archive in ["out/app.oci.tar", "out/app.docker.tar"] {
+        let (ok, out, err) = tool("docker", &["load", "-i", t.path(archive).to_str().unwrap()]);
+        assert!(ok, "docker load {archive}: {err}");
+        assert!(out.contains(tag), "docker load {archive}: {out}");
+        let (ok, got, err) = tool("docker", &["image", "inspect", "--format", inspect, tag]);
+        let _ = tool("docker", &["rmi", "-f", tag]);
+        assert!(ok, "docker image inspect after loading {archive}: {err}");
+        assert_eq!(got, "[\"/bin/hello\"] [\"--greet\",\"world\"] app 1\n", "{archive}");
+    }
+    let imported = "compose-test-docker-import:1";
+    let (ok, _, err) = tool("docker", &["import", t.path("out/app.tar").to_str().unwrap(), imported]);
+    assert!(ok, "docker import of the rootfs tar: {err}");
+    let (ok, got, err) = tool("docker", &["image", "inspect", "--format", "{{len .RootFS.Layers}}", imported]);
+    let _ = tool("docker", &["rmi", "-f", imported]);
+    assert!(ok && got == "1\n", "docker image inspect {imported}: {got} {err}");
 }
 
 #[test]

@@ -1,7 +1,18 @@
 //! `compose verify`: two builds from empty caches, the second perturbed, compared output by output.
-//! Needs faketime, disorderfs (FUSE) and diffoscope on the host (see .ci/run).
+//! Without faketime, disorderfs and diffoscope verify still runs (it says which perturbation it could
+//! not apply), so the fast tests check what does not need them; the `verify_*` tests (tier `verify`)
+//! need all three, and /dev/fuse (see .ci/run).
 
+use crate::engines::require;
 use crate::harness::{E, Test, recipe};
+
+/// What the perturbed build and the report need on the host.
+fn require_verify_tools() {
+    require("faketime", "faketime");
+    require("disorderfs", "disorderfs");
+    require("diffoscope", "diffoscope-minimal");
+    assert!(std::path::Path::new("/dev/fuse").exists(), "disorderfs needs /dev/fuse, which this host lacks");
+}
 
 fn fixture(install: &str) -> Test {
     Test::new()
@@ -26,9 +37,8 @@ fn a_reproducible_fixture_is_reported_reproducible() {
     let t = fixture(INSTALL);
     let r = verify(&t, &[]);
     r.success().stdout_has("reproducible  app").stdout_has("app.tar  sha256:").stdout_has("artifact app  tree sha256:");
-    for what in ["build path", "clock", "umask", "TZ and locale", "jobs", "directory order"] {
-        let line = r.stdout.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no `{what}` line"));
-        assert!(!line.contains("NOT applied"), "perturbation not applied on this host: {line}");
+    for what in PERTURBATIONS {
+        perturbation_line(&r, what);
     }
     // Every format was written and compared.
     for f in ["app.tar  ", "app.oci.tar  ", "app.docker.tar  ", "app.oci/index.json  "] {
@@ -37,9 +47,32 @@ fn a_reproducible_fixture_is_reported_reproducible() {
     assert!(!t.path("out/verify/app").exists(), "work directory removed when reproducible (no --keep)");
 }
 
+const PERTURBATIONS: [&str; 6] = ["build path", "clock", "umask", "TZ and locale", "jobs", "directory order"];
+
+fn perturbation_line<'a>(r: &'a crate::harness::Run, what: &str) -> &'a str {
+    r.stdout.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no `{what}` line:\n{}", r.stdout))
+}
+
+#[test]
+#[ignore = "tier: verify"]
+fn verify_applies_every_perturbation_to_a_reproducible_fixture() {
+    require_verify_tools();
+    let t = fixture(INSTALL);
+    let r = verify(&t, &[]);
+    r.success().stdout_has("reproducible  app");
+    for what in PERTURBATIONS {
+        let line = perturbation_line(&r, what);
+        assert!(!line.contains("NOT applied"), "perturbation not applied on this host: {line}");
+    }
+}
+
+fn stamped() -> Test {
+    fixture(&format!("{INSTALL}\ndate +%s%N > \"$DESTDIR/etc/stamp\""))
+}
+
 #[test]
 fn a_fixture_that_embeds_the_clock_is_caught() {
-    let t = fixture(&format!("{INSTALL}\ndate +%s%N > \"$DESTDIR/etc/stamp\""));
+    let t = stamped();
     let r = verify(&t, &[]);
     r.code(16).stdout_has("not reproducible  app").stderr_has("`app` is not reproducible");
     let entry = r.stdout.lines().find(|l| l.contains("entry  /etc/stamp")).expect("an entry line for /etc/stamp");
@@ -48,17 +81,29 @@ fn a_fixture_that_embeds_the_clock_is_caught() {
     let artifact = r.stdout.lines().find(|l| l.contains("artifact app")).unwrap();
     assert!(artifact.contains("differs"), "{artifact}");
     r.stdout_has("differs  app.tar");
-    // diffoscope wrote its report and the output dirs are kept.
-    let report = t.path("out/verify/app/diffoscope.txt");
-    let text = std::fs::read_to_string(&report).expect("diffoscope report");
-    assert!(text.contains("etc/stamp"), "diffoscope report does not mention etc/stamp:\n{text}");
-    r.stderr_has("diffoscope.txt");
+    // The output dirs are kept.
     assert!(t.path("out/verify/app/a/out/app.tar").is_file());
     assert!(t.path("out/verify/app/b/out/app.tar").is_file());
 }
 
 #[test]
-fn the_perturbed_build_runs_its_phases_under_a_shifted_clock() {
+#[ignore = "tier: verify"]
+fn verify_diffoscope_reports_the_embedded_clock() {
+    require_verify_tools();
+    let t = stamped();
+    let r = verify(&t, &[]);
+    r.code(16);
+    // diffoscope wrote its report beside the kept output dirs.
+    let report = t.path("out/verify/app/diffoscope.txt");
+    let text = std::fs::read_to_string(&report).expect("diffoscope report");
+    assert!(text.contains("etc/stamp"), "diffoscope report does not mention etc/stamp:\n{text}");
+    r.stderr_has("diffoscope.txt");
+}
+
+#[test]
+#[ignore = "tier: verify"]
+fn verify_the_perturbed_build_runs_its_phases_under_a_shifted_clock() {
+    require_verify_tools();
     // libfaketime must reach the build phases inside the sandbox: B's `date` is 398 days ahead (give or
     // take the minutes between the two builds).
     let t = fixture(&format!("{INSTALL}\ndate +%s > \"$DESTDIR/etc/year\""));
@@ -77,7 +122,9 @@ fn the_perturbed_build_runs_its_phases_under_a_shifted_clock() {
 /// The real thing: two cold builds of musl, linux-headers and busybox, the second perturbed, give the
 /// same bytes. Takes two full builds (about 3 minutes each on 2 cores); needs the Debian archive.
 #[test]
-fn busybox_is_reproducible_under_perturbation() {
+#[ignore = "tier: e2e"]
+fn e2e_busybox_is_reproducible_under_perturbation() {
+    require_verify_tools();
     let work = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_compose"))
@@ -103,7 +150,9 @@ fn busybox_is_reproducible_under_perturbation() {
 }
 
 #[test]
-fn a_failing_perturbed_build_exits_with_its_code_names_it_and_unmounts() {
+#[ignore = "tier: verify"]
+fn verify_a_failing_perturbed_build_exits_with_its_code_names_it_and_unmounts() {
+    require_verify_tools();
     // Fails only where libfaketime is preloaded: in build B's phases.
     let t = fixture(&format!("{INSTALL}\n[ -z \"$FAKETIME\" ]"));
     let r = verify(&t, &[]);
