@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::digest::Sha256;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::file_index::{self, FileDigest};
 use super::key::KeyInputs;
@@ -195,5 +195,5 @@ pub fn hash_tree(root: &Path) -> std::io::Result<(String, Vec<(PathBuf, FileDige
             files.push((p.strip_prefix(root).unwrap_or(p).to_path_buf(), d));
         }
     }
-    Ok((hex::encode(h.finalize()), files))
+    Ok((h.hex(), files))
 }

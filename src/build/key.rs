@@ -1,8 +1,8 @@
 //! Build keys: one sha256 that covers everything that can change a package's output. A package whose
 //! key has an artifact in the store is not rebuilt.
 
+use crate::digest::Sha256;
 use petgraph::graph::NodeIndex;
-use sha2::{Digest, Sha256};
 
 use super::reason::RebuildReason;
 use crate::graph::BuildGraph;
@@ -29,7 +29,7 @@ impl KeyInputs {
         let mut h = Sha256::new();
         h.update(b"compose-build-key-v2\0");
         h.update(&json);
-        hex::encode(h.finalize())
+        h.hex()
     }
 
     /// Why a package with these inputs is not the one built with `old`: one reason per changed input.
