@@ -1,6 +1,8 @@
-//! Integration tests: the real `compose` binary on fixture recipes (fast, offline), plus the real
-//! end-to-end busybox build with the musl toolchain and real container engines (`e2e`), and the
-//! package collection (lua, jq, sqlite, strace, dropbear, toolkit, sshd) built and run (`collection`).
+//! Integration tests: the real `compose` binary on fixture recipes (fast, offline), plus the slow tiers
+//! (docs/testing.md), each test `#[ignore = "tier: NAME"]` and named with its tier as a prefix: the
+//! real end-to-end busybox build with the musl toolchain (`e2e`) and the package collection built and
+//! run (`collection`), both tier `e2e`; the real container engines (`engines_*`), the SBOM validators
+//! (`validators_*`) and `compose verify`'s perturbations (`verify_*`) on fixture images.
 
 mod engines;
 mod harness;
