@@ -101,17 +101,16 @@ fn e2e_collection_images_build_and_run_in_podman() {
         let stderr = String::from_utf8_lossy(&o.stderr);
         let stdout = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success(), "compose build recipes/{name}.toml failed:\n{stderr}\n{stdout}");
-        for l in stderr.lines().filter(|l| l.ends_with("build started")) {
-            // "[  12.3s] NAME  build started"
-            let words: Vec<&str> = l.split_whitespace().collect();
-            let pkg = words[words.len() - 3].to_string();
+        for pkg in crate::harness::started_packages(&stdout) {
             assert!(!built_once.contains(&pkg), "{pkg} was built twice (for {name}):\n{stderr}");
             built_once.push(pkg);
         }
         eprintln!("collection: {name}: {:.1}s", t.elapsed().as_secs_f64());
-        for l in stderr.lines().filter(|l| l.contains("built in")).chain(stdout.lines().filter(|l| l.contains("bytes")))
-        {
+        for l in stderr.lines().filter(|l| l.contains("built in")) {
             eprintln!("  {l}");
+        }
+        for m in crate::harness::messages(&stdout).iter().filter(|m| m["reason"] == "output") {
+            eprintln!("  {} {} bytes", m["path"], m["size"]);
         }
     }
     eprintln!("collection: all images from an empty cache in {:.1}s", total.elapsed().as_secs_f64());

@@ -211,22 +211,12 @@ impl Run {
 
     /// The `--message-format json` objects compose printed on stdout.
     pub fn messages(&self) -> Vec<serde_json::Value> {
-        self.stdout.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect()
+        messages(&self.stdout)
     }
 
     /// Packages whose build started in this run (from `package-started` messages), sorted.
     pub fn built(&self) -> Vec<String> {
-        assert!(
-            self.stdout.is_empty() || !self.messages().is_empty(),
-            "built() reads --message-format json output; this run printed:\n{}",
-            self.stdout
-        );
-        let mut v: Vec<String> = self
-            .messages()
-            .iter()
-            .filter(|m| m["reason"] == "package-started")
-            .map(|m| m["package"].as_str().expect("package is a string").to_string())
-            .collect();
+        let mut v = started_packages(&self.stdout);
         v.sort();
         v
     }
@@ -237,6 +227,23 @@ impl Run {
         let m = self.messages().into_iter().find(|m| m["reason"] == "output" && m["format"] == format);
         m.unwrap_or_else(|| panic!("no `{format}` output message on stdout:\n{}", self.stdout))
     }
+}
+
+/// The JSON objects of `compose build --message-format json` output.
+pub fn messages(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// The packages whose build started, in order, from `--message-format json` output (never from the
+/// human lines on stderr, whose wording may change).
+#[track_caller]
+pub fn started_packages(stdout: &str) -> Vec<String> {
+    let m = messages(stdout);
+    assert!(stdout.is_empty() || !m.is_empty(), "this reads --message-format json output; the run printed:\n{stdout}");
+    m.iter()
+        .filter(|m| m["reason"] == "package-started")
+        .map(|m| m["package"].as_str().expect("package is a string").to_string())
+        .collect()
 }
 
 pub fn sha256_file(p: &Path) -> String {
