@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use compose::records::{self, legal};
-use compose::source::SourceCache;
 
 use super::settings::CommonArgs;
-use super::sources::{common, fetch_verified, requests};
+use super::sources::{common, fetch_verified, open_cache, requests};
 use super::{Failure, exit, load};
 
 #[derive(Args)]
@@ -28,7 +27,7 @@ pub struct BundleArgs {
 pub fn run(args: BundleArgs) -> Result<(), Failure> {
     let common = common(&args.common)?;
     let closure = load::closure(std::slice::from_ref(&args.recipe), &args.toolchain)?;
-    let cache = SourceCache::open(&common.cache_dir).map_err(|e| Failure::new(exit::FETCH, e))?;
+    let cache = open_cache(&common)?;
     fetch_verified(&cache, &requests(&closure), &common, true, None)?;
     let spec = &closure.specs[0];
     let mut contents = Vec::new();

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use compose::source::SourceCache;
 use compose::verify::{
     self, BuildSpec, ChildRequest, Diffoscope, Perturbation, Same, Status, Verified, VerifyError, VerifyProgress,
     VerifyRequest, diffoscope,
@@ -60,9 +59,8 @@ pub fn run(args: VerifyArgs) -> Result<(), Failure> {
     let common = settings::common(&args.common, args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
     let closure = load::closure(std::slice::from_ref(&args.recipe), &args.toolchain)?;
     // Every source of the closure into the user's cache, exactly as `compose fetch` does.
-    let cache = SourceCache::open(&common.cache_dir).map_err(|e| Failure::new(exit::FETCH, e))?;
     let requests = sources::requests(&closure);
-    let (paths, _) = sources::fetch_verified(&cache, &requests, &common, args.quiet, None)?;
+    let fetched = sources::fetch_verified(&sources::open_cache(&common)?, &requests, &common, args.quiet, None)?;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::msg(exit::FAILURE, format!("cannot find compose's own executable: {e}"), None))?;
     let name = closure.specs[0].name.clone();
@@ -71,7 +69,7 @@ pub fn run(args: VerifyArgs) -> Result<(), Failure> {
         name,
         jobs: common.jobs,
         child: child_request(&args, exe),
-        sources: requests.iter().map(|r| r.sha256.clone()).zip(paths).collect(),
+        sources: requests.iter().map(|r| r.sha256.clone()).zip(fetched.paths).collect(),
     };
     let verified = verify::run(&request, &Progress { quiet: args.quiet }).map_err(|e| failure(e, &request.work))?;
     if !verified.comparison.reproducible() {
