@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use compose::verify::{
-    self, BuildSpec, ChildRequest, Diffoscope, Perturbation, Same, Status, Verified, VerifyError, VerifyProgress,
+    self, BuildSpec, ChildRequest, Diffoscope, Perturbation, Same, Verified, VerifyError, VerifyProgress,
     VerifyRequest, diffoscope,
 };
 
@@ -72,8 +72,8 @@ pub fn run(args: VerifyArgs) -> Result<(), Failure> {
         sources: requests.iter().map(|r| r.sha256.clone()).zip(fetched.paths).collect(),
     };
     let verified = verify::run(&request, &Progress { quiet: args.quiet }).map_err(|e| failure(e, &request.work))?;
-    if !verified.comparison.reproducible() {
-        return Err(unreproducible(&verified, Duration::from_secs(args.diffoscope_timeout)));
+    if let Err(e) = verified.verdict() {
+        return Err(unreproducible(&verified, e, Duration::from_secs(args.diffoscope_timeout)));
     }
     reproducible(&verified, args.keep);
     Ok(())
@@ -101,12 +101,7 @@ struct Progress {
 impl VerifyProgress for Progress {
     fn on_plan(&self, perturbations: &[Perturbation]) {
         for p in perturbations {
-            let status = match &p.status {
-                Status::Applied => "applied".to_string(),
-                Status::Partly(why) => format!("applied ({why})"),
-                Status::NotApplied(why) => format!("NOT applied: {why}"),
-            };
-            println!("perturbation  {:<16} A: {}  B: {}  {status}", p.what, p.control, p.perturbed);
+            println!("perturbation  {:<16} A: {}  B: {}  {}", p.what, p.control, p.perturbed, p.status);
         }
     }
     fn on_child_line(&self, label: &str, line: &str) {
@@ -155,18 +150,15 @@ fn reproducible(v: &Verified, keep: bool) {
 }
 
 /// Prints every difference on stdout, runs diffoscope, and returns the failure (exit 16).
-fn unreproducible(v: &Verified, limit: Duration) -> Failure {
+fn unreproducible(v: &Verified, verdict: VerifyError, limit: Duration) -> Failure {
     print_differences(v);
     let mut details = diffoscope_details(v.diffoscope(limit, 30), limit);
     let (a, b) = (&v.plan.control, &v.plan.perturbed);
     details.push(format!("kept for inspection: A outputs {}, cache {}", a.out_dir.display(), a.cache_dir.display()));
     details.push(format!("                     B outputs {}, cache {}", b.out_dir.display(), v.b_cache.display()));
-    Failure {
-        code: exit::UNREPRODUCIBLE,
-        error: verdict(v).into(),
-        hint: Some("look for what the build stamps into its output (dates, paths, ordering, parallelism) in the differing files".into()),
-        details,
-    }
+    let hint =
+        "look for what the build stamps into its output (dates, paths, ordering, parallelism) in the differing files";
+    Failure { details, hint: Some(hint.into()), ..Failure::new(exit::UNREPRODUCIBLE, verdict) }
 }
 
 fn print_differences(v: &Verified) {
@@ -205,25 +197,4 @@ fn diffoscope_details(d: Diffoscope, limit: Duration) -> Vec<String> {
     let mut details = vec![format!("diffoscope {a} {b} ({how}), first lines of {report}:")];
     details.extend(head.into_iter().map(|l| format!("  | {l}")));
     details
-}
-
-/// What differs, in one line: output files, package artifacts, and who owns the differing entries.
-fn verdict(v: &Verified) -> String {
-    let cmp = &v.comparison;
-    let differing = cmp.outputs.iter().filter(|f| !f.same()).count();
-    let packages: Vec<String> = cmp.artifacts.iter().filter(|p| !p.same()).map(|p| format!("`{}`", p.name)).collect();
-    let mut owners: Vec<&str> = cmp.entries.iter().map(|d| d.owner.as_str()).collect();
-    owners.sort();
-    owners.dedup();
-    format!(
-        "`{}` is not reproducible: {differing} of {} output file(s) differ; package artifact(s) that differ: {}{}",
-        v.name,
-        cmp.outputs.len(),
-        if packages.is_empty() { "none".into() } else { packages.join(", ") },
-        if owners.is_empty() {
-            String::new()
-        } else {
-            format!("; differing rootfs entries belong to {}", owners.join(", "))
-        },
-    )
 }

@@ -40,6 +40,13 @@ pub enum VerifyError {
     /// A child `compose build` failed; `tail` holds its last stderr lines.
     #[error("build {label} ({}) failed with exit code {code}", role(label))]
     ChildBuild { label: &'static str, code: u8, log: PathBuf, tail: Vec<String> },
+    /// The verdict: what differs between the two builds.
+    #[error(
+        "`{name}` is not reproducible: {differing} of {outputs} output file(s) differ; package artifact(s) that differ: {}{}",
+        if packages.is_empty() { "none".into() } else { packages.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ") },
+        if owners.is_empty() { String::new() } else { format!("; differing rootfs entries belong to {}", owners.join(", ")) }
+    )]
+    Unreproducible { name: String, differing: usize, outputs: usize, packages: Vec<String>, owners: Vec<String> },
 }
 
 /// What build `label` is for.

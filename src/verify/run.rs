@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::child::{self, ChildRequest};
-use super::{BuildSpec, Comparison, DirOrder, HostFacts, Perturbation, Plan, VerifyError, diffoscope, mount};
+use super::{BuildSpec, Comparison, DirOrder, HostFacts, Perturbation, Plan, Same, VerifyError, diffoscope, mount};
 
 /// One verify run.
 #[derive(Debug, Clone)]
@@ -100,12 +100,31 @@ pub fn run(req: &VerifyRequest, progress: &dyn VerifyProgress) -> Result<Verifie
 }
 
 impl Verified {
+    /// Whether both builds wrote the same: `Unreproducible` names the differing output files, package
+    /// artifacts, and the packages owning differing rootfs entries.
+    pub fn verdict(&self) -> Result<(), VerifyError> {
+        let cmp = &self.comparison;
+        if cmp.reproducible() {
+            return Ok(());
+        }
+        let mut owners: Vec<String> = cmp.entries.iter().map(|d| d.owner.clone()).collect();
+        owners.sort();
+        owners.dedup();
+        Err(VerifyError::Unreproducible {
+            name: self.name.clone(),
+            differing: cmp.outputs.iter().filter(|f| !f.same()).count(),
+            outputs: cmp.outputs.len(),
+            packages: cmp.artifacts.iter().filter(|p| !p.same()).map(|p| p.name.clone()).collect(),
+            owners,
+        })
+    }
+
     /// Runs diffoscope (when installed) on the rootfs tarballs when they differ, else on both output
     /// directories, into `WORK/diffoscope.txt`, and reads the report's first `lines`.
     pub fn diffoscope(&self, limit: Duration, lines: usize) -> Diffoscope {
         let Some(bin) = diffoscope::find() else { return Diffoscope::NotInstalled };
         let (a, b) = (&self.plan.control.out_dir, &self.plan.perturbed.out_dir);
-        let tar_differs = self.comparison.outputs.iter().any(|f| f.path == self.rootfs_tar && !super::Same::same(f));
+        let tar_differs = self.comparison.outputs.iter().any(|f| f.path == self.rootfs_tar && !f.same());
         let (a, b) =
             if tar_differs { (a.join(&self.rootfs_tar), b.join(&self.rootfs_tar)) } else { (a.clone(), b.clone()) };
         let report = self.work.join("diffoscope.txt");
