@@ -5,7 +5,8 @@
 //! the tree and, when there is one, the file manifest (`NAME.files.json`) into an `Audit`: sizes by
 //! package, every ELF file and how it is linked, setuid/setgid and world-writable paths, shells and
 //! network tools, unowned files and files that differ from the manifest. `policy` checks an audit
-//! against the classes a user denies, and `chart` draws sizes by package as SVG or HTML.
+//! against the classes a user denies, `chart` draws sizes by package as SVG or HTML, and `text` writes
+//! the report people read. `audit` runs them for one `AuditRequest`.
 //!
 //! Guarantees: nothing is unpacked to the host filesystem and no path is ever resolved outside the
 //! image; a damaged ELF file is reported as such, not fatal; without a manifest, ownership is reported
@@ -18,6 +19,7 @@ pub mod image;
 mod layer;
 pub mod manifest;
 pub mod policy;
+mod text;
 pub mod tree;
 
 use std::path::PathBuf;
@@ -28,6 +30,30 @@ pub use analyse::{
 pub use image::{Image, ImageKind, open};
 pub use manifest::FileManifest;
 pub use policy::{Class, Violation};
+pub use text::text;
+
+/// One audit: which image, which manifest, which classes of findings are denied.
+#[derive(Debug, Clone, Default)]
+pub struct AuditRequest {
+    /// A rootfs tar, an OCI layout directory, an OCI archive or a docker-archive.
+    pub image: PathBuf,
+    /// Which image of several (a tag or a full name).
+    pub tag: Option<String>,
+    /// The file manifest; `None`: `NAME.files.json` beside the image, if it is there.
+    pub manifest: Option<PathBuf>,
+    pub deny: Vec<Class>,
+}
+
+/// Opens the image and its manifest, analyses it, and checks it against the denied classes
+/// (`Audit::violations`).
+pub fn audit(req: &AuditRequest) -> Result<Audit, AuditError> {
+    let image = open(&req.image, req.tag.as_deref())?;
+    let manifest_path = req.manifest.clone().or_else(|| manifest::beside(&req.image));
+    let manifest = manifest_path.as_deref().map(manifest::read).transpose()?;
+    let mut report = analyse(&image, manifest_path.as_deref().zip(manifest.as_ref()));
+    report.violations = policy::check(&report, &req.deny);
+    Ok(report)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

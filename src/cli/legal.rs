@@ -1,15 +1,13 @@
 //! `compose sources bundle IMAGE-RECIPE -o legal.tar`: the licence and source bundle of an image.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::Args;
 
-use compose::records::{self, legal};
-use compose::source::SourceCache;
+use compose::records::legal;
 
 use super::settings::CommonArgs;
-use super::sources::{common, fetch_verified, requests};
+use super::sources::{common, fetch_verified, open_cache, requests};
 use super::{Failure, exit, load};
 
 #[derive(Args)]
@@ -28,58 +26,28 @@ pub struct BundleArgs {
 pub fn run(args: BundleArgs) -> Result<(), Failure> {
     let common = common(&args.common)?;
     let closure = load::closure(std::slice::from_ref(&args.recipe), &args.toolchain)?;
-    let cache = SourceCache::open(&common.cache_dir).map_err(|e| Failure::new(exit::FETCH, e))?;
+    let cache = open_cache(&common)?;
     fetch_verified(&cache, &requests(&closure), &common, true, None)?;
-    let spec = &closure.specs[0];
-    let mut contents = Vec::new();
-    if let Some(g) = &closure.graph {
-        for &root in &g.roots {
-            for i in g.runtime_closure(root) {
-                if !contents.contains(&i) {
-                    contents.push(i);
-                }
-            }
-        }
-    }
-    let fail = |e: records::RecordsError| Failure::new(exit::EXPORT, e);
-    let tc = &closure.toolchain;
-    let packages = records::packages(closure.graph.as_ref(), &contents, tc, &HashMap::new()).map_err(fail)?;
-    let toolchain = records::toolchain_facts(tc).map_err(fail)?;
-    let root = records::project_root(tc);
-    let source_path = |sha: &str| cache.path(sha);
-    let req = legal::LegalRequest {
-        image: &spec.name,
-        packages: &packages,
-        toolchain: &toolchain,
-        root: &root,
-        source_path: &source_path,
+    let req = legal::ImageLegal {
+        image: &closure.specs[0].name,
+        graph: closure.graph.as_ref(),
+        toolchain: &closure.toolchain,
+        source_path: &|sha: &str| cache.path(sha),
         source_date_epoch: common.source_date_epoch,
     };
-    let (written, manifest) = legal::write(&req, &args.output).map_err(fail)?;
-    let count = |k: &str| -> usize {
-        manifest["packages"]
-            .as_array()
-            .map(|ps| ps.iter().map(|p| p[k].as_array().map_or(0, |a| a.len())).sum())
-            .unwrap_or(0)
-    };
+    let b = legal::write_image(&req, &args.output).map_err(|e| Failure::new(exit::EXPORT, e))?;
     println!(
         "{}  {} bytes  sha256:{}  ({} packages, {} sources, {} patches, {} licence files)",
-        written.path.display(),
-        written.size,
-        written.sha256,
-        packages.len(),
-        count("sources"),
-        count("patches"),
-        count("license_files")
+        b.file.path.display(),
+        b.file.size,
+        b.file.sha256,
+        b.packages,
+        b.sources,
+        b.patches,
+        b.license_files
     );
-    for p in manifest["packages"].as_array().into_iter().flatten() {
-        if p["license_files"].as_array().is_some_and(|a| a.is_empty()) {
-            eprintln!(
-                "warning: no licence file found at the top of {}'s sources; its recipe declares `{}`",
-                p["name"].as_str().unwrap_or("?"),
-                p["license"].as_str().unwrap_or("?")
-            );
-        }
+    for (name, license) in &b.unlicensed {
+        eprintln!("warning: no licence file found at the top of {name}'s sources; its recipe declares `{license}`");
     }
     Ok(())
 }

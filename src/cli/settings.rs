@@ -93,13 +93,10 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
     }
 }
 
-/// Internal, set only by `compose verify` for its perturbed child build: `NAME=VALUE` lines added to every
-/// build phase's environment (e.g. libfaketime's `LD_PRELOAD` and `FAKETIME`). Not part of build keys, so
-/// it is only meant for a fresh, throw-away cache.
-pub const PHASE_ENV_VAR: &str = "COMPOSE_INTERNAL_PHASE_ENV";
-
+/// The extra environment of every build phase, from `compose verify`'s perturbed child build (see
+/// `compose::verify::PHASE_ENV_VAR`).
 pub fn phase_env() -> Vec<(String, String)> {
-    var(PHASE_ENV_VAR)
+    var(compose::verify::PHASE_ENV_VAR)
         .map(|v| {
             v.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.to_string())).collect()
         })

@@ -7,6 +7,7 @@
 //! `licenses/PKG/SOURCE-FILE/PATH` for each licence file found at the top of a source archive (or in its
 //! `LICENSES/` directory).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ use serde_json::{Value, json};
 
 use super::{PackageFacts, RecordsError, Role, ToolchainFacts};
 use crate::export::{self, Exported};
+use crate::graph::BuildGraph;
+use crate::toolchain::Toolchain;
 
 pub const FORMAT: &str = "compose-legal-v1";
 const MAX_LICENSE_BYTES: u64 = 1 << 20;
@@ -88,6 +91,70 @@ pub fn write(req: &LegalRequest, out: &Path) -> Result<(Exported, Value), Record
     members.dedup_by(|a, b| a.0 == b.0);
     let exported = write_tar(&members, out, req.source_date_epoch)?;
     Ok((exported, manifest))
+}
+
+/// The bundle of an image (`compose sources bundle`): what goes in is every package of its roots'
+/// runtime closures, with the toolchain.
+pub struct ImageLegal<'a> {
+    pub image: &'a str,
+    pub graph: Option<&'a BuildGraph>,
+    pub toolchain: &'a Toolchain,
+    /// Where each source is, by sha256 (the verified cache).
+    pub source_path: &'a dyn Fn(&str) -> PathBuf,
+    pub source_date_epoch: u64,
+}
+
+/// A bundle written, and what it holds.
+#[derive(Debug, Clone)]
+pub struct Bundled {
+    pub file: Exported,
+    pub packages: usize,
+    pub sources: usize,
+    pub patches: usize,
+    pub license_files: usize,
+    /// `(package, declared licence)` of each package with no licence file at the top of its sources.
+    pub unlicensed: Vec<(String, String)>,
+}
+
+/// Collects the facts of the image's packages and toolchain, and writes their bundle to `out`.
+pub fn write_image(req: &ImageLegal, out: &Path) -> Result<Bundled, RecordsError> {
+    let mut contents = Vec::new();
+    if let Some(g) = req.graph {
+        for &root in &g.roots {
+            for i in g.runtime_closure(root) {
+                if !contents.contains(&i) {
+                    contents.push(i);
+                }
+            }
+        }
+    }
+    let packages = super::packages(req.graph, &contents, req.toolchain, &HashMap::new())?;
+    let toolchain = super::toolchain_facts(req.toolchain)?;
+    let root = super::project_root(req.toolchain);
+    let legal = LegalRequest {
+        image: req.image,
+        packages: &packages,
+        toolchain: &toolchain,
+        root: &root,
+        source_path: req.source_path,
+        source_date_epoch: req.source_date_epoch,
+    };
+    let (file, manifest) = write(&legal, out)?;
+    let listed = manifest["packages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let count = |k: &str| -> usize { listed.iter().map(|p| p[k].as_array().map_or(0, Vec::len)).sum() };
+    let unlicensed = listed
+        .iter()
+        .filter(|p| p["license_files"].as_array().is_some_and(|a| a.is_empty()))
+        .map(|p| (p["name"].as_str().unwrap_or("?").to_string(), p["license"].as_str().unwrap_or("?").to_string()))
+        .collect();
+    Ok(Bundled {
+        file,
+        packages: packages.len(),
+        sources: count("sources"),
+        patches: count("patches"),
+        license_files: count("license_files"),
+        unlicensed,
+    })
 }
 
 fn readme(req: &LegalRequest) -> String {

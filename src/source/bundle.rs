@@ -10,6 +10,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Sha256;
+use crate::recipe::Recipe;
 use serde::{Deserialize, Serialize};
 
 use super::{SourceCache, is_sha256};
@@ -56,6 +57,25 @@ pub enum BundleError {
 pub struct ImportReport {
     pub added: Vec<BundleSource>,
     pub already: Vec<BundleSource>,
+}
+
+/// The bundle entries of `recipes`' sources: one per sha256, with every package that uses it and every
+/// URL it is known under, in sha256 order.
+pub fn sources_of<'a>(recipes: impl IntoIterator<Item = &'a Recipe>) -> Vec<BundleSource> {
+    let mut by_sha: BTreeMap<String, BundleSource> = BTreeMap::new();
+    for r in recipes {
+        for s in &r.sources {
+            let e = by_sha.entry(s.sha256.clone()).or_insert_with(|| BundleSource {
+                sha256: s.sha256.clone(),
+                file_name: s.file_name(),
+                size: 0,
+                packages: Vec::new(),
+                urls: std::iter::once(s.url.clone()).chain(s.mirrors.iter().cloned()).collect(),
+            });
+            e.packages.push(r.name.clone());
+        }
+    }
+    by_sha.into_values().collect()
 }
 
 /// Writes the bundle of `sources` (all must be cached) to `out`, via a temp file and a rename.

@@ -16,6 +16,7 @@ mod fetch;
 mod tests;
 pub mod triage;
 pub mod unpack;
+mod verified;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use std::time::Duration;
 pub use cache::SourceCache;
 pub use debian::{debian_base_from_apt, debian_pool_url, parse_deb822_base, parse_sources_list_base};
 pub use fetch::{candidate_urls, sha256_of, sha256_sha1_of};
+pub use verified::{FetchVerifiedError, Fetched, fetch_verified};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRequest {
@@ -68,6 +70,8 @@ pub trait FetchProgress: Sync {
     fn on_start(&self, package: &str, url: &str, total: Option<u64>);
     fn on_bytes(&self, package: &str, n: u64);
     fn on_done(&self, package: &str);
+    /// A cached source no longer hashes to its name (bit rot): it is removed and fetched again.
+    fn on_corrupted(&self, _request: &SourceRequest) {}
 }
 
 /// For callers that do not show progress.

@@ -243,3 +243,44 @@ fn a_verified_file_is_placed_by_link_or_by_copy_and_rename() {
     let err = fx.cache.place_verified("../escape", &fx.src()).unwrap_err();
     assert!(matches!(err, FetchError::InvalidSha256 { .. }), "{err:?}");
 }
+
+/// Records which requests `fetch_verified` reported as corrupted.
+#[derive(Default)]
+struct Corrupted(std::sync::Mutex<Vec<String>>);
+
+impl FetchProgress for Corrupted {
+    fn on_start(&self, _: &str, _: &str, _: Option<u64>) {}
+    fn on_bytes(&self, _: &str, _: u64) {}
+    fn on_done(&self, _: &str) {}
+    fn on_corrupted(&self, r: &SourceRequest) {
+        self.0.lock().unwrap().push(r.sha256.clone());
+    }
+}
+
+#[test]
+fn fetch_verified_replaces_a_rotten_cache_entry_and_reports_it() {
+    let f = Fixture::new(b"good bytes");
+    let req = request(&sha(b"good bytes"), vec![f.url("pkg-1.0.tar.gz")]);
+    let path = f.fetch(&req, &FetchSettings::default()).unwrap();
+    fs::write(&path, b"bit rot").unwrap();
+    let progress = Corrupted::default();
+    let fetched = fetch_verified(&f.cache, std::slice::from_ref(&req), &FetchSettings::default(), &progress).unwrap();
+    assert_eq!(*progress.0.lock().unwrap(), vec![req.sha256.clone()]);
+    assert_eq!(fetched.cached, 0, "the rotten entry is not counted as cached");
+    assert_eq!(fs::read(&fetched.paths[0]).unwrap(), b"good bytes");
+}
+
+#[test]
+fn fetch_verified_reports_every_failure_not_the_first() {
+    let f = Fixture::new(b"good bytes");
+    let good = request(&sha(b"good bytes"), vec![f.url("pkg-1.0.tar.gz")]);
+    let missing = [request(&sha(b"a"), vec![f.url("a.tar.gz")]), request(&sha(b"b"), vec![f.url("b.tar.gz")])];
+    let all = [missing[0].clone(), good, missing[1].clone()];
+    match fetch_verified(&f.cache, &all, &FetchSettings::default(), &NoProgress) {
+        Err(FetchVerifiedError::Fetch { failures, total }) => {
+            assert_eq!((failures.len(), total), (2, 3));
+            assert!(failures.iter().all(|e| matches!(e, FetchError::NotFound { .. })));
+        }
+        other => panic!("expected both failures, got {other:?}"),
+    }
+}

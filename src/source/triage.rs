@@ -5,14 +5,17 @@
 //! GitHub's generated tarballs were in 2023) has the same tree digest under a different file sha256.
 //! Per top-level entry digests say where two trees differ without storing whole listings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use crate::digest::Sha256;
 use serde::{Deserialize, Serialize};
 
 use super::unpack::{UnpackError, open};
+use super::{FetchError, SourceRequest};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TreeSummary {
@@ -114,6 +117,40 @@ pub fn explain(expected: &TreeSummary, got: &TreeSummary) -> String {
         got.bytes,
         if changed.is_empty() { "same top-level entries, metadata differs".into() } else { changed.join(", ") }
     )
+}
+
+/// The summary of every request's archive (`paths` in request order), by sha256: what a lock records.
+/// Unpacking every archive in memory is CPU work, on rayon.
+pub fn summarize_all(
+    requests: &[SourceRequest],
+    paths: &[PathBuf],
+) -> Result<HashMap<String, TreeSummary>, UnpackError> {
+    requests.par_iter().zip(paths.par_iter()).map(|(r, p)| summarize(p).map(|t| (r.sha256.clone(), t))).collect()
+}
+
+/// What a hash mismatch means, as lines for people: when the download was kept and `recorded` (a lock
+/// file) knows what the expected archive unpacks to, compare contents; otherwise say what arrived.
+/// Nothing for other errors.
+pub fn mismatch<'a>(e: &FetchError, recorded: impl FnOnce(&str) -> Option<&'a TreeSummary>) -> Vec<String> {
+    let FetchError::HashMismatch { expected, kept: Some(kept), .. } = e else { return Vec::new() };
+    let got = match summarize(kept) {
+        Ok(t) => t,
+        Err(err) => return vec![format!("triage: the download is not a readable archive ({err})")],
+    };
+    match recorded(expected) {
+        Some(want) => vec![format!("triage: {}", explain(want, &got))],
+        None => vec![
+            format!(
+                "triage: the download holds {} files / {} bytes (tree {}); no lock file records what {} unpacks to,",
+                got.files,
+                got.bytes,
+                got.tree,
+                &expected[..16]
+            ),
+            "  so compose cannot tell a recompressed archive from a changed one: `compose lock` where it matched"
+                .into(),
+        ],
+    }
 }
 
 #[cfg(test)]

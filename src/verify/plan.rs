@@ -65,6 +65,16 @@ pub enum Status {
     NotApplied(String),
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Applied => f.write_str("applied"),
+            Status::Partly(why) => write!(f, "applied ({why})"),
+            Status::NotApplied(why) => write!(f, "NOT applied: {why}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Perturbation {
     pub what: &'static str,
