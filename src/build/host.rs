@@ -90,6 +90,36 @@ pub fn missing<'a>(needs: impl IntoIterator<Item = (&'a str, &'a [HostTool])>) -
     out
 }
 
+/// One host command the recipes need: where it is (if anywhere) and which packages need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub command: String,
+    pub debian: String,
+    pub found: Option<PathBuf>,
+    pub needed_by: Vec<String>,
+}
+
+/// Every host command of every package of `graph`, sorted by command, each with what needs it.
+pub fn requirements(graph: &crate::graph::BuildGraph) -> Vec<Requirement> {
+    let mut by_command: std::collections::BTreeMap<String, Requirement> = Default::default();
+    for i in graph.order() {
+        let r = graph.recipe(i);
+        for t in &r.build.host_tools {
+            by_command
+                .entry(t.command.clone())
+                .or_insert_with(|| Requirement {
+                    command: t.command.clone(),
+                    debian: debian_package(t),
+                    found: find(&t.command, BUILD_PATH),
+                    needed_by: Vec::new(),
+                })
+                .needed_by
+                .push(r.name.clone());
+        }
+    }
+    by_command.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

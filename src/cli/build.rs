@@ -209,65 +209,56 @@ fn failure(e: PipelineError, recipe: &Path, offline: bool, lock: Option<&LockFil
     }
 }
 
+/// A build error as a failure: one `error:` block per failed package after the first, each with what
+/// helps (the phase's log tail, the missing packages, the fetch triage) and the hint of the last one.
 fn build_failure(e: BuildError, offline: bool, lock: Option<&LockFile>) -> Failure {
     let code = code_of(&e, offline);
-    let mut f = Failure::new(code, e);
-    let Some(e) = f.error.downcast_ref::<BuildError>() else { return f };
-    let list: Vec<&BuildError> = match e {
+    let (mut details, mut hint) = (Vec::new(), None);
+    let list: Vec<&BuildError> = match &e {
         BuildError::Failed { failures } => failures.iter().collect(),
-        other => vec![other],
+        one => vec![one],
     };
-    let mut details = Vec::new();
-    let mut hint = None;
-    for e in list {
-        if matches!(e, BuildError::Failed { .. }) {
-            continue;
+    for (n, one) in list.into_iter().enumerate() {
+        if n > 0 || matches!(e, BuildError::Failed { .. }) {
+            details.push(format!("error: {one}"));
+            details.extend(super::causes(one).into_iter().map(|c| format!("  caused by: {c}")));
         }
-        if !std::ptr::eq(e, f.error.downcast_ref::<BuildError>().expect("checked")) {
-            details.push(format!("error: {e}"));
-            let mut c = std::error::Error::source(e);
-            while let Some(s) = c {
-                details.push(format!("  caused by: {s}"));
-                c = s.source();
-            }
-        }
-        match e {
-            BuildError::Phase { log, work_dir, .. } => {
-                let text = std::fs::read_to_string(log).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                details.push(format!("--- last lines of `{}` ---", log.display()));
-                for l in &lines[lines.len().saturating_sub(25)..] {
-                    details.push(format!("  | {l}"));
-                }
-                details.push(format!("build log: {}", log.display()));
-                details.push(format!("build directory kept for inspection: {}", work_dir.display()));
-            }
-            BuildError::HostTools { missing } => {
-                let mut pkgs: Vec<&str> = missing.iter().map(|m| m.debian.as_str()).collect();
-                pkgs.sort();
-                pkgs.dedup();
-                hint = Some(format!("apt-get install {}   (`compose doctor` lists every prerequisite)", pkgs.join(" ")))
-            }
-            BuildError::Sandbox(_) => {
-                hint = Some(
-                    "run where user namespaces are allowed, or pass `--no-sandbox` explicitly (recorded in build keys)"
-                        .into(),
-                )
-            }
-            BuildError::Fetch(f) => {
-                details.extend(super::sources::triage(f, lock));
-                hint = Some(if offline {
-                    "bring the missing files in with `compose sources import BUNDLE`, or `--mirror DIR`".into()
-                } else {
-                    "check the recipe's url and sha256; `--mirror DIR` adds a place to look".into()
-                })
-            }
-            _ => {}
-        }
+        hint = help(one, offline, lock, &mut details).or(hint);
     }
-    f.details = details;
-    f.hint = hint;
-    f
+    Failure { details, hint, ..Failure::new(code, e) }
+}
+
+/// The extra lines that help with one package's failure, and its hint.
+fn help(e: &BuildError, offline: bool, lock: Option<&LockFile>, details: &mut Vec<String>) -> Option<String> {
+    match e {
+        BuildError::Phase { log, work_dir, .. } => {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            details.push(format!("--- last lines of `{}` ---", log.display()));
+            details.extend(lines[lines.len().saturating_sub(25)..].iter().map(|l| format!("  | {l}")));
+            details.push(format!("build log: {}", log.display()));
+            details.push(format!("build directory kept for inspection: {}", work_dir.display()));
+            None
+        }
+        BuildError::HostTools { missing } => {
+            let mut pkgs: Vec<&str> = missing.iter().map(|m| m.debian.as_str()).collect();
+            pkgs.sort();
+            pkgs.dedup();
+            Some(format!("apt-get install {}   (`compose doctor` lists every prerequisite)", pkgs.join(" ")))
+        }
+        BuildError::Sandbox(_) => Some(
+            "run where user namespaces are allowed, or pass `--no-sandbox` explicitly (recorded in build keys)".into(),
+        ),
+        BuildError::Fetch(f) => {
+            details.extend(super::sources::triage(f, lock));
+            Some(if offline {
+                "bring the missing files in with `compose sources import BUNDLE`, or `--mirror DIR`".into()
+            } else {
+                "check the recipe's url and sha256; `--mirror DIR` adds a place to look".into()
+            })
+        }
+        _ => None,
+    }
 }
 
 fn code_of(e: &BuildError, offline: bool) -> u8 {

@@ -1,13 +1,12 @@
 //! `compose doctor [RECIPE...]`: every host prerequisite of a recipe set, and whether this machine has
 //! it. Default: every recipe in ./recipes.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use compose::build::{host, sandbox};
-use compose::recipe::HostTool;
+use compose::pipeline;
 
 use super::{Failure, exit, load};
 
@@ -24,38 +23,19 @@ const RUNTIME: &[(&str, &str)] = &[("podman", "podman"), ("runc", "runc"), ("sko
 
 pub fn run(args: DoctorArgs) -> Result<(), Failure> {
     let recipes = if args.recipes.is_empty() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir("recipes")
-            .map_err(|e| {
-                Failure::msg(exit::RECIPE, format!("cannot list `recipes/`: {e}"), Some("give recipe paths".into()))
-            })?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        v.sort();
-        v
+        pipeline::recipes_in(Path::new("recipes")).map_err(load::load_failure)?
     } else {
         args.recipes.clone()
     };
     let closure = load::closure(&recipes, &args.toolchain)?;
-    let mut needs: BTreeMap<String, (HostTool, Vec<String>)> = BTreeMap::new();
-    if let Some(g) = &closure.graph {
-        for i in g.order() {
-            let r = g.recipe(i);
-            for t in &r.build.host_tools {
-                needs.entry(t.command.clone()).or_insert_with(|| (t.clone(), Vec::new())).1.push(r.name.clone());
-            }
-        }
-    }
+    let needs = closure.graph.as_ref().map(host::requirements).unwrap_or_default();
     println!("{:<14} {:<16} {:<28} needed by", "host tool", "debian package", "found");
     let mut missing = Vec::new();
-    for (cmd, (tool, by)) in &needs {
-        let found = host::find(cmd, host::BUILD_PATH);
-        let pkg = host::debian_package(tool);
-        let shown = found.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "MISSING".into());
-        println!("{cmd:<14} {pkg:<16} {shown:<28} {}", by.join(", "));
-        if found.is_none() {
-            missing.push(pkg);
+    for r in &needs {
+        let shown = r.found.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "MISSING".into());
+        println!("{:<14} {:<16} {shown:<28} {}", r.command, r.debian, r.needed_by.join(", "));
+        if r.found.is_none() {
+            missing.push(r.debian.clone());
         }
     }
     let sandbox = match sandbox::probe() {

@@ -119,10 +119,8 @@ pub fn run() -> ExitCode {
 
 fn render(f: &Failure) {
     eprintln!("error: {}", f.error);
-    let mut cause = f.error.source();
-    while let Some(c) = cause {
+    for c in causes(f.error.as_ref()) {
         eprintln!("  caused by: {c}");
-        cause = c.source();
     }
     for d in &f.details {
         eprintln!("{d}");
@@ -130,6 +128,11 @@ fn render(f: &Failure) {
     if let Some(h) = &f.hint {
         eprintln!("hint: {h}");
     }
+}
+
+/// The chain of causes below `e`, outermost first.
+pub fn causes(e: &dyn std::error::Error) -> Vec<String> {
+    std::iter::successors(e.source(), |c| c.source()).map(|c| c.to_string()).collect()
 }
 
 /// Paths are resolved against the current directory once, here.

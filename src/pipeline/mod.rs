@@ -21,7 +21,7 @@ mod tests;
 
 pub use image::{architecture, combined_license};
 pub use request::{BuildRequest, Format, ImageOptions, LockPolicy};
-pub use spec::{Closure, ImageSpec, LoadError, load};
+pub use spec::{Closure, ImageSpec, LoadError, load, recipes_in};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -36,6 +36,8 @@ pub struct Closure {
 pub enum LoadError {
     #[error("no recipe at `{}`", path.display())]
     NoRecipe { path: PathBuf },
+    #[error("cannot list the recipes in `{}`", dir.display())]
+    ListRecipes { dir: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Recipe(#[from] RecipeError),
     #[error(transparent)]
@@ -57,6 +59,7 @@ impl LoadError {
     pub fn hint(&self) -> Option<String> {
         match self {
             LoadError::NoRecipe { .. } => Some("give the path to a recipe file, e.g. `recipes/busybox.toml`".into()),
+            LoadError::ListRecipes { .. } => Some("run it in the project directory, or give recipe paths".into()),
             LoadError::Recipe(r) | LoadError::Toolchain(ToolchainError::Recipe(r)) => r.hint(),
             LoadError::Toolchain(_) => {
                 Some("pass `--toolchain NAME` (looked up in toolchains/) or a path to a toolchain file".into())
@@ -76,6 +79,21 @@ impl LoadError {
             }
         }
     }
+}
+
+/// Every recipe file (`*.toml`) of the directory `dir`, sorted: what `compose doctor` and
+/// `compose cache prune` take when given no recipes.
+pub fn recipes_in(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let list = |source| LoadError::ListRecipes { dir: dir.to_path_buf(), source };
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(list)? {
+        let p = e.map_err(list)?.path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            v.push(p);
+        }
+    }
+    v.sort();
+    Ok(v)
 }
 
 /// Loads `recipes` and everything they need. The toolchain is looked up beside the first recipe's
