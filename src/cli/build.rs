@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use compose::build::{BuildError, BuildSettings, PlanStep};
+use compose::build::{BuildError, PlanStep};
 use compose::export;
 use compose::lock::LockFile;
 use compose::pipeline::{self, BuildRequest, Format, LockPolicy, Outcome, PipelineError, Planned, Stage};
@@ -71,15 +71,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
             locked: args.locked,
         },
         timings: args.timings,
-        settings: BuildSettings {
-            jobs: common.jobs,
-            sandboxed: !args.no_sandbox,
-            cache_root: common.cache_dir.clone(),
-            source_date_epoch: common.source_date_epoch,
-            keep_going: args.keep_going,
-            fetch: load::fetch_settings(&common),
-            phase_env: settings::phase_env(),
-        },
+        settings: common.build(!args.no_sandbox, args.keep_going),
     };
     let planned = pipeline::plan(request).map_err(|e| failure(e, &args.recipe, offline, None))?;
     if args.dry_run {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use compose::build::{self, BuildSettings};
+use compose::build;
 
 use super::settings::{self, CommonArgs};
 use super::{Failure, exit, load};
@@ -38,15 +38,7 @@ pub fn run(args: ExplainArgs) -> Result<(), Failure> {
         println!("`{}` has no packages: nothing is ever built", args.package);
         return Ok(());
     };
-    let settings = BuildSettings {
-        jobs: common.jobs,
-        sandboxed: !args.no_sandbox,
-        cache_root: common.cache_dir.clone(),
-        source_date_epoch: common.source_date_epoch,
-        keep_going: false,
-        fetch: load::fetch_settings(&common),
-        phase_env: Vec::new(),
-    };
+    let settings = common.build(!args.no_sandbox, false);
     let plan = build::plan(graph, &closure.toolchain, &settings).map_err(|e| Failure::new(exit::BUILD, e))?;
     let building: Vec<&str> = plan.iter().filter(|s| !s.cached).map(|s| s.name.as_str()).collect();
     for s in &plan {

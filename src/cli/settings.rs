@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use compose::build::BuildSettings;
+use compose::source::FetchSettings;
+
 /// Default SOURCE_DATE_EPOCH when neither the environment nor a flag sets one: 2023-11-14T22:13:20Z.
 pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 1_700_000_000;
 
@@ -16,6 +19,31 @@ pub struct Common {
     pub source_date_epoch: u64,
     pub offline: bool,
     pub mirrors: Vec<String>,
+}
+
+impl Common {
+    pub fn fetch(&self) -> FetchSettings {
+        FetchSettings {
+            mirrors: self.mirrors.clone(),
+            offline: self.offline,
+            debian_base: compose::source::debian_base_from_apt(),
+            retries: 3,
+            timeout: std::time::Duration::from_secs(60),
+        }
+    }
+
+    /// The library's build settings: these, plus the sandbox choice (`--no-sandbox`) and `--keep-going`.
+    pub fn build(&self, sandboxed: bool, keep_going: bool) -> BuildSettings {
+        BuildSettings {
+            jobs: self.jobs,
+            sandboxed,
+            cache_root: self.cache_dir.clone(),
+            source_date_epoch: self.source_date_epoch,
+            keep_going,
+            fetch: self.fetch(),
+            phase_env: phase_env(),
+        }
+    }
 }
 
 /// The flags every command that touches the cache shares.

@@ -90,7 +90,7 @@ pub(super) fn fetch_verified(
 ) -> Result<Fetched, Failure> {
     let reporter = CliReporter::new(quiet, false);
     let progress = Progress(FetchBridge(&reporter));
-    source::fetch_verified(cache, requests, &load::fetch_settings(common), &progress)
+    source::fetch_verified(cache, requests, &common.fetch(), &progress)
         .map_err(|e| fetch_failure(e, common.offline, lock))
 }
 
