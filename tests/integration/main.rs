@@ -11,6 +11,7 @@ mod airgap;
 mod audit;
 mod audit_images;
 mod collection;
+mod concurrency;
 mod e2e;
 mod fixture_build;
 mod host;
