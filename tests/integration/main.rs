@@ -12,6 +12,7 @@ mod audit;
 mod audit_images;
 mod collection;
 mod concurrency;
+mod crash;
 mod e2e;
 mod fixture_build;
 mod host;
