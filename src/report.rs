@@ -16,6 +16,12 @@ pub trait Reporter: Sync {
     fn on_build_failed(&self, _package: &str) {}
     /// Why a package is about to be built (what changed since its last artifact).
     fn on_rebuild_reasons(&self, _package: &str, _reasons: &[RebuildReason]) {}
+    /// Another compose process (`pid`, if known) holds the build lock of `package`; this one waits, then
+    /// takes its artifact. The default says so through `note`, so wrappers that forward `note` keep it.
+    fn on_waiting(&self, package: &str, pid: Option<u32>) {
+        let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into());
+        self.note(&format!("waiting for another compose building {package} (pid {pid})"))
+    }
     /// One plain line for people (stderr).
     fn note(&self, _line: &str) {}
 }

@@ -2,6 +2,11 @@
 //! `tree/` (what the package installed into `$DESTDIR`) and `meta.json`. An entry appears atomically
 //! (built beside, `meta.json` fsynced, then renamed), so a reader never sees half an artifact; an entry
 //! whose `meta.json` is unreadable or corrupt counts as absent, and the next build replaces it.
+//!
+//! A process killed at any moment leaves at worst a `.tmp-*` or `.old-*` directory, which no lookup
+//! reads and `sweep` removes, or a complete entry (the rename is the commit). The tree's files are not
+//! fsynced (only `meta.json` and `files.tsv` are): a killed process loses nothing the kernel already
+//! has; a power cut may.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -67,6 +72,28 @@ impl ArtifactStore {
         self.root.join(format!("{name}-{key}"))
     }
 
+    /// The build lock of `name` under `key` (`super::lock::KeyLock`): whoever holds it builds or commits
+    /// that key; everyone else waits, then finds the artifact here.
+    pub fn lock_path(&self, name: &str, key: &str) -> PathBuf {
+        self.root.join(format!("{name}-{key}.lock"))
+    }
+
+    /// Removes what a killed `commit` left (`.tmp-<name>-<key>-<pid>/`, `.old-<name>-<key>-<pid>/`) for
+    /// every key whose build lock is free: no live process is committing it. Such entries are never read
+    /// as artifacts in any case; this only reclaims the space. Best effort.
+    pub fn sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(".tmp-").or_else(|| name.strip_prefix(".old-")) else { continue };
+            let Some((name_key, _pid)) = rest.rsplit_once('-') else { continue };
+            let lock = self.root.join(format!("{name_key}.lock"));
+            if let Ok(Some(_held)) = super::lock::KeyLock::try_acquire(&lock) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     /// The artifact of `name` under `key`, if the store has one whose `meta.json` reads back as this very
     /// entry. Anything else (no entry, an unreadable or corrupt `meta.json`) is `None`: the package is
     /// built again, and `commit` replaces the damaged entry.
@@ -99,7 +126,9 @@ impl ArtifactStore {
         best.map(|(_, a)| a)
     }
 
-    /// Moves a finished `$DESTDIR` into the store.
+    /// Moves a finished `$DESTDIR` into the store. The caller holds the key's build lock, so no other
+    /// process commits the same key at the same time (a second commit of a key already stored keeps the
+    /// first).
     pub fn commit(
         &self,
         name: &str,

@@ -19,17 +19,20 @@ use std::time::Duration;
 use petgraph::graph::NodeIndex;
 
 use super::artifact::{Artifact, ArtifactStore};
-use super::job::{self, Job};
+use super::job::Job;
 use super::key::{self, KeyInputs};
+use super::lock::{KeyLock, WorkDir};
 use super::queue::{Queue, Settled};
 use super::{BuildError, BuildSettings, Janitor, Jobserver};
 use crate::graph::BuildGraph;
 use crate::report::Reporter;
 use crate::toolchain::Toolchain;
 
-/// Builds one package: `job::run` in production, something simpler (or panicking) in tests.
-pub(super) type Runner<'r> =
-    dyn Fn(&Job, &jobserver::Client, &ArtifactStore, &dyn Fn(&str)) -> Result<Artifact, BuildError> + Sync + 'r;
+/// Builds one package in its claimed work directory: `job::run` in production, something simpler (or
+/// panicking) in tests.
+pub(super) type Runner<'r> = dyn Fn(&Job, &WorkDir, &jobserver::Client, &ArtifactStore, &dyn Fn(&str)) -> Result<Artifact, BuildError>
+    + Sync
+    + 'r;
 
 /// What the drain reads and never changes.
 pub(super) struct Context<'a> {
@@ -47,8 +50,19 @@ pub(super) struct Context<'a> {
 
 enum Msg {
     Token(std::io::Result<jobserver::Acquired>),
+    /// Another process holds the package's build lock (its pid, if it could be read).
+    Waiting(NodeIndex, Option<u32>),
+    /// The worker holds the build lock and a token, and the store does not have the key: it builds.
+    Started(NodeIndex),
     Phase(NodeIndex, String),
-    Done(NodeIndex, Box<Result<Artifact, BuildError>>),
+    Done(NodeIndex, Box<Result<Finished, BuildError>>),
+}
+
+/// How a worker's package got its artifact.
+enum Finished {
+    Built(Artifact),
+    /// Another process built it while this one waited for the build lock.
+    Stored(Artifact),
 }
 
 struct DrainState<'a> {
@@ -144,6 +158,8 @@ impl<'a> DrainState<'a> {
                         self.start(scope, node, token);
                     }
                 }
+                Msg::Waiting(node, pid) => self.cx.reporter.on_waiting(self.cx.graph.name(node), pid),
+                Msg::Started(node) => self.cx.reporter.on_build_start(self.cx.graph.name(node)),
                 Msg::Phase(node, phase) => self.cx.reporter.on_phase(self.cx.graph.name(node), &phase),
                 Msg::Done(node, result) => self.finish(node, *result),
             }
@@ -159,18 +175,26 @@ impl<'a> DrainState<'a> {
             Ok(job) => job,
             Err(e) => return self.fail(node, e),
         };
-        self.cx.reporter.on_build_start(&job.recipe.name);
         self.running.insert(node);
         let (tx, cx) = (self.tx.clone(), self.cx);
         scope.spawn(move || work(cx, node, job, token, tx));
     }
 
-    fn finish(&mut self, node: NodeIndex, result: Result<Artifact, BuildError>) {
+    fn finish(&mut self, node: NodeIndex, result: Result<Finished, BuildError>) {
         self.running.remove(&node);
-        match result {
-            Ok(a) => {
-                let name = self.cx.graph.name(node);
+        let name = self.cx.graph.name(node);
+        let artifact = result.map(|f| match f {
+            Finished::Built(a) => {
                 self.cx.reporter.on_build_done(name, Duration::from_secs_f64(a.meta.build_seconds));
+                a
+            }
+            Finished::Stored(a) => {
+                self.cx.reporter.on_cached(name);
+                a
+            }
+        });
+        match artifact {
+            Ok(a) => {
                 self.done.insert(node, a);
                 let (cx, done, inputs, failures) = (self.cx, &mut self.done, &mut self.inputs, &mut self.failures);
                 self.queue.succeeded(node, |n| settle(cx, done, inputs, failures, n));
@@ -192,6 +216,7 @@ impl<'a> DrainState<'a> {
         let package = recipe.name.clone();
         let missing = |what: String| BuildError::PrepareJob { package: package.clone(), missing: what };
         let inputs = self.inputs.remove(&node).ok_or_else(|| missing("its key inputs".into()))?;
+        let key = inputs.key();
         let mut sources = Vec::new();
         for s in &recipe.sources {
             sources.push(cx.sources.get(&s.sha256).cloned().ok_or_else(|| missing(format!("source `{}`", s.url)))?);
@@ -209,7 +234,7 @@ impl<'a> DrainState<'a> {
             bootstrap: g.graph[node].in_toolchain,
             toolchain: cx.toolchain.clone(),
             work_root: s.cache_root.join("work"),
-            log_path: s.cache_root.join("logs").join(format!("{package}.log")),
+            log_path: s.cache_root.join("logs").join(format!("{package}-{}.log", &key[..12])),
             sandboxed: s.sandboxed,
             makeflags: cx.jobserver.makeflags.clone(),
             jobs: s.jobs,
@@ -249,24 +274,69 @@ fn settle(
     Settled::Build
 }
 
-/// One worker: runs the job, gives the token back, and reports `Done` through the guard.
+/// One worker: builds the job under its build lock, and reports `Done` through the guard.
 fn work(cx: &Context, node: NodeIndex, job: Job, token: jobserver::Acquired, tx: Sender<Msg>) {
     let package = job.recipe.name.clone();
     let mut guard = FinishOnDrop { tx: &tx, node, package: &package, result: None };
     // A panic is caught here so that it becomes this package's error, and the scope does not re-raise
     // it once every worker is joined.
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let on_phase = |p: &str| drop(tx.send(Msg::Phase(node, p.to_string())));
-        let result = (cx.runner)(&job, &cx.jobserver.client, cx.store, &on_phase);
-        drop(token);
-        if result.is_ok() {
-            cx.janitor.remove(job::scratch_dirs(&job));
-        }
-        result
-    }));
+    let outcome = catch_unwind(AssertUnwindSafe(|| build_locked(cx, node, &job, token, &tx)));
     guard.result = Some(outcome.unwrap_or_else(|payload| {
         Err(BuildError::Panicked { package: package.clone(), message: panic_message(payload.as_ref()) })
     }));
+}
+
+/// Takes the key's build lock, then builds in a claimed work directory, unless the store has the key by
+/// then (another process built it while this one waited: nothing is built twice).
+///
+/// The lock is tried first without waiting. If another process holds it, the worker gives its token
+/// back before it waits, so this process's other ready packages run meanwhile; once it holds the lock
+/// and must build after all (the other process failed or was killed), it takes a token again straight
+/// from the jobserver. A worker never waits for a lock while holding a token, and never waits for a
+/// token while another process waits on it, so processes sharing a cache cannot deadlock.
+fn build_locked(
+    cx: &Context,
+    node: NodeIndex,
+    job: &Job,
+    token: jobserver::Acquired,
+    tx: &Sender<Msg>,
+) -> Result<Finished, BuildError> {
+    let name = job.recipe.name.as_str();
+    let key = job.inputs.key();
+    let path = cx.store.lock_path(name, &key);
+    let io = |op: &'static str, path: PathBuf| move |source| BuildError::Io { package: name.into(), op, path, source };
+    let (lock, token) = match KeyLock::try_acquire(&path).map_err(io("lock", path.clone()))? {
+        Some(lock) => (lock, Some(token)),
+        None => {
+            drop(token);
+            let _ = tx.send(Msg::Waiting(node, KeyLock::holder(&path)));
+            (KeyLock::acquire(&path).map_err(io("lock", path.clone()))?, None)
+        }
+    };
+    if let Some(a) = cx.store.get(name, &key) {
+        return Ok(Finished::Stored(a));
+    }
+    let token = match token {
+        Some(t) => t,
+        None => cx.jobserver.client.acquire().map_err(BuildError::Jobserver)?,
+    };
+    let _ = tx.send(Msg::Started(node));
+    let stem = format!("{name}-{}-{}", &key[..12], std::process::id());
+    let dirs =
+        WorkDir::claim(&job.work_root, &stem).map_err(io("claim the work directory", job.work_root.join(&stem)))?;
+    let on_phase = |p: &str| drop(tx.send(Msg::Phase(node, p.to_string())));
+    let result = (cx.runner)(job, &dirs, &cx.jobserver.client, cx.store, &on_phase);
+    drop((token, lock));
+    match result {
+        Ok(a) => {
+            cx.janitor.remove(dirs);
+            Ok(Finished::Built(a))
+        }
+        Err(e) => {
+            cx.janitor.keep(dirs);
+            Err(e)
+        }
+    }
 }
 
 /// Sends `Done` when dropped, with the worker's result, or with `Panicked` if the worker unwound before
@@ -275,7 +345,7 @@ struct FinishOnDrop<'a> {
     tx: &'a Sender<Msg>,
     node: NodeIndex,
     package: &'a str,
-    result: Option<Result<Artifact, BuildError>>,
+    result: Option<Result<Finished, BuildError>>,
 }
 
 impl Drop for FinishOnDrop<'_> {

@@ -1,5 +1,6 @@
-//! One package build: a fresh work directory, the sources unpacked, the sysroot assembled, then each
-//! phase run in the sandbox with a fixed environment, and `$DESTDIR` committed to the artifact store.
+//! One package build: a fresh work directory (claimed by the caller under the key's build lock), the
+//! sources unpacked, the sysroot assembled, then each phase run in the sandbox with a fixed
+//! environment, and `$DESTDIR` committed to the artifact store.
 //!
 //! Inside the sandbox the paths are always the same (`/build/src`, `/build/dest`, `/sysroot`), so a
 //! build does not depend on where the cache lives. Without the sandbox, the host paths are used.
@@ -14,6 +15,7 @@ use std::time::Instant;
 use super::BuildError;
 use super::artifact::{Artifact, ArtifactStore};
 use super::key::KeyInputs;
+use super::lock::WorkDir;
 use super::sandbox::{self, Bind, Isolation, SandboxSpec};
 use crate::recipe::Recipe;
 use crate::source::unpack::{self, Strip, UnpackOptions};
@@ -29,7 +31,9 @@ pub struct Job {
     /// A toolchain package: built with the host compiler.
     pub bootstrap: bool,
     pub toolchain: Arc<Toolchain>,
+    /// `<cache>/work`: the build claims `<name>-<key prefix>-<pid>/` (and `.sysroot/`) in it.
     pub work_root: PathBuf,
+    /// `<cache>/logs/<name>-<key prefix>.log`.
     pub log_path: PathBuf,
     pub sandboxed: bool,
     pub makeflags: String,
@@ -46,8 +50,12 @@ struct Layout {
     tmp: PathBuf,
 }
 
+/// Builds `job` in `dirs` (claimed, and emptied of anything a dead process left) and commits its
+/// `$DESTDIR`. The log is `job.log_path` (one per key, written only under the key's build lock), and
+/// `logs/<name>.log` is pointed at it whether the build succeeds or not.
 pub fn run(
     job: &Job,
+    dirs: &WorkDir,
     client: &jobserver::Client,
     store: &ArtifactStore,
     on_phase: &dyn Fn(&str),
@@ -58,25 +66,54 @@ pub fn run(
         let (package, path) = (name.to_string(), path.to_path_buf());
         move |source| BuildError::Io { package, op, path, source }
     };
-    let [work, host_sysroot] = scratch_dirs(job);
-    for d in [&work, &host_sysroot] {
-        if d.exists() {
-            std::fs::remove_dir_all(d).map_err(io("clean the old work directory", d))?;
-        }
+    if let Some(parent) = job.log_path.parent() {
+        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
     }
+    let mut log = std::fs::File::create(&job.log_path).map_err(io("create the build log", &job.log_path))?;
+    let built = build_tree(job, dirs, &mut log, client, on_phase);
+    link_log(job).map_err(io("point the package's log link at", &job.log_path))?;
+    built?;
+    on_phase("commit");
+    let artifact = store
+        .commit(name, &job.recipe.version, &job.inputs, &dirs.path().join("dest"), started.elapsed())
+        .map_err(|source| BuildError::Store { package: name.to_string(), source })?;
+    Ok(artifact)
+}
+
+/// `logs/<name>.log` becomes a symlink to this build's log (through a temp link and a rename, so a
+/// reader always finds one whole log, the newest build's).
+fn link_log(job: &Job) -> std::io::Result<()> {
+    let (Some(dir), Some(file)) = (job.log_path.parent(), job.log_path.file_name()) else { return Ok(()) };
+    let name = &job.recipe.name;
+    let tmp = dir.join(format!(".{name}.log.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(file, &tmp)?;
+    std::fs::rename(&tmp, dir.join(format!("{name}.log")))
+}
+
+/// The sources unpacked, patches and files copied, the sysroot assembled, then every phase.
+fn build_tree(
+    job: &Job,
+    dirs: &WorkDir,
+    log: &mut std::fs::File,
+    client: &jobserver::Client,
+    on_phase: &dyn Fn(&str),
+) -> Result<(), BuildError> {
+    let name = job.recipe.name.as_str();
+    let io = |op: &'static str, path: &Path| {
+        let (package, path) = (name.to_string(), path.to_path_buf());
+        move |source| BuildError::Io { package, op, path, source }
+    };
+    let (work, host_sysroot) = (dirs.path(), dirs.sysroot());
     // Exactly 0755, not what compose's umask gives: `dest/` is the artifact's root, and builds copy from
     // these (found by `compose verify`, whose perturbed build runs under umask 077).
     for sub in ["dest", "files", "home", "patches", "tmp"] {
         unpack::create_dir_all_mode(&work.join(sub), 0o755).map_err(io("create", &work.join(sub)))?;
     }
     unpack::create_dir_all_mode(&host_sysroot, 0o755).map_err(io("create", &host_sysroot))?;
-    if let Some(parent) = job.log_path.parent() {
-        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
-    }
-    let mut log = std::fs::File::create(&job.log_path).map_err(io("create the build log", &job.log_path))?;
 
     on_phase("unpack");
-    unpack_sources(job, &work).map_err(|e| match e {
+    unpack_sources(job, work).map_err(|e| match e {
         UnpackStep::Unpack(source) => BuildError::Unpack { package: name.to_string(), source },
         UnpackStep::Io(op, path, source) => BuildError::Io { package: name.to_string(), op, path, source },
     })?;
@@ -99,7 +136,7 @@ pub fn run(
     let layout = if job.sandboxed {
         Layout { build: "/build".into(), sysroot: "/sysroot".into(), tmp: "/tmp".into() }
     } else {
-        Layout { build: work.clone(), sysroot: host_sysroot.clone(), tmp: work.join("tmp") }
+        Layout { build: work.to_path_buf(), sysroot: host_sysroot.clone(), tmp: work.join("tmp") }
     };
     let cenv = if job.bootstrap {
         job.toolchain.bootstrap_env()
@@ -108,18 +145,35 @@ pub fn run(
             .prepare_sysroot(&host_sysroot, &layout.sysroot)
             .map_err(|source| BuildError::Toolchain { package: name.to_string(), source })?
     };
-    let env = environment(job, &layout, &cenv);
+    run_phases(job, dirs, &layout, &environment(job, &layout, &cenv), log, client, on_phase)
+}
+
+/// The recipe's phases (and `patch` first when there are patches), each in the sandbox, output to `log`.
+fn run_phases(
+    job: &Job,
+    dirs: &WorkDir,
+    layout: &Layout,
+    env: &[(String, String)],
+    log: &mut std::fs::File,
+    client: &jobserver::Client,
+    on_phase: &dyn Fn(&str),
+) -> Result<(), BuildError> {
+    let name = job.recipe.name.as_str();
+    let work = dirs.path().to_path_buf();
+    let io = |op: &'static str, path: &Path| {
+        let (package, path) = (name.to_string(), path.to_path_buf());
+        move |source| BuildError::Io { package, op, path, source }
+    };
     let spec_for = |script: &str| SandboxSpec {
         binds: vec![
             Bind { host: work.clone(), inside: layout.build.clone(), writable: true },
-            Bind { host: host_sysroot.clone(), inside: layout.sysroot.clone(), writable: false },
+            Bind { host: dirs.sysroot(), inside: layout.sysroot.clone(), writable: false },
         ],
         cwd: layout.build.join("src"),
-        env: env.clone(),
+        env: env.to_vec(),
         argv: vec!["bash".into(), "-e".into(), "-o".into(), "pipefail".into(), "-c".into(), script.into()],
         hostname: "compose".into(),
     };
-
     let mut phases: Vec<(&str, String)> = Vec::new();
     if !job.recipe.patches.is_empty() {
         let dir = layout.build.join("patches");
@@ -160,19 +214,7 @@ pub fn run(
             });
         }
     }
-    on_phase("commit");
-    let artifact = store
-        .commit(name, &job.recipe.version, &job.inputs, &work.join("dest"), started.elapsed())
-        .map_err(|source| BuildError::Store { package: name.to_string(), source })?;
-    Ok(artifact)
-}
-
-/// The directories a build of `job` works in (its work directory and its host sysroot). `run` removes
-/// old ones before it starts; after a success the caller hands them to a `Janitor`, and after a failure
-/// they stay for the user to look at.
-pub fn scratch_dirs(job: &Job) -> [PathBuf; 2] {
-    let name = job.recipe.name.as_str();
-    [job.work_root.join(name), job.work_root.join(format!("{name}.sysroot"))]
+    Ok(())
 }
 
 fn environment(job: &Job, l: &Layout, cenv: &crate::toolchain::CompilerEnv) -> Vec<(String, String)> {

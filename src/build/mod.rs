@@ -10,6 +10,12 @@
 //! host tools, probe the sandbox, fetch every source, make the jobserver, then `drain::drain`. The rules
 //! of the schedule live in `queue` (pure data, unit-tested); `drain` runs them with threads and a
 //! channel, and owns every piece of mutable state in one `DrainState`.
+//!
+//! Several compose processes may share one cache. Each package is built under its key's build lock
+//! (`lock::KeyLock`, `artifacts-v1/<name>-<key>.lock`): a process that finds it held says so, waits
+//! without a jobserver token, then takes the artifact the holder stored, so no key is built twice at
+//! once. Every build works in its own claimed `work/<name>-<key prefix>-<pid>/`, so no process touches
+//! another's files.
 
 pub mod artifact;
 mod drain;
@@ -19,6 +25,7 @@ pub mod host;
 mod janitor;
 pub mod job;
 pub mod key;
+pub mod lock;
 mod plan;
 mod queue;
 pub mod reason;
@@ -108,6 +115,9 @@ fn build_with(
 ) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
     let steps = plan(graph, &toolchain, settings)?;
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
+    // What killed builds and ended failed runs left, in any process: only unclaimed directories go.
+    lock::sweep(&settings.cache_root.join("work"));
+    store.sweep();
     let (done, todo) = take_stored(&steps, &store, reporter);
     if todo.is_empty() {
         return Ok(done);

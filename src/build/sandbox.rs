@@ -115,7 +115,27 @@ pub fn command_with_exe(exe: &Path, spec: &SandboxSpec, isolation: Isolation) ->
     let json = serde_json::to_string(&spec).map_err(|_| NonUtf8Path { path: spec.cwd.clone() })?;
     let mut cmd = Command::new(exe);
     cmd.arg(MAGIC).arg(json).env_clear();
+    die_with_parent(&mut cmd);
     Ok(cmd)
+}
+
+/// The outer sandbox process gets SIGKILL when the compose thread that started it dies (a killed
+/// compose), and pid 1 dies with it in turn (`init`), which takes the whole namespace down: a killed
+/// compose leaves no build running that could write into a work directory the next run sweeps. Safe
+/// because each worker waits for its command before its thread ends.
+fn die_with_parent(cmd: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl, getppid and _exit are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // Killed between fork and prctl: the signal was missed, so exit now.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        })
+    };
 }
 
 /// The host path for an inside path: through the bind with the longest matching

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::artifact::{Artifact, ArtifactStore};
 use super::job::Job;
+use super::lock::WorkDir;
 use super::*;
 use crate::graph::BuildGraph;
 use crate::report::Silent;
@@ -53,9 +54,9 @@ fn settings(dir: &Path, keep_going: bool) -> BuildSettings {
 }
 
 /// Commits a one-file tree for the package, without running anything.
-fn fake_build(job: &Job, store: &ArtifactStore) -> Result<Artifact, BuildError> {
+fn fake_build(job: &Job, dirs: &WorkDir, store: &ArtifactStore) -> Result<Artifact, BuildError> {
     let name = &job.recipe.name;
-    let dest = job.work_root.join(name).join("dest");
+    let dest = dirs.path().join("dest");
     std::fs::create_dir_all(&dest).unwrap();
     std::fs::write(dest.join(name), name.as_bytes()).unwrap();
     store
@@ -79,12 +80,12 @@ fn build_in(
         let list: Vec<(&str, &[&str])> = packages.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
         let (graph, toolchain) = project(&dir, &list);
         let ran = Mutex::new(Vec::new());
-        let runner = |job: &Job, _: &jobserver::Client, store: &ArtifactStore, _: &dyn Fn(&str)| {
+        let runner = |job: &Job, dirs: &WorkDir, _: &jobserver::Client, store: &ArtifactStore, _: &dyn Fn(&str)| {
             ran.lock().unwrap().push(job.recipe.name.clone());
             if job.recipe.name == panics {
                 panic!("injected failure in {panics}");
             }
-            fake_build(job, store)
+            fake_build(job, dirs, store)
         };
         let janitor = Janitor::default();
         let r = build_with(&graph, toolchain, &settings(&dir, keep_going), &Silent, &janitor, &runner);

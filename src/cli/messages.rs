@@ -65,6 +65,10 @@ impl Reporter for JsonReporter<'_> {
         emit(json!({"reason": "rebuild-reasons", "package": package, "reasons": lines}));
         self.inner.on_rebuild_reasons(package, reasons)
     }
+    fn on_waiting(&self, package: &str, pid: Option<u32>) {
+        emit(json!({"reason": "package-waiting", "package": package, "pid": pid}));
+        self.inner.on_waiting(package, pid)
+    }
     fn note(&self, line: &str) {
         self.inner.note(line)
     }

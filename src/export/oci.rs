@@ -307,7 +307,11 @@ fn docker_archive(
     write_archive(list, out, meta.source_date_epoch)
 }
 
-/// Puts the staged directory at `out`, replacing what was there only once the new one is complete.
+/// Puts the staged directory at `out` in one step: a plain rename when nothing is there, else an atomic
+/// exchange (`renameat2(RENAME_EXCHANGE)`) after which the old layout sits at the staged path and is
+/// removed with the staging directory. A reader (or a process killed at any moment) sees the old
+/// layout or the new one, never none and never half; concurrent writers each swap in a whole layout.
+/// A filesystem without the exchange falls back to moving the old one aside first.
 fn replace_dir(staged: &Path, out: &Path) -> Result<(), ExportError> {
     let io = |op, path: &Path| {
         let path = path.to_path_buf();
@@ -316,12 +320,37 @@ fn replace_dir(staged: &Path, out: &Path) -> Result<(), ExportError> {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io("create", parent))?;
     }
+    // Left by a compose that was killed mid-way through the fallback below (or by an older compose).
     let old = out.with_extension("old-compose");
-    if out.exists() {
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(out, &old).map_err(io("move aside", out))?;
+    let _ = std::fs::remove_dir_all(&old);
+    loop {
+        if out.symlink_metadata().is_err() {
+            match std::fs::rename(staged, out) {
+                Ok(()) => return Ok(()),
+                // Another process put one there meanwhile: exchange with it instead.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => continue,
+                Err(e) => return Err(io("rename into place", out)(e)),
+            }
+        }
+        match exchange(staged, out) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => break,
+            Err(e) => return Err(io("swap into place", out)(e)),
+        }
     }
+    std::fs::rename(out, &old).map_err(io("move aside", out))?;
     std::fs::rename(staged, out).map_err(io("rename into place", out))?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
+}
+
+/// Swaps two paths atomically.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths, relative to the working directory.
+    let r = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+    if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }

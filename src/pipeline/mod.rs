@@ -228,11 +228,11 @@ impl Planned {
     }
 
     /// Scratch space for generated rootfs files, in the cache (same filesystem as the artifacts).
-    fn scratch_dir(&self) -> Result<tempfile::TempDir, PipelineError> {
+    /// Claimed like a build's work directory (`work/rootfs-<pid>-<n>/`), so that if this process is
+    /// killed, the next run's sweep removes it; dropped, it is removed.
+    fn scratch_dir(&self) -> Result<build::lock::WorkDir, PipelineError> {
         let dir = self.request.settings.cache_root.join("work");
-        std::fs::create_dir_all(&dir)
-            .and_then(|()| tempfile::Builder::new().prefix("rootfs-").tempdir_in(&dir))
-            .map_err(|source| PipelineError::Scratch { dir, source })
+        build::lock::WorkDir::scratch(&dir, "rootfs").map_err(|source| PipelineError::Scratch { dir, source })
     }
 
     fn assemble(

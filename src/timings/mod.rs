@@ -133,6 +133,9 @@ impl Reporter for Recorder<'_> {
     fn on_rebuild_reasons(&self, package: &str, reasons: &[crate::build::RebuildReason]) {
         self.inner.on_rebuild_reasons(package, reasons)
     }
+    fn on_waiting(&self, package: &str, pid: Option<u32>) {
+        self.inner.on_waiting(package, pid)
+    }
     fn note(&self, line: &str) {
         self.inner.note(line)
     }

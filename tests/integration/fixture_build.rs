@@ -273,7 +273,19 @@ fn failed_build_shows_log_tail_and_keeps_the_build_dir() {
         .stderr_has("some-context-line")
         .stderr_has("build log: ")
         .stderr_has("build directory kept for inspection");
-    assert!(t.path("cache/work/bad/src/x").exists());
+    let kept = r.stderr.lines().find_map(|l| l.split("kept for inspection: ").nth(1)).expect("the kept directory");
+    let kept = PathBuf::from(kept.trim());
+    assert!(kept.starts_with(t.path("cache/work")), "{}", kept.display());
+    assert!(kept.join("src/x").exists(), "{}", kept.display());
+    let log = r.stderr.lines().find_map(|l| l.split("build log: ").nth(1)).expect("the log path");
+    assert!(std::fs::read_to_string(log.trim()).unwrap().contains("some-context-line"));
+    assert!(std::fs::read_to_string(t.path("cache/logs/bad.log")).unwrap().contains("some-context-line"));
+    // The next run (this one fails again) removes the dead run's directory, and keeps its own.
+    let again = t.run();
+    again.code(7);
+    assert!(!kept.exists(), "a failed build's directory is kept only until the next run");
+    let kept_again = again.stderr.lines().find_map(|l| l.split("kept for inspection: ").nth(1)).unwrap();
+    assert!(PathBuf::from(kept_again.trim()).join("src/x").exists());
 }
 
 /// A successful build's work directory is removed in the background (nothing waits for it), but it is

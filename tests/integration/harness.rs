@@ -146,6 +146,22 @@ impl Test {
 
     /// Runs other arguments in the same project, with extra environment, leaving `self` as it is.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let output = self.command(args, env).output().expect("run compose");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        Run { output, stdout, stderr }
+    }
+
+    /// Starts `args` in the project without waiting, stdout and stderr piped: for runs that must
+    /// overlap, or be killed. `Run::of` reads the finished child.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = self.command(args, &[]);
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        cmd.spawn().expect("start compose")
+    }
+
+    /// The `compose` command in this project, with the test environment.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_compose"));
         cmd.current_dir(self.dir.path())
             .args(args)
@@ -165,14 +181,19 @@ impl Test {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let output = cmd.output().expect("run compose");
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        Run { output, stdout, stderr }
+        cmd
     }
 }
 
 impl Run {
+    /// Waits for a child from `Test::spawn` and keeps what it printed.
+    pub fn of(child: std::process::Child) -> Run {
+        let output = child.wait_with_output().expect("wait for compose");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        Run { output, stdout, stderr }
+    }
+
     #[track_caller]
     pub fn success(&self) -> &Run {
         assert!(

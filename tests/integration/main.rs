@@ -11,6 +11,8 @@ mod airgap;
 mod audit;
 mod audit_images;
 mod collection;
+mod concurrency;
+mod crash;
 mod e2e;
 mod fixture_build;
 mod host;
