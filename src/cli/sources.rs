@@ -132,6 +132,7 @@ pub fn fetch(args: FetchArgs) -> Result<(), Failure> {
     let common = common(&args.common)?;
     let closure = load::closure(&args.recipes, &args.toolchain)?;
     let requests = requests(&closure);
+    let _held = super::cache::hold_shared(&common.cache_dir)?;
     let cache = SourceCache::open(&common.cache_dir).map_err(|e| Failure::new(exit::FETCH, e))?;
     let started = std::time::Instant::now();
     let (paths, cached) = fetch_verified(&cache, &requests, &common, args.quiet, None)?;
@@ -186,6 +187,7 @@ pub fn sources(cmd: SourcesCommand) -> Result<(), Failure> {
         }
         SourcesCommand::Import { bundle: path, common: c } => {
             let common = common(&c)?;
+            let _held = super::cache::hold_shared(&common.cache_dir)?;
             let cache = SourceCache::open(&common.cache_dir).map_err(|e| Failure::new(exit::FETCH, e))?;
             let report = bundle::import(&cache, &path).map_err(|e| {
                 let hint = match e {
