@@ -146,6 +146,14 @@ impl Test {
 
     /// Runs other arguments in the same project, with extra environment, leaving `self` as it is.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let output = self.command(args, env).output().expect("run compose");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        Run { output, stdout, stderr }
+    }
+
+    /// The `compose` command `run_with` runs, not started yet (to run it in the background).
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_compose"));
         cmd.current_dir(self.dir.path())
             .args(args)
@@ -165,10 +173,7 @@ impl Test {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let output = cmd.output().expect("run compose");
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        Run { output, stdout, stderr }
+        cmd
     }
 }
 

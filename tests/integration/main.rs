@@ -10,6 +10,7 @@ mod harness;
 mod airgap;
 mod audit;
 mod audit_images;
+mod cache;
 mod collection;
 mod e2e;
 mod fixture_build;
