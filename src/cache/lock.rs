@@ -3,7 +3,7 @@
 //! inode (no unlink race as with per-key lock files).
 
 use std::fs::{File, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::CacheError;
 
@@ -45,11 +45,6 @@ impl CacheLock {
             Err(TryLockError::Error(e)) => return Err(lock_err(e)),
         }
         Ok(CacheLock { _file: file })
-    }
-
-    /// Where the lock of `cache_root` lives.
-    pub fn path(cache_root: &Path) -> PathBuf {
-        cache_root.join(LOCK_FILE)
     }
 }
 

@@ -15,8 +15,8 @@ use super::CacheError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
-    Artifacts,
     Sources,
+    Artifacts,
     Exports,
     Logs,
     Work,

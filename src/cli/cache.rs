@@ -169,11 +169,9 @@ fn print_report(r: &PruneReport, recipes: usize) {
     }
     let freed = format!("{} ({} bytes)", format_size(r.freed()), r.freed());
     let (now, then) = (format_size(r.before), format_size(r.after));
-    match r.dry_run {
-        true => eprintln!("dry run: {} entries would go, freeing {freed}: {now} -> {then}", r.removed.len()),
-        false => eprintln!(
-            "pruned for {recipes} recipe file(s): {} entries, freed {freed}: {now} -> {then}",
-            r.removed.len()
-        ),
+    if r.dry_run {
+        eprintln!("dry run: {} entries would go, freeing {freed}: {now} -> {then}", r.removed.len());
+    } else {
+        eprintln!("pruned for {recipes} recipe file(s): {} entries, freed {freed}: {now} -> {then}", r.removed.len());
     }
 }
