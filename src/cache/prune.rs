@@ -160,6 +160,12 @@ fn select(scan: &Scan, needed: &Needed, opts: &PruneOptions, ledger: &mut Ledger
             ledger.remove(*i, Why::NotNeeded);
         }
     }
+    let artifact_dirs: HashSet<String> = scan
+        .entries
+        .iter()
+        .filter(|e| matches!(e.role, Role::Artifact { .. }))
+        .map(|e| e.path.file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .collect();
     for (i, e) in scan.entries.iter().enumerate() {
         let why = match &e.role {
             Role::Source { sha256 } if opts.sources && !needed.sources.contains(sha256) => Some(Why::UnusedSource),
@@ -167,9 +173,7 @@ fn select(scan: &Scan, needed: &Needed, opts: &PruneOptions, ledger: &mut Ledger
             Role::Memo => Some(Why::ExportMemo),
             Role::Log { package } if !needed.packages.contains(package) => Some(Why::OtherPackageLog),
             Role::Work => Some(Why::WorkDir),
-            Role::ArtifactLock { artifact } if !scan.entries.iter().any(|a| is_artifact_dir(a, artifact)) => {
-                Some(Why::Stale)
-            }
+            Role::ArtifactLock { artifact } if !artifact_dirs.contains(artifact) => Some(Why::Stale),
             _ => None,
         };
         if let Some(why) = why {
@@ -210,10 +214,6 @@ fn view(e: &Entry, needed: &Needed) -> Option<ArtifactView> {
     Some(ArtifactView { name: name.clone(), last_used: *last_used, needed: is_needed })
 }
 
-fn is_artifact_dir(e: &Entry, dir_name: &str) -> bool {
-    matches!(e.role, Role::Artifact { .. }) && e.path.file_name().is_some_and(|n| n == dir_name)
-}
-
 /// Which artifacts stay: every needed one, and the `keep_last` most recently used of each package.
 pub(super) fn keep_flags(artifacts: &[ArtifactView], keep_last: usize) -> Vec<bool> {
     let mut by_package: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -242,6 +242,8 @@ pub(super) fn eviction_order(artifacts: &[ArtifactView]) -> Vec<usize> {
 struct Ledger<'a> {
     scan: &'a Scan,
     gone: Vec<bool>,
+    /// The lock file entry of each artifact directory name.
+    locks: HashMap<String, usize>,
     links_removed: Vec<u64>,
     freed: u64,
     removed: Vec<Removal>,
@@ -249,9 +251,14 @@ struct Ledger<'a> {
 
 impl<'a> Ledger<'a> {
     fn new(scan: &'a Scan) -> Self {
+        let locks = scan.entries.iter().enumerate().filter_map(|(i, e)| match &e.role {
+            Role::ArtifactLock { artifact } => Some((artifact.clone(), i)),
+            _ => None,
+        });
         Ledger {
             scan,
             gone: vec![false; scan.entries.len()],
+            locks: locks.collect(),
             links_removed: vec![0; scan.inodes.len()],
             freed: 0,
             removed: vec![],
@@ -281,11 +288,7 @@ impl<'a> Ledger<'a> {
         // An artifact's lock file goes with it.
         if let Role::Artifact { .. } = e.role {
             let dir_name = e.path.file_name().unwrap_or_default().to_string_lossy();
-            let lock = scan
-                .entries
-                .iter()
-                .position(|l| matches!(&l.role, Role::ArtifactLock { artifact } if *artifact == dir_name));
-            if let Some(l) = lock {
+            if let Some(&l) = self.locks.get(dir_name.as_ref()) {
                 self.remove(l, why);
             }
         }
