@@ -2,11 +2,12 @@
 //!
 //! Data flows one way: `recipe` -> `source` -> `build` (fed by `toolchain` and `graph`) -> `rootfs`
 //! -> `export` -> `records` (SBOMs, provenance, file manifest); `audit` reads finished images back.
-//! `pipeline` runs them in order for one `compose build`; the command layer (`src/cli`, in the binary)
-//! turns flags into its request and its outcome into lines.
+//! `pipeline` runs them in order for one `compose build`; `cache` measures and prunes the cache. The
+//! command layer (`src/cli`, in the binary) turns flags into requests and outcomes into lines.
 
 pub mod audit;
 pub mod build;
+pub mod cache;
 pub mod digest;
 pub mod export;
 pub mod graph;

@@ -176,6 +176,7 @@ fn summary(o: &Outcome, args: &BuildArgs) {
 fn failure(e: PipelineError, recipe: &Path, offline: bool, lock: Option<&LockFile>) -> Failure {
     match e {
         PipelineError::Load(e) => load::load_failure(e),
+        PipelineError::CacheLock(_) => Failure::new(exit::CACHE, e),
         PipelineError::Build(e) => build_failure(*e, offline, lock),
         PipelineError::LockRead(e) => {
             let hint =

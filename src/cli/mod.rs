@@ -3,6 +3,7 @@
 
 mod audit;
 mod build;
+mod cache;
 mod doctor;
 mod explain;
 mod image;
@@ -37,6 +38,7 @@ pub mod exit {
     pub const HOST: u8 = 14;
     pub const POLICY: u8 = 15;
     pub const UNREPRODUCIBLE: u8 = 16;
+    pub const CACHE: u8 = 17;
 }
 
 #[derive(Parser)]
@@ -70,6 +72,9 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Rebuild the image twice from empty caches, the second time perturbed, and compare every output.
     Verify(verify::VerifyArgs),
+    /// Cache housekeeping: `du` (sizes by kind) and `prune` (remove what the recipes no longer need).
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -107,6 +112,7 @@ pub fn run() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Cache(cmd) => cache::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -134,6 +134,7 @@ pub fn fetch(args: FetchArgs) -> Result<(), Failure> {
     let common = common(&args.common)?;
     let closure = load::closure(&args.recipes, &args.toolchain)?;
     let requests = requests(&closure);
+    let _held = super::cache::hold_shared(&common.cache_dir)?;
     let cache = open_cache(&common)?;
     let started = std::time::Instant::now();
     let fetched = fetch_verified(&cache, &requests, &common, args.quiet, None)?;
@@ -178,6 +179,7 @@ fn export(recipes: &[PathBuf], output: &Path, toolchain: &str, common: &CommonAr
 
 fn import(path: &Path, common: &CommonArgs) -> Result<(), Failure> {
     let common = self::common(common)?;
+    let _held = super::cache::hold_shared(&common.cache_dir)?;
     let cache = open_cache(&common)?;
     let report = bundle::import(&cache, path).map_err(|e| {
         let hint = match e {

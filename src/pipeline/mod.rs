@@ -73,6 +73,9 @@ pub enum PipelineError {
     LockResolve(#[source] LockError),
     #[error("--locked: {} input(s) differ from `{}`:", differences.len(), path.display())]
     LockMismatch { path: PathBuf, differences: Vec<String> },
+    /// The shared hold on `cache.lock` that keeps `compose cache prune` away during the run.
+    #[error(transparent)]
+    CacheLock(#[from] crate::cache::CacheError),
     #[error(transparent)]
     Build(Box<BuildError>),
     #[error("cannot write the timings report into `{}`", dir.display())]
@@ -183,10 +186,14 @@ impl Planned {
     /// Runs the build, assemble, export and record stages.
     pub fn run(&self, reporter: &dyn Reporter) -> Result<Outcome, PipelineError> {
         let mut clock = StageClock::new(self.planned_in);
+        // Held until the records are written: a prune waits for the run, so nothing it uses disappears.
+        let waiting = || reporter.note("waiting for `compose cache prune` to finish (cache.lock)");
+        let _cache_lock = crate::cache::CacheLock::shared(&self.request.settings.cache_root, &waiting)?;
         // Finished builds' work directories are removed on background threads while later stages run;
         // dropping the janitor at the end of this function waits for them, so none outlives the run.
         let janitor = Janitor::default();
         let (artifacts, timings) = self.build(reporter, &janitor)?;
+        artifacts.values().for_each(|a| crate::cache::mark_used(&a.dir));
         clock.lap(Stage::Build);
         let contents = self.graph.as_ref().map(BuildGraph::image_contents).unwrap_or_default();
         let scratch = self.scratch_dir()?;

@@ -161,7 +161,7 @@ impl Test {
     }
 
     /// The `compose` command in this project, with the test environment.
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_compose"));
         cmd.current_dir(self.dir.path())
             .args(args)

@@ -10,6 +10,7 @@ mod harness;
 mod airgap;
 mod audit;
 mod audit_images;
+mod cache;
 mod collection;
 mod concurrency;
 mod crash;
