@@ -4,7 +4,7 @@
 //! running build.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::fixture_build::chain;
 use crate::harness::{E, Test, recipe, sha256_file};
@@ -193,22 +193,33 @@ fn prune_waits_for_a_running_build_which_still_succeeds() {
         .tarball("src.tar.gz", &[E::File("src/x", "x", 0o644)])
         .recipe("slow", &recipe("slow", "src.tar.gz", &[], &[], slow));
     let args = ["build", "recipes/slow.toml", "--toolchain", "stub", "-o", "out", "--message-format", "json"];
-    let build = t
+    let mut build = t
         .command(&args, &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !t.path("cache/logs/slow.log").exists() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the build never started its install phase");
-        std::thread::sleep(Duration::from_millis(20));
+    // Wait for the install phase (its `sleep 2`) from the build's own JSON events.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(build.stdout.take().unwrap()));
+    let mut stdout = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if line.contains(r#""phase":"install""#) {
+            break;
+        }
     }
+    assert!(stdout.contains(r#""phase":"install""#), "the build never started its install phase:\n{stdout}");
     let r = prune(&t, &[]);
     r.stderr_has("waiting for running builds to finish (cache.lock)");
+    for line in lines {
+        stdout.push_str(&line.unwrap());
+        stdout.push('\n');
+    }
     let out = build.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(crate::harness::started_packages(&String::from_utf8_lossy(&out.stdout)), ["slow"]);
+    assert_eq!(crate::harness::started_packages(&stdout), ["slow"]);
     assert_eq!(artifacts(&t), current(&t, "slow", &[]), "the fresh artifact is needed, so it stays");
     assert_eq!(t.build("slow", &[]).run().built(), Vec::<String>::new());
 }
