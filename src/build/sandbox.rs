@@ -33,7 +33,7 @@ mod etc;
 mod ids;
 
 pub use etc::{FROM_HOST as ETC_FROM_HOST, GENERATED as ETC_GENERATED};
-pub use ids::{HostIds, host_uid_mapping};
+pub use ids::{HostIds, host_uid_mapping, uid_mapping_summary};
 
 const MAGIC: &str = "__sandbox";
 /// The new root's system directories, taken read-only from the host when they exist. Not `/etc`:

@@ -46,6 +46,18 @@ pub fn host_uid_mapping() -> Result<HostIds, String> {
     }
 }
 
+/// One line for `compose doctor`: who root inside the sandbox is on the host, and the fix when it is
+/// host root.
+pub fn uid_mapping_summary() -> String {
+    match host_uid_mapping() {
+        Ok(HostIds { uid, subordinate: true, .. }) => {
+            format!("ok: root inside is host uid {uid} (root's subordinate range)")
+        }
+        Ok(HostIds { uid, .. }) => format!("ok: root inside is host uid {uid} (you)"),
+        Err(why) => format!("WARNING: {why}"),
+    }
+}
+
 /// The ids the sandbox maps 0 inside to for a command with `binds`: [`host_uid_mapping`], or else
 /// the invoking user's own. Also the invoker's own when a writable bind is on FUSE (`compose verify`
 /// builds on disorderfs): a FUSE mount refuses other users, or lets them create files they may not
