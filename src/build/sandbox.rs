@@ -6,10 +6,14 @@
 //! still single-threaded. The process tree of one sandboxed command:
 //!
 //! ```text
-//! compose ── <exe> __sandbox   outer: unshares, maps ids, exits with pid 1's status
-//!              └─ pid 1        builds the new root, then reaps orphans like an init
-//!                  └─ argv     the command: exactly spec.env, spec.cwd, umask 022
+//! compose ── <exe> __sandbox   outer: writes the child's id maps, exits with its status
+//!              └─ child        unshares, waits for its maps, exits with pid 1's status
+//!                  └─ pid 1    builds the new root, then reaps orphans like an init
+//!                      └─ argv the command: exactly spec.env, spec.cwd, umask 022
 //! ```
+//!
+//! Root inside is an unprivileged host id where the host allows it ([`ids`]), and `/etc` inside
+//! holds only what builds need ([`etc`]).
 //!
 //! Nothing here closes file descriptors, so a jobserver pipe that the caller left
 //! non-CLOEXEC reaches the command.
@@ -18,16 +22,23 @@ use serde::{Deserialize, Serialize};
 use std::ffi::{CStr, CString, OsStr};
 use std::fmt::Display;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod etc;
+mod ids;
+
+pub use etc::{FROM_HOST as ETC_FROM_HOST, GENERATED as ETC_GENERATED};
+pub use ids::{HostIds, host_uid_mapping, uid_mapping_summary};
+
 const MAGIC: &str = "__sandbox";
-/// The new root's system directories, taken read-only from the host when they exist.
-const SYSTEM_DIRS: [&str; 8] = ["usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32", "etc"];
+/// The new root's system directories, taken read-only from the host when they exist. Not `/etc`:
+/// see [`etc`].
+const SYSTEM_DIRS: [&str; 7] = ["usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32"];
 const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 const NS_FLAGS: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNS
@@ -189,29 +200,71 @@ fn cstr(s: impl AsRef<OsStr>) -> CString {
     CString::new(s.as_ref().as_bytes()).unwrap_or_else(|_| fail("path", "contains NUL"))
 }
 
-/// The outer process: enter the namespaces, fork pid 1, and exit with its status.
+/// The outer process: hand the writable binds over to root inside, fork the child that unshares,
+/// write its id maps from here (a privileged parent may map any id; the child itself could only
+/// map its own), and exit with its status.
 fn enter(spec: &SandboxSpec) -> ! {
-    // SAFETY: plain syscalls; this process is single-threaded (main() just started).
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let ids = ids::root_ids(&spec.binds);
+    if ids.subordinate {
+        ids::hand_over(&spec.binds, ids).unwrap_or_else(|(step, err)| fail(&step, err));
+    }
+    let (unshared_rx, unshared_tx) = pipe().unwrap_or_else(|e| fail("pipe", e));
+    let (mapped_rx, mapped_tx) = pipe().unwrap_or_else(|e| fail("pipe", e));
+    // SAFETY: single-threaded (main() just started).
+    let child = match unsafe { libc::fork() } {
+        -1 => fail("fork", io::Error::last_os_error()),
+        0 => {
+            drop((unshared_rx, mapped_tx));
+            unshare_and_wait(spec, ids, unshared_tx, mapped_rx)
+        }
+        pid => pid,
+    };
+    drop((unshared_tx, mapped_rx));
+    // Nothing to read means the child failed before unsharing; it has said why.
+    if read_byte(unshared_rx) {
+        ids::write_maps(child, ids).unwrap_or_else(|(step, err)| fail(&step, err));
+        let _ = File::from(mapped_tx).write_all(b"m");
+    }
+    match wait(child) {
+        Ok((_, code)) => std::process::exit(code),
+        Err(e) => fail("waitpid", e),
+    }
+}
+
+/// The child: enter the namespaces, let the parent map its ids, then fork pid 1 and exit with its
+/// status.
+fn unshare_and_wait(spec: &SandboxSpec, ids: HostIds, unshared: OwnedFd, mapped: OwnedFd) -> ! {
+    // SAFETY: plain syscalls; single-threaded.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     sys(unsafe { libc::unshare(NS_FLAGS) }).unwrap_or_else(|e| fail("unshare", e));
-    // Become root inside, mapped to whoever we are outside. "deny" must come first:
-    // an unprivileged process may only write gid_map once setgroups is disabled.
-    for (file, content) in [
-        ("/proc/self/setgroups", "deny".to_string()),
-        ("/proc/self/uid_map", format!("0 {uid} 1")),
-        ("/proc/self/gid_map", format!("0 {gid} 1")),
-    ] {
-        std::fs::write(file, content).unwrap_or_else(|e| fail(file, e));
+    let _ = File::from(unshared).write_all(b"u");
+    if !read_byte(mapped) {
+        fail("wait for the id maps", "the parent did not write them");
     }
     // SAFETY: single-threaded. The child is pid 1 of the new pid namespace.
     match unsafe { libc::fork() } {
         -1 => fail("fork", io::Error::last_os_error()),
-        0 => init(spec),
+        0 => init(spec, ids),
         pid => match wait(pid) {
             Ok((_, code)) => std::process::exit(code),
             Err(e) => fail("waitpid", e),
         },
     }
+}
+
+/// A pipe, both ends close-on-exec: (read, write).
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both fds, which the OwnedFds then own.
+    unsafe {
+        sys(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
+}
+
+/// Whether one byte arrived before end of file.
+fn read_byte(fd: OwnedFd) -> bool {
+    File::from(fd).read_exact(&mut [0u8]).is_ok()
 }
 
 /// waitpid() for `pid` (-1: any child), retried on EINTR. Returns the pid and its exit
@@ -234,12 +287,12 @@ fn wait(pid: libc::pid_t) -> io::Result<(libc::pid_t, i32)> {
 
 /// pid 1: build the root, run the command as our child and reap every orphan until
 /// it exits. When pid 1 exits, the kernel kills whatever is left in the namespace.
-fn init(spec: &SandboxSpec) -> ! {
+fn init(spec: &SandboxSpec, ids: HostIds) -> ! {
     // If the outer process is killed (compose cancels the build), take the whole pid
     // namespace down with it.
     // SAFETY: plain syscall.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    setup(spec).unwrap_or_else(|(step, err)| fail(&step, err));
+    setup(spec, ids).unwrap_or_else(|(step, err)| fail(&step, err));
     // SAFETY: single-threaded; the child only execs.
     let child = match unsafe { libc::fork() } {
         -1 => fail("fork", io::Error::last_os_error()),
@@ -267,10 +320,14 @@ fn exec(spec: &SandboxSpec) -> ! {
 }
 
 /// Builds the new root and enters it. Runs as pid 1, in the new mount namespace.
-fn setup(spec: &SandboxSpec) -> Step {
+fn setup(spec: &SandboxSpec, ids: HostIds) -> Step {
     let p = Path::new;
     // Keep every mount below from propagating back to the host.
     mount(p("none"), p("/"), "", libc::MS_REC | libc::MS_PRIVATE, "")?;
+    // The caller's bind sources are opened while this process still has the uid it was forked
+    // with: as the mapped id it could not look up a path below, say, root's 0700 home.
+    let sources = open_binds(spec)?;
+    ids::become_root(ids)?;
     // Scratch space: a tmpfs over /tmp, pivoted into, so that the host root stays
     // reachable, whole, at /oldroot (bind sources may well be under the host's /tmp),
     // while the new root is assembled at /newroot. Nothing is created on the host.
@@ -283,21 +340,64 @@ fn setup(spec: &SandboxSpec) -> Step {
     let (old, root) = (p("/oldroot"), p("/newroot"));
     // Its own tmpfs, so that it alone can be made read-only at the end.
     tmpfs(root, "mode=0755")?;
-    let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(ctx(d.display()));
-    let symlink = |target: &Path, link: &Path| std::os::unix::fs::symlink(target, link).map_err(ctx(link.display()));
+    system_dirs(old, root)?;
+    let etc = root.join("etc");
+    std::fs::create_dir(&etc).map_err(ctx(etc.display()))?;
+    etc::populate(&old.join("etc"), &etc)?;
+    devices_and_proc(old, root)?;
 
-    // System directories, read-only. Debian's merged-/usr symlinks (bin -> usr/bin, ...)
-    // are recreated as the same symlinks rather than bound.
+    // The caller's binds, parents before children so that nested binds stack. Each is mounted from
+    // its open descriptor, through the host's proc.
+    let under = |base: &Path, p: &Path| base.join(p.strip_prefix("/").unwrap_or(p));
+    for (b, fd) in &sources {
+        let src = old.join(format!("proc/self/fd/{}", fd.as_raw_fd()));
+        bind(&src, &under(root, &b.inside), b.writable)?;
+    }
+    drop(sources);
+    enter_root(spec, root)
+}
+
+/// Opens each bind's host path (`O_PATH`), parents before children.
+fn open_binds(spec: &SandboxSpec) -> Step<Vec<(&Bind, OwnedFd)>> {
+    let mut binds: Vec<&Bind> = spec.binds.iter().collect();
+    binds.sort_by_key(|b| b.inside.components().count());
+    let flags = libc::O_PATH | libc::O_CLOEXEC;
+    binds
+        .into_iter()
+        .map(|b| {
+            let path = cstr(&b.host);
+            // SAFETY: a live NUL-terminated path; the fd is owned from here on.
+            let fd = unsafe { libc::open(path.as_ptr(), flags) };
+            sys(fd).map_err(ctx(format!("open {}", b.host.display())))?;
+            // SAFETY: a fresh fd that nothing else owns.
+            Ok((b, unsafe { OwnedFd::from_raw_fd(fd) }))
+        })
+        .collect()
+}
+
+/// System directories, read-only. Debian's merged-/usr symlinks (bin -> usr/bin, ...) are
+/// recreated as the same symlinks rather than bound.
+fn system_dirs(old: &Path, root: &Path) -> Step {
     for d in SYSTEM_DIRS {
         let (src, dst) = (old.join(d), root.join(d));
         match std::fs::symlink_metadata(&src) {
-            Ok(m) if m.is_symlink() => symlink(&std::fs::read_link(&src).map_err(ctx(d))?, &dst)?,
+            Ok(m) if m.is_symlink() => {
+                let target = std::fs::read_link(&src).map_err(ctx(d))?;
+                std::os::unix::fs::symlink(target, &dst).map_err(ctx(dst.display()))?
+            }
             Ok(_) => bind(&src, &dst, false)?,
             Err(_) => {}
         }
     }
+    Ok(())
+}
 
-    // A minimal /dev: the harmless character devices, each bound onto an empty file.
+/// A minimal /dev (the harmless character devices, each bound onto an empty file), private /tmp
+/// and /dev/shm, and a fresh proc.
+fn devices_and_proc(old: &Path, root: &Path) -> Step {
+    let p = Path::new;
+    let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(ctx(d.display()));
+    let symlink = |target: &Path, link: &Path| std::os::unix::fs::symlink(target, link).map_err(ctx(link.display()));
     let dev = root.join("dev");
     mkdir(&dev)?;
     for node in DEV_NODES.map(|n| p("dev").join(n)) {
@@ -319,22 +419,18 @@ fn setup(spec: &SandboxSpec) -> Step {
     let proc = root.join("proc");
     mkdir(&proc)?;
     let proc_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    mount(p("proc"), &proc, "proc", proc_flags, "")?;
+    mount(p("proc"), &proc, "proc", proc_flags, "")
+}
 
-    // The caller's binds, parents before children so that nested binds stack.
-    let mut binds: Vec<&Bind> = spec.binds.iter().collect();
-    binds.sort_by_key(|b| b.inside.components().count());
-    let under = |base: &Path, p: &Path| base.join(p.strip_prefix("/").unwrap_or(p));
-    for b in binds {
-        bind(&under(old, &b.host), &under(root, &b.inside), b.writable)?;
-    }
-
+/// Makes the new root read-only, switches to it, drops the old one, and sets the hostname, the
+/// working directory and the umask.
+fn enter_root(spec: &SandboxSpec, root: &Path) -> Step {
     // Now nothing but the writable binds, /tmp and /dev/shm can be written.
     sys(set_readonly(&cstr(root), false)).map_err(ctx("make / read-only"))?;
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching it then
     // drops /oldroot and the scratch tmpfs without needing a directory to put them in.
     std::env::set_current_dir(root).map_err(ctx("chdir /newroot"))?;
-    pivot_root(p("."), p("."))?;
+    pivot_root(Path::new("."), Path::new("."))?;
     // SAFETY: plain syscall on a static string.
     sys(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) }).map_err(ctx("detach"))?;
     std::env::set_current_dir(&spec.cwd).map_err(ctx(format!("chdir {}", spec.cwd.display())))?;

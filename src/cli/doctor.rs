@@ -43,6 +43,7 @@ pub fn run(args: DoctorArgs) -> Result<(), Failure> {
         Err(e) => format!("UNAVAILABLE: {e} (builds need --no-sandbox)"),
     };
     println!("{:<14} {:<16} {sandbox}", "sandbox", "-");
+    println!("{:<14} {:<16} {}", "sandbox uid", "-", sandbox::uid_mapping_summary());
     for (cmd, pkg) in RUNTIME {
         let shown = host::find(cmd, host::BUILD_PATH)
             .map(|p| p.display().to_string())

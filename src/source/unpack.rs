@@ -245,7 +245,7 @@ fn extract(
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(werr(e)),
         }
-        let mode = entry.header().mode().map_err(&read_err)? & 0o777; // no setuid/setgid/sticky
+        let mode = sanitised_mode(entry.header().mode().map_err(&read_err)?);
         match kind {
             T::Directory => {
                 if let Err(e) = fs::create_dir(&full)
@@ -289,6 +289,12 @@ fn extract(
         }
     }
     Ok(Some(stats))
+}
+
+/// The permission bits an entry is created with: no setuid, setgid or sticky bit, and nothing
+/// world-writable (a file shipped 0777, or a directory shipped 1777, would stay so into the image).
+fn sanitised_mode(shipped: u32) -> u32 {
+    shipped & 0o775
 }
 
 /// Splits an archive path into its components, dropping `.` and empty ones.
@@ -473,11 +479,16 @@ mod tests {
         add(&mut b, (DIR, "ro/", ""), 0o500);
         add(&mut b, (REG, "ro/suid", "#!"), 0o4755);
         add(&mut b, (REG, "ro/readonly", ""), 0o444);
+        add(&mut b, (DIR, "shared/", ""), 0o1777);
+        add(&mut b, (REG, "shared/open", ""), 0o777);
+        add(&mut b, (REG, "shared/sgid", ""), 0o2666);
         let (tmp, result) = run(&b.into_inner().unwrap(), Strip::Components(0), &[]);
         result.unwrap();
         let meta = |p: &str| fs::metadata(tmp.path().join("out").join(p)).unwrap();
-        let modes = ["ro", "ro/suid", "ro/readonly"].map(|p| meta(p).mode() & 0o7777);
-        assert_eq!(modes, [0o700, 0o755, 0o444]);
+        let paths = ["ro", "ro/suid", "ro/readonly", "shared", "shared/open", "shared/sgid"];
+        let modes = paths.map(|p| meta(p).mode() & 0o7777);
+        // No setuid, setgid or sticky bit, and nothing world-writable.
+        assert_eq!(modes, [0o700, 0o755, 0o444, 0o775, 0o775, 0o664]);
         let mtime = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
         assert_eq!(meta("ro/suid").modified().unwrap(), mtime);
     }

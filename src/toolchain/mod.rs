@@ -153,7 +153,8 @@ fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), ToolchainError> 
     use std::os::unix::fs::PermissionsExt;
     let err = |source| ToolchainError::WriteWrapper { path: path.to_path_buf(), source };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(err)?;
+        // 0755 whatever compose's umask: a build phase may run as another host uid than compose.
+        crate::source::unpack::create_dir_all_mode(parent, 0o755).map_err(err)?;
     }
     let _ = std::fs::remove_file(path);
     std::fs::write(path, text).map_err(err)?;

@@ -21,6 +21,7 @@ mod image;
 mod incremental;
 mod recipe_errors;
 mod records;
+mod sandbox;
 mod scheduler;
 mod source_safety;
 mod verify;

@@ -77,10 +77,11 @@ fn device_node_is_refused() {
     refused(&[E::File("evil/ok", "fine", 0o644), E::CharDev("evil/null")], "evil/null");
 }
 
+/// Issue 16: a file shipped 0777 (or a directory shipped 1777) stayed world-writable into the image.
 #[test]
-fn setuid_bits_are_stripped_on_unpack() {
+fn setuid_and_world_writable_bits_are_stripped_on_unpack() {
     let t = Test::new()
-        .tarball("s.tar.gz", &[E::File("s/tool", "#!/bin/sh\n", 0o4755)])
+        .tarball("s.tar.gz", &[E::File("s/tool", "#!/bin/sh\n", 0o4755), E::File("s/open", "#!/bin/sh\n", 0o777)])
         .recipe(
             "s",
             &recipe(
@@ -88,12 +89,13 @@ fn setuid_bits_are_stripped_on_unpack() {
                 "s.tar.gz",
                 &[],
                 &[],
-                "mkdir -p \"$DESTDIR/bin\"; cp -p tool \"$DESTDIR/bin/\"; stat -c %a tool",
+                "mkdir -p \"$DESTDIR/bin\"; cp -p tool open \"$DESTDIR/bin/\"; stat -c %a tool open",
             ),
         )
         .build("s", &[]);
     t.run().success();
     let listing = crate::harness::tar_listing(&t.path("out/s.tar"));
-    let tool = listing.iter().find(|e| e.0 == "bin/tool").expect("bin/tool in the image");
-    assert_eq!(tool.2, 0o755);
+    let mode = |p: &str| listing.iter().find(|e| e.0 == p).unwrap_or_else(|| panic!("{p} not in the image")).2;
+    assert_eq!(mode("bin/tool"), 0o755);
+    assert_eq!(mode("bin/open"), 0o775);
 }
