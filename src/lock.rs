@@ -1,7 +1,8 @@
 //! Lock files: the reviewed inputs of an image, written by `compose lock` and enforced by
 //! `compose build --locked`. A lock names every package of the closure (the toolchain's included) with
 //! its recipe digest, every source sha256 (plus a summary of its unpacked contents, for hash-mismatch
-//! triage), every patch and config file digest, and the toolchain's digest.
+//! triage), every patch and config file digest, the toolchain's digest, and the identity of the host
+//! programs that write the artifacts and the image (`toolchain::host`: path, version line, sha256).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::BuildGraph;
 use crate::source::triage::TreeSummary;
-use crate::toolchain::Toolchain;
+use crate::toolchain::host::{self, HostTool};
+use crate::toolchain::{Toolchain, ToolchainError};
 
 pub const VERSION: u32 = 1;
 
@@ -33,6 +35,9 @@ pub struct LockedToolchain {
     pub name: String,
     pub target: String,
     pub digest: String,
+    /// The host compiler and the programs it runs (absent from locks written before compose probed them).
+    #[serde(rename = "host_tool", default)]
+    pub host_tools: Vec<HostTool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +83,8 @@ pub enum LockError {
     Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("`{}` is a version {found} lock file; this compose writes version {VERSION}", path.display())]
     Version { path: PathBuf, found: u32 },
+    #[error("cannot identify the host compiler to lock")]
+    HostCompiler(#[source] ToolchainError),
 }
 
 impl LockFile {
@@ -140,6 +147,7 @@ impl LockFile {
                 name: toolchain.name.clone(),
                 target: toolchain.target.clone(),
                 digest: toolchain.digest.clone(),
+                host_tools: host::probe(toolchain).map_err(LockError::HostCompiler)?.to_vec(),
             },
             packages,
         })
@@ -201,7 +209,7 @@ impl LockFile {
             ));
         }
         let (a, b) = (&self.toolchain, &now.toolchain);
-        if a != b {
+        if (&a.name, &a.target, &a.digest) != (&b.name, &b.target, &b.digest) {
             out.push(format!(
                 "toolchain: locked `{}` ({}, {}), now `{}` ({}, {})",
                 a.name,
@@ -212,6 +220,7 @@ impl LockFile {
                 short(&b.digest)
             ));
         }
+        host_tool_differences(&mut out, &a.host_tools, &b.host_tools);
         let old: BTreeMap<&str, &LockedPackage> = self.packages.iter().map(|p| (p.name.as_str(), p)).collect();
         let new: BTreeMap<&str, &LockedPackage> = now.packages.iter().map(|p| (p.name.as_str(), p)).collect();
         for (name, o) in &old {
@@ -246,6 +255,38 @@ impl LockFile {
     /// The locked contents summary of a source, for triage.
     pub fn contents_of(&self, sha256: &str) -> Option<&TreeSummary> {
         self.packages.iter().flat_map(|p| &p.sources).find(|s| s.sha256 == sha256).and_then(|s| s.contents.as_ref())
+    }
+}
+
+/// One line per host tool whose identity differs from the lock, or that appeared or went.
+fn host_tool_differences(out: &mut Vec<String>, locked: &[HostTool], now: &[HostTool]) {
+    let field = host::FIELD;
+    for t in now {
+        match locked.iter().find(|l| l.tool == t.tool) {
+            Some(l) if l == t => {}
+            Some(l) => out.push(format!(
+                "host tool `{}` (from `{field}`): locked `{}` {}, now `{}` {}",
+                t.tool,
+                l.path,
+                l.describe(),
+                t.path,
+                t.describe()
+            )),
+            None => out.push(format!(
+                "host tool `{}` (from `{field}`) is not in the lock: now `{}` {}",
+                t.tool,
+                t.path,
+                t.describe()
+            )),
+        }
+    }
+    for l in locked.iter().filter(|l| !now.iter().any(|t| t.tool == l.tool)) {
+        out.push(format!(
+            "host tool `{}` (from `{field}`) is locked (`{}` {}) but not found now",
+            l.tool,
+            l.path,
+            l.describe()
+        ));
     }
 }
 

@@ -46,6 +46,8 @@ pub(super) struct Context<'a> {
     pub(super) sources: &'a HashMap<String, PathBuf>,
     pub(super) jobserver: &'a Jobserver,
     pub(super) runner: &'a Runner<'a>,
+    /// The host programs that write artifacts: part of every key.
+    pub(super) host_tools: &'a [crate::toolchain::host::HostTool],
 }
 
 enum Msg {
@@ -257,7 +259,9 @@ fn settle(
     let s = cx.settings;
     let name = cx.graph.name(n);
     let dep_digest = |d| done.get(&d).map(|a: &Artifact| a.meta.tree_digest.clone());
-    let Some(now) = key::inputs_for(cx.graph, cx.toolchain, n, s.sandboxed, s.source_date_epoch, dep_digest) else {
+    let Some(now) =
+        key::inputs_for(cx.graph, cx.toolchain, n, s.sandboxed, s.source_date_epoch, cx.host_tools, dep_digest)
+    else {
         // The queue releases a node only once its dependencies are done; this is a compose bug.
         failures.push(BuildError::PrepareJob { package: name.into(), missing: "a dependency's artifact".into() });
         cx.reporter.on_build_failed(name);

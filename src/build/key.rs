@@ -7,6 +7,7 @@ use petgraph::graph::NodeIndex;
 use super::reason::RebuildReason;
 use crate::graph::BuildGraph;
 use crate::toolchain::Toolchain;
+use crate::toolchain::host::HostTool;
 
 /// Everything that went into one key, kept so a rebuild can be explained.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -21,13 +22,17 @@ pub struct KeyInputs {
     pub source_date_epoch: u64,
     /// (dependency name, the digest of its installed tree), sorted by name.
     pub deps: Vec<(String, String)>,
+    /// The host programs that write the artifact (`toolchain::host`), in probe order. Empty in the
+    /// metadata of artifacts built before compose recorded them.
+    #[serde(default)]
+    pub host_tools: Vec<HostTool>,
 }
 
 impl KeyInputs {
     pub fn key(&self) -> String {
         let json = serde_json::to_vec(self).expect("key inputs serialise");
         let mut h = Sha256::new();
-        h.update(b"compose-build-key-v2\0");
+        h.update(b"compose-build-key-v3\0");
         h.update(&json);
         h.hex()
     }
@@ -57,6 +62,7 @@ impl KeyInputs {
         if self.source_date_epoch != old.source_date_epoch {
             out.push(R::SourceDateEpoch { old: old.source_date_epoch, new: self.source_date_epoch });
         }
+        out.extend(host_tool_differences(&old.host_tools, &self.host_tools));
         for (name, digest) in &self.deps {
             match old.deps.iter().find(|(n, _)| n == name) {
                 None => out.push(R::NewDependency { name: name.clone() }),
@@ -73,6 +79,25 @@ impl KeyInputs {
     }
 }
 
+/// One reason per host tool that changed, appeared or went (by role).
+fn host_tool_differences(old: &[HostTool], new: &[HostTool]) -> Vec<RebuildReason> {
+    let mut out = Vec::new();
+    for t in new {
+        match old.iter().find(|o| o.tool == t.tool) {
+            Some(o) if o == t => {}
+            o => out.push(RebuildReason::HostTool {
+                tool: t.tool.clone(),
+                old: o.map(HostTool::describe).unwrap_or_else(|| "not recorded".into()),
+                new: t.describe(),
+            }),
+        }
+    }
+    for o in old.iter().filter(|o| !new.iter().any(|t| t.tool == o.tool)) {
+        out.push(RebuildReason::HostTool { tool: o.tool.clone(), old: o.describe(), new: "none".into() });
+    }
+    out
+}
+
 /// A node's key inputs, given the installed-tree digest of each dependency (`None` while a dependency
 /// is still to be built: then the key is not known yet). Keys cover dependencies' *outputs*, not their
 /// keys, so a dependency rebuilt to identical bytes does not rebuild its dependents (early cutoff).
@@ -82,6 +107,7 @@ pub fn inputs_for(
     i: NodeIndex,
     sandbox: bool,
     source_date_epoch: u64,
+    host_tools: &[HostTool],
     dep_digest: impl Fn(NodeIndex) -> Option<String>,
 ) -> Option<KeyInputs> {
     let r = graph.recipe(i);
@@ -99,5 +125,69 @@ pub fn inputs_for(
         sandbox,
         source_date_epoch,
         deps,
+        host_tools: host_tools.iter().filter(|t| t.in_build_keys()).cloned().collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(name: &str, version: &str, sha: char) -> HostTool {
+        HostTool {
+            tool: name.into(),
+            path: format!("/usr/bin/{name}"),
+            version: Some(version.into()),
+            sha256: sha.to_string().repeat(64),
+        }
+    }
+
+    fn inputs(host_tools: Vec<HostTool>) -> KeyInputs {
+        KeyInputs {
+            compose_version: "0".into(),
+            target: "x86_64-linux-musl".into(),
+            recipe: "r".into(),
+            sources: vec![],
+            toolchain: "t".into(),
+            sandbox: true,
+            source_date_epoch: 1,
+            deps: vec![],
+            host_tools,
+        }
+    }
+
+    #[test]
+    fn a_changed_host_compiler_changes_the_key_and_is_named_with_old_and_new_versions() {
+        let old = inputs(vec![tool("cc", "gcc 12.2.0", 'a'), tool("as", "GNU as 2.40", 'b')]);
+        let new = inputs(vec![tool("cc", "gcc 12.3.0", 'c'), tool("as", "GNU as 2.40", 'b')]);
+        assert_ne!(old.key(), new.key());
+        let d = new.differences(&old);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            d[0].to_string(),
+            "host compiler `cc` changed: gcc 12.2.0 (sha256 aaaaaaaaaaaa) -> gcc 12.3.0 (sha256 cccccccccccc)"
+        );
+    }
+
+    #[test]
+    fn host_tools_appearing_or_going_are_reasons_too() {
+        let old = inputs(vec![tool("cc", "gcc", 'a'), tool("collect2", "collect2 12", 'd')]);
+        let new = inputs(vec![tool("cc", "gcc", 'a'), tool("ld", "GNU ld 2.40", 'e')]);
+        let d: Vec<String> = new.differences(&old).iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            d,
+            [
+                "host compiler `ld` changed: not recorded -> GNU ld 2.40 (sha256 eeeeeeeeeeee)",
+                "host compiler `collect2` changed: collect2 12 (sha256 dddddddddddd) -> none",
+            ]
+        );
+    }
+
+    #[test]
+    fn artifacts_recorded_before_host_tools_were_read_as_having_none() {
+        let mut v = serde_json::to_value(inputs(vec![])).unwrap();
+        v.as_object_mut().unwrap().remove("host_tools");
+        let old: KeyInputs = serde_json::from_value(v).unwrap();
+        assert!(old.host_tools.is_empty());
+    }
 }

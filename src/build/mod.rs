@@ -74,6 +74,8 @@ pub enum BuildError {
     Toolchain { package: String, source: crate::toolchain::ToolchainError },
     #[error("`{package}`: cannot store the artifact")]
     Store { package: String, source: artifact::ArtifactError },
+    #[error("cannot identify the host compiler")]
+    HostCompiler(#[source] crate::toolchain::ToolchainError),
     #[error("cannot open the artifact store")]
     OpenStore(#[source] artifact::ArtifactError),
     #[error(transparent)]
@@ -128,6 +130,8 @@ fn build_with(
     }
     let sources = fetch::fetch_sources(graph, todo.iter().copied(), &settings.cache_root, &settings.fetch, reporter)?;
     let jobserver = Jobserver::new(settings.jobs)?;
+    // Probed by `plan` already: this is the process's memo.
+    let host_tools = crate::toolchain::host::probe(&toolchain).map_err(BuildError::HostCompiler)?;
     let cx = drain::Context {
         graph,
         toolchain: &toolchain,
@@ -138,6 +142,7 @@ fn build_with(
         sources: &sources,
         jobserver: &jobserver,
         runner,
+        host_tools: &host_tools,
     };
     drain::drain(&cx, done, &todo)
 }

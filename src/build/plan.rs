@@ -32,10 +32,11 @@ pub struct PlanStep {
 /// What would be built, in order, and what is already in the store.
 pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings) -> Result<Vec<PlanStep>, BuildError> {
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
+    let host = crate::toolchain::host::probe(toolchain).map_err(BuildError::HostCompiler)?;
     let mut digests: HashMap<NodeIndex, String> = HashMap::new();
     let mut steps = Vec::new();
     for i in graph.order() {
-        let inputs = key::inputs_for(graph, toolchain, i, settings.sandboxed, settings.source_date_epoch, |d| {
+        let inputs = key::inputs_for(graph, toolchain, i, settings.sandboxed, settings.source_date_epoch, &host, |d| {
             digests.get(&d).cloned()
         });
         let name = graph.name(i).to_string();

@@ -43,6 +43,12 @@ pub enum RebuildReason {
         old: u64,
         new: u64,
     },
+    /// A host program that writes artifacts (`cc`, `cc1`, `as`, `ld`...): its version and sha256.
+    HostTool {
+        tool: String,
+        old: String,
+        new: String,
+    },
     NewDependency {
         name: String,
     },
@@ -77,6 +83,7 @@ impl fmt::Display for RebuildReason {
             ComposeVersion { old, new } => write!(f, "compose version changed: {old} -> {new}"),
             Sandbox { old, new } => write!(f, "sandbox changed: {old} -> {new}"),
             SourceDateEpoch { old, new } => write!(f, "SOURCE_DATE_EPOCH changed: {old} -> {new}"),
+            HostTool { tool, old, new } => write!(f, "host compiler `{tool}` changed: {old} -> {new}"),
             NewDependency { name } => write!(f, "new dependency `{name}`"),
             DependencyOutput { name, old, new } => {
                 write!(f, "dependency `{name}` output changed: {} -> {}", short(old), short(new))

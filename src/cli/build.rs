@@ -191,7 +191,7 @@ fn failure(e: PipelineError, recipe: &Path, offline: bool, lock: Option<&LockFil
             )),
             ..Failure::new(exit::LOCKED, e)
         },
-        PipelineError::LockResolve(_) => Failure::new(exit::LOCKED, e),
+        PipelineError::LockResolve(l) => super::sources::lock_failure(l),
         PipelineError::Config { ref error, .. } => {
             Failure { hint: Some(error.hint.clone()), ..Failure::new(exit::RECIPE, e) }
         }
@@ -239,6 +239,7 @@ fn help(e: &BuildError, offline: bool, lock: Option<&LockFile>, details: &mut Ve
             pkgs.dedup();
             Some(format!("apt-get install {}   (`compose doctor` lists every prerequisite)", pkgs.join(" ")))
         }
+        BuildError::HostCompiler(e) => e.hint(),
         BuildError::Sandbox(_) => Some(
             "run where user namespaces are allowed, or pass `--no-sandbox` explicitly (recorded in build keys)".into(),
         ),
@@ -261,7 +262,7 @@ fn code_of(e: &BuildError, offline: bool) -> u8 {
         BuildError::Unpack { .. } => exit::UNPACK,
         BuildError::Fetch(_) => exit::FETCH,
         BuildError::Sandbox(_) => exit::SANDBOX,
-        BuildError::HostTools { .. } => exit::HOST,
+        BuildError::HostTools { .. } | BuildError::HostCompiler(_) => exit::HOST,
         BuildError::Failed { failures } => failures.iter().map(|f| code_of(f, offline)).max().unwrap_or(exit::FAILURE),
         _ => exit::FAILURE,
     }

@@ -39,7 +39,13 @@ pub fn run(args: ExplainArgs) -> Result<(), Failure> {
         return Ok(());
     };
     let settings = common.build(!args.no_sandbox, false);
-    let plan = build::plan(graph, &closure.toolchain, &settings).map_err(|e| Failure::new(exit::BUILD, e))?;
+    let plan = build::plan(graph, &closure.toolchain, &settings).map_err(|e| match e {
+        build::BuildError::HostCompiler(t) => {
+            let hint = t.hint();
+            Failure { hint, ..Failure::new(exit::HOST, build::BuildError::HostCompiler(t)) }
+        }
+        e => Failure::new(exit::BUILD, e),
+    })?;
     let building: Vec<&str> = plan.iter().filter(|s| !s.cached).map(|s| s.name.as_str()).collect();
     for s in &plan {
         match (&s.key, s.cached) {

@@ -206,6 +206,17 @@ fn import(path: &Path, common: &CommonArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A lock that cannot be resolved: a host compiler that cannot be probed is a host problem (exit 14).
+pub fn lock_failure(e: compose::lock::LockError) -> Failure {
+    match e {
+        compose::lock::LockError::HostCompiler(t) => {
+            let hint = t.hint();
+            Failure { hint, ..Failure::new(exit::HOST, compose::lock::LockError::HostCompiler(t)) }
+        }
+        e => Failure::new(exit::LOCKED, e),
+    }
+}
+
 pub fn lock(args: LockArgs) -> Result<(), Failure> {
     let common = common(&args.common)?;
     let closure = load::closure(std::slice::from_ref(&args.recipe), &args.toolchain)?;
@@ -215,7 +226,7 @@ pub fn lock(args: LockArgs) -> Result<(), Failure> {
     let fetched = fetch_verified(&open_cache(&common)?, &requests, &common, false, None)?;
     let contents = triage::summarize_all(&requests, &fetched.paths).map_err(|e| Failure::new(exit::UNPACK, e))?;
     let lock = LockFile::resolve(&spec.name, &spec.digest, closure.graph.as_ref(), &closure.toolchain, &contents)
-        .map_err(|e| Failure::new(exit::LOCKED, e))?;
+        .map_err(lock_failure)?;
     lock.write(&out).map_err(|e| Failure::new(exit::LOCKED, e))?;
     println!("{}", out.display());
     let sources: usize = lock.packages.iter().map(|p| p.sources.len()).sum();

@@ -5,6 +5,8 @@
 //! compose writes into each build's sysroot, because musl's own wrapper and specs hard-code the absolute
 //! sysroot path, and each build sees the sysroot at its own path.
 
+pub mod host;
+
 use std::path::{Path, PathBuf};
 
 use crate::digest::Sha256;
@@ -76,6 +78,24 @@ pub enum ToolchainError {
     WriteWrapper { path: PathBuf, source: std::io::Error },
     #[error("toolchain `{name}`: the sysroot has no specs template `{}`", path.display())]
     MissingSpecs { name: String, path: PathBuf },
+    #[error("`{}`: `{}` = the host compiler: cannot find its `{tool}` (`{program}`)", toolchain.display(), host::FIELD)]
+    HostToolNotFound { toolchain: PathBuf, tool: String, program: String },
+    #[error("`{}`: `{}`: cannot probe its `{tool}` at `{}`", toolchain.display(), host::FIELD, path.display())]
+    ProbeHostTool { toolchain: PathBuf, tool: String, path: PathBuf, source: std::io::Error },
+}
+
+impl ToolchainError {
+    /// The fix, for errors that have one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ToolchainError::HostToolNotFound { .. } | ToolchainError::ProbeHostTool { .. } => Some(format!(
+                "install the host compiler (Debian: `apt-get install gcc binutils`), or set `{}` in the toolchain file to a C compiler on {} (or an absolute path)",
+                host::FIELD,
+                crate::build::host::BUILD_PATH
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Loads a toolchain by path (`toolchains/musl.toml`) or by name, looked up in `search_dir`.

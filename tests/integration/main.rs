@@ -17,6 +17,7 @@ mod crash;
 mod e2e;
 mod fixture_build;
 mod host;
+mod host_compiler;
 mod image;
 mod incremental;
 mod recipe_errors;
