@@ -97,6 +97,7 @@ pub fn toolchain_facts(tc: &Toolchain) -> Result<ToolchainFacts, RecordsError> {
         target: tc.target.clone(),
         file: input(&project_root(tc), &tc.path)?,
         digest: tc.digest.clone(),
+        host_tools: crate::toolchain::host::probe(tc).map_err(RecordsError::HostCompiler)?.to_vec(),
     })
 }
 

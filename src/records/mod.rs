@@ -24,6 +24,8 @@ pub enum RecordsError {
     Io { op: &'static str, path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error("cannot identify the host compiler for the provenance")]
+    HostCompiler(#[source] crate::toolchain::ToolchainError),
 }
 
 /// Everything the records say, gathered once.
@@ -143,6 +145,8 @@ pub struct ToolchainFacts {
     pub file: InputFile,
     /// The toolchain digest build keys use.
     pub digest: String,
+    /// The host programs that wrote the artifacts and the image (`toolchain::host`).
+    pub host_tools: Vec<crate::toolchain::host::HostTool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

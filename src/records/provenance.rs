@@ -1,7 +1,8 @@
 //! An in-toto Statement v1 whose predicate is SLSA provenance v1: the subjects are the image's
 //! digests (rootfs tarball, OCI manifest, written archives); `resolvedDependencies` lists every source,
-//! patch, file, recipe and the toolchain with their digests. No wall-clock times: the statement is as
-//! reproducible as the image.
+//! patch, file, recipe and the toolchain with their digests, and the host programs that wrote the bytes
+//! (`file:///usr/lib/gcc/.../cc1`, with their version line). No wall-clock times: the statement is as
+//! reproducible as the image on one machine; another host compiler shows in `resolvedDependencies`.
 
 use serde_json::{Value, json};
 
@@ -31,6 +32,16 @@ fn statement_value(inv: &Inventory) -> Value {
         dep(&format!("file:{}", img.recipe.path), &img.recipe.sha256, "recipe", &img.name),
         dep(&format!("file:{}", inv.toolchain.file.path), &inv.toolchain.file.sha256, "toolchain", &inv.toolchain.name),
     ];
+    for t in &inv.toolchain.host_tools {
+        let mut d = dep(&format!("file://{}", t.path), &t.sha256, "host-tool", &inv.toolchain.name);
+        d["name"] = json!(t.tool);
+        d["annotations"] =
+            json!({"kind": "host-tool", "toolchain": inv.toolchain.name, "field": crate::toolchain::host::FIELD});
+        if let Some(v) = &t.version {
+            d["annotations"]["version"] = json!(v);
+        }
+        deps.push(d);
+    }
     let mut byproducts = Vec::new();
     for p in &inv.packages {
         if p.recipe.path != img.recipe.path {
