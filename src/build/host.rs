@@ -1,12 +1,11 @@
 //! Host prerequisites: the commands recipes run from the build host (autoreconf, tclsh...), checked
 //! before anything builds, with the Debian package that provides each.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::recipe::HostTool;
 
-/// Where build phases find host commands (the sandbox's PATH, over the host's read-only /usr).
-pub const BUILD_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+pub use crate::toolchain::host::{BUILD_PATH, find};
 
 /// Debian packages of common build commands (Debian 12 names).
 const DEBIAN: &[(&str, &str)] = &[
@@ -51,14 +50,6 @@ pub fn debian_package(tool: &HostTool) -> String {
     tool.debian.clone().unwrap_or_else(|| {
         DEBIAN.iter().find(|(c, _)| *c == tool.command).map(|(_, p)| p.to_string()).unwrap_or(tool.command.clone())
     })
-}
-
-/// Where `command` is on `path` (a PATH string), if anywhere.
-pub fn find(command: &str, path: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    path.split(':')
-        .map(|d| Path::new(d).join(command))
-        .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
 }
 
 /// A host command some packages need and this machine lacks.

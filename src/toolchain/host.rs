@@ -14,7 +14,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rayon::prelude::*;
 
 use super::{Toolchain, ToolchainError};
-use crate::build::host::{BUILD_PATH, find};
+
+/// Where build phases find host commands (the sandbox's PATH, over the host's read-only /usr), and where
+/// the probe looks for the compiler.
+pub const BUILD_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+/// Where `command` is on `path` (a PATH string), if anywhere.
+pub fn find(command: &str, path: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    path.split(':')
+        .map(|d| Path::new(d).join(command))
+        .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
+}
 
 /// The toolchain field every probed program derives from.
 pub const FIELD: &str = "compiler.host_cc";
@@ -130,16 +141,24 @@ fn identify(tool: &str, p: &Path, toolchain: &Path) -> Result<HostTool, Toolchai
     let sha256 = crate::source::sha256_of(std::fs::File::open(&resolved).map_err(err)?).map_err(err)?;
     // `cc1` compiles its stdin (empty here) and prints its banner for `-version`; it has no `--version`.
     let args: &[&str] = if tool == "cc1" { &["-version", "-o", "/dev/null"] } else { &["--version"] };
-    Ok(HostTool { tool: tool.to_string(), path: resolved.display().to_string(), version: version_of(p, args), sha256 })
+    Ok(HostTool {
+        tool: tool.to_string(),
+        path: resolved.display().to_string(),
+        version: version_of(p, args, tool == "collect2"),
+        sha256,
+    })
 }
 
 /// The first non-empty line `program ARGS` prints (stdout, else stderr), if it runs and succeeds.
-fn version_of(program: &Path, args: &[&str]) -> Option<String> {
+/// `collect2 --version` prints its own line on stderr, then runs `ld`, whose line goes to stdout: for it,
+/// stderr comes first (`stderr_first`).
+fn version_of(program: &Path, args: &[&str], stderr_first: bool) -> Option<String> {
     let o = Command::new(program).args(args).stdin(Stdio::null()).output().ok()?;
     if !o.status.success() {
         return None;
     }
-    first_line(&o.stdout).or_else(|| first_line(&o.stderr))
+    let (first, second) = if stderr_first { (&o.stderr, &o.stdout) } else { (&o.stdout, &o.stderr) };
+    first_line(first).or_else(|| first_line(second))
 }
 
 /// The first line with anything but whitespace on it, trimmed.
