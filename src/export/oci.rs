@@ -73,7 +73,7 @@ pub fn write(req: &ImageRequest) -> Result<WrittenImage, ExportError> {
     };
     std::fs::create_dir_all(req.staging_parent).map_err(io("create", req.staging_parent))?;
     let staging = tempfile::Builder::new()
-        .prefix(".compose-image-")
+        .prefix(&super::temp_prefix())
         .tempdir_in(req.staging_parent)
         .map_err(io("create a staging directory in", req.staging_parent))?;
     let layout = staging.path().join("layout");

@@ -56,6 +56,8 @@ fn export(
     artifacts: &HashMap<NodeIndex, Artifact>,
 ) -> Result<ImageFiles, PipelineError> {
     let opts = &p.request.image;
+    // What a killed export left in the output directory goes first.
+    export::sweep(&opts.out_dir);
     let sde = p.request.settings.source_date_epoch;
     let out = |f: Format| opts.out_dir.join(f.file_name(&p.spec.name));
     let mut w = ImageFiles { tar: None, oci: None, rootfs: None, subjects: Vec::new() };

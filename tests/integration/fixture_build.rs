@@ -390,3 +390,21 @@ fn a_cache_dir_that_is_not_utf8_is_a_usage_error_naming_it() {
     assert!(stderr.contains("--cache-dir"), "{stderr}");
     assert!(!std::path::Path::new(&bad).exists(), "nothing is created under the refused path");
 }
+
+/// Regression: a build killed mid-export left `.compose-<pid>-*` temp files and staging directories in
+/// the output directory for good. The next export removes those of dead processes, never a live one's.
+#[test]
+fn an_export_sweeps_what_killed_exports_left_in_the_output_directory() {
+    let t = hello().build("hello", &[]);
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let live = std::process::id();
+    std::fs::create_dir_all(t.path(&format!("out/.compose-{dead}-stage/layout"))).unwrap();
+    std::fs::write(t.path(&format!("out/.compose-{dead}-tmp")), "half a tar").unwrap();
+    std::fs::write(t.path(&format!("out/.compose-{live}-tmp")), "another compose, still writing").unwrap();
+    t.run().success();
+    assert!(!t.path(&format!("out/.compose-{dead}-stage")).exists());
+    assert!(!t.path(&format!("out/.compose-{dead}-tmp")).exists());
+    assert!(t.path(&format!("out/.compose-{live}-tmp")).exists(), "a live process's temp file stays");
+}
