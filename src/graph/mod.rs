@@ -42,6 +42,27 @@ pub enum GraphError {
     Missing { name: String, wanted_by: String, looked: PathBuf },
     #[error("dependency cycle: {}", cycle.join(" -> "))]
     Cycle { cycle: Vec<String> },
+    #[error(
+        "{}: field `package.targets`: `{package}` builds for {}, not for `{target}` (toolchain `{toolchain}`)",
+        recipe.display(),
+        supported.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+    )]
+    UnsupportedTarget { recipe: PathBuf, package: String, target: String, toolchain: String, supported: Vec<String> },
+}
+
+/// A recipe that names its targets must name the toolchain's: checked while loading, before anything is
+/// fetched or built.
+fn check_target(r: &Recipe, tc: &Toolchain) -> Result<(), GraphError> {
+    if r.targets.is_empty() || r.targets.contains(&tc.target) {
+        return Ok(());
+    }
+    Err(GraphError::UnsupportedTarget {
+        recipe: r.path.clone(),
+        package: r.name.clone(),
+        target: tc.target.clone(),
+        toolchain: tc.name.clone(),
+        supported: r.targets.clone(),
+    })
 }
 
 impl BuildGraph {
@@ -74,6 +95,7 @@ impl BuildGraph {
                 return Err(GraphError::Missing { name, wanted_by: w, looked: path });
             }
             let recipe = recipe::load(&path)?;
+            check_target(&recipe, toolchain)?;
             let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
             for (deps, kind) in [(&recipe.build_deps, DepKind::Build), (&recipe.runtime_deps, DepKind::Runtime)] {
                 for d in deps {

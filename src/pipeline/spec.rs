@@ -71,6 +71,10 @@ impl LoadError {
             LoadError::Graph(GraphError::Missing { name, .. }) => {
                 Some(format!("write `{name}.toml` beside the recipe that needs it, or remove the dependency"))
             }
+            LoadError::Graph(GraphError::UnsupportedTarget { recipe, target, .. }) => Some(format!(
+                "build it with a toolchain for one of the targets it lists, or add `{target}` to `package.targets` in `{}` once it builds there",
+                recipe.display()
+            )),
             LoadError::Graph(GraphError::Cycle { .. }) => {
                 Some("a package cannot need itself, directly or through others".into())
             }

@@ -23,6 +23,8 @@ pub struct Recipe {
     pub description: String,
     /// The package's CPE 2.3 name, for vulnerability databases (`cpe:2.3:a:VENDOR:PRODUCT:VERSION:…`).
     pub cpe: Option<String>,
+    /// The targets (`ARCH-linux-musl` triples) the package builds for; empty: every target.
+    pub targets: Vec<String>,
     /// The recipe file.
     pub path: PathBuf,
     pub sources: Vec<Source>,
@@ -125,6 +127,24 @@ impl RecipeError {
             _ => None,
         }
     }
+}
+
+/// `package.targets`: at least one, each a target triple (`ARCH-linux-musl`), none twice.
+fn check_targets(path: &Path, targets: &[String]) -> Result<(), RecipeError> {
+    if targets.is_empty() {
+        let hint = "list the targets it builds for, e.g. `targets = [\"x86_64-linux-musl\"]`, or leave the key out";
+        return Err(invalid(path, "package.targets", "must not be empty", hint));
+    }
+    for (i, t) in targets.iter().enumerate() {
+        let parts: Vec<&str> = t.split('-').collect();
+        let ok = parts.len() == 3
+            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        if !ok || targets[..i].contains(t) {
+            let why = if ok { format!("`{t}` is listed twice") } else { format!("`{t}` is not a target triple") };
+            return Err(invalid(path, "package.targets", why, "write triples such as `aarch64-linux-musl`, each once"));
+        }
+    }
+    Ok(())
 }
 
 /// A CPE 2.3 formatted string: 13 colon-separated parts, part `a`/`o`/`h`, the version the recipe's.
@@ -247,6 +267,9 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
     if let Some(c) = &p.cpe {
         check_cpe(path, c, &p.version)?;
     }
+    if let Some(t) = &p.targets {
+        check_targets(path, t)?;
+    }
     if raw.source.is_empty() {
         return Err(invalid(
             path,
@@ -359,6 +382,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         homepage: p.homepage.clone(),
         description: p.description.clone(),
         cpe: p.cpe.clone(),
+        targets: p.targets.clone().unwrap_or_default(),
         path: path.to_path_buf(),
         sources,
         patches,

@@ -38,6 +38,7 @@ pub struct RawPackage {
     pub homepage: String,
     pub description: String,
     pub cpe: Option<String>,
+    pub targets: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -70,3 +70,33 @@ fn unknown_toolchain_is_a_clear_error() {
     ]);
     t.run().code(3).stderr_has("toolchain `nope` not found");
 }
+
+/// `package.targets`: a package asked for a target it does not list is refused while loading (exit 3),
+/// naming the recipe, the package and the target, before anything is fetched or built, even when it
+/// is a dependency; a package that lists the toolchain's target builds.
+#[test]
+fn a_target_the_recipe_does_not_list_is_refused_before_anything_builds() {
+    let only_arm = |name: &str, deps: &[&str]| {
+        recipe(name, "a.tar.gz", deps, &[], "true").replace(
+            "description = \"fixture\"\n",
+            "description = \"fixture\"\ntargets = [\"aarch64-linux-musl\", \"riscv64-linux-musl\"]\n",
+        )
+    };
+    let t = Test::new()
+        .tarball("a.tar.gz", &[E::File("a/x", "x", 0o644)])
+        .recipe("lib", &only_arm("lib", &[]))
+        .recipe("app", &recipe("app", "a.tar.gz", &["lib"], &[], "true"))
+        .build("app", &[]);
+    let r = t.run();
+    r.code(3).stderr_has("recipes/lib.toml: field `package.targets`: `lib` builds for `aarch64-linux-musl`");
+    r.stderr_has("not for `x86_64-linux-musl` (toolchain `stub`)").stderr_has("hint:");
+    assert!(r.built().is_empty() && !r.stderr.contains("fetch"), "nothing started:\n{}", r.stderr);
+
+    let listed =
+        only_arm("lib", &[]).replace("\"riscv64-linux-musl\"]", "\"riscv64-linux-musl\", \"x86_64-linux-musl\"]");
+    let t = t.recipe("lib", &listed);
+    assert_eq!(t.run().success().built(), ["app", "lib"]);
+
+    let empty = only_arm("lib", &[]).replace("[\"aarch64-linux-musl\", \"riscv64-linux-musl\"]", "[]");
+    t.recipe("lib", &empty).run().code(3).stderr_has("field `package.targets`: must not be empty");
+}
