@@ -1,7 +1,7 @@
 //! Host prerequisites: the commands recipes run from the build host (autoreconf, tclsh...), checked
 //! before anything builds, with the Debian package that provides each.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::recipe::HostTool;
 
@@ -111,6 +111,51 @@ pub fn requirements(graph: &crate::graph::BuildGraph) -> Vec<Requirement> {
     by_command.into_values().collect()
 }
 
+/// Whether binaries of a foreign architecture can run here: qemu-user's static emulator (Debian's
+/// `qemu-user-static`), and whether the kernel hands such binaries to it by itself (`binfmt_misc`),
+/// which `podman run --platform` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignRunner {
+    /// The ELF machine as qemu names it: `aarch64`, `riscv64`.
+    pub arch: &'static str,
+    pub qemu: Option<PathBuf>,
+    /// `Ok`: registered and enabled; `Err`: why not (not mounted, not registered, disabled).
+    pub binfmt: Result<(), String>,
+}
+
+/// The architectures compose is meant to cross-build for.
+pub const FOREIGN: [&str; 2] = ["aarch64", "riscv64"];
+
+/// How each foreign architecture would run on this host.
+pub fn foreign_runners() -> Vec<ForeignRunner> {
+    FOREIGN.iter().map(|&arch| foreign_runner(arch, Path::new("/proc/sys/fs/binfmt_misc"))).collect()
+}
+
+fn foreign_runner(arch: &'static str, binfmt_dir: &Path) -> ForeignRunner {
+    let qemu = find(&format!("qemu-{arch}-static"), BUILD_PATH);
+    let binfmt = if !binfmt_dir.join("status").exists() {
+        Err(format!("binfmt_misc is not mounted (mount -t binfmt_misc binfmt_misc {})", binfmt_dir.display()))
+    } else {
+        match std::fs::read_to_string(binfmt_dir.join(format!("qemu-{arch}"))) {
+            Ok(text) if text.lines().next() == Some("enabled") => Ok(()),
+            Ok(_) => Err(format!("qemu-{arch} is registered but disabled")),
+            Err(_) => Err(unregistered(arch)),
+        }
+    };
+    ForeignRunner { arch, qemu, binfmt }
+}
+
+/// Why `arch` has no handler, and the fix: register Debian's (systemd-binfmt does at boot, but not in a
+/// container), or install qemu-user-static first.
+fn unregistered(arch: &str) -> String {
+    let conf = format!("/usr/lib/binfmt.d/qemu-{arch}.conf");
+    if Path::new(&conf).exists() {
+        format!("no qemu-{arch} handler registered (/lib/systemd/systemd-binfmt {conf})")
+    } else {
+        format!("no qemu-{arch} handler registered (apt-get install qemu-user-static)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +179,19 @@ mod tests {
                 packages: vec!["a".into(), "b".into()]
             }]
         );
+    }
+
+    #[test]
+    fn a_foreign_runner_needs_qemu_and_an_enabled_binfmt_handler() {
+        let d = tempfile::tempdir().unwrap();
+        let r = foreign_runner("aarch64", d.path());
+        assert!(r.binfmt.unwrap_err().contains("not mounted"));
+        std::fs::write(d.path().join("status"), "enabled\n").unwrap();
+        let why = foreign_runner("aarch64", d.path()).binfmt.unwrap_err();
+        assert!(why.contains("no qemu-aarch64 handler registered ("), "{why}");
+        std::fs::write(d.path().join("qemu-aarch64"), "disabled\ninterpreter /usr/bin/qemu-aarch64-static\n").unwrap();
+        assert!(foreign_runner("aarch64", d.path()).binfmt.unwrap_err().contains("disabled"));
+        std::fs::write(d.path().join("qemu-aarch64"), "enabled\ninterpreter /usr/bin/qemu-aarch64-static\n").unwrap();
+        assert_eq!(foreign_runner("aarch64", d.path()).binfmt, Ok(()));
     }
 }

@@ -50,6 +50,19 @@ pub fn run(args: DoctorArgs) -> Result<(), Failure> {
             .unwrap_or_else(|| "not installed".into());
         println!("{cmd:<14} {pkg:<16} {shown:<28} (running and checking images; optional)");
     }
+    for f in host::foreign_runners() {
+        let qemu = f.qemu.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "not installed".into());
+        let binfmt = match &f.binfmt {
+            Ok(()) => "binfmt registered".to_string(),
+            Err(why) => format!("binfmt: {why}"),
+        };
+        println!(
+            "{:<14} {:<16} {qemu:<28} ({binfmt}; running {} images; optional)",
+            format!("qemu {}", f.arch),
+            "qemu-user-static",
+            f.arch
+        );
+    }
     if missing.is_empty() {
         eprintln!("every host tool of {} recipe file(s) is present", recipes.len());
         Ok(())

@@ -45,6 +45,11 @@ fn doctor_lists_every_prerequisite_and_whether_it_is_here() {
     assert!(line("no-such-tool-xyz").contains("xyz-tools") && line("no-such-tool-xyz").contains("MISSING"));
     assert!(line("sh").contains("/bin/sh") || line("sh").contains("/usr/bin/sh"), "{}", line("sh"));
     assert!(line("sh").ends_with("hello"));
+    // Whether foreign (cross-built) images can run here, and what to install: optional, never an error.
+    for arch in ["aarch64", "riscv64"] {
+        let l = line(&format!("qemu {arch}"));
+        assert!(l.contains("qemu-user-static") && l.contains("binfmt") && l.ends_with("optional)"), "{l}");
+    }
 
     let t = fixture("\"sh\"").args(&["doctor", "recipes/hello.toml", "--toolchain", "stub"]);
     t.run().success().stderr_has("every host tool");
