@@ -219,6 +219,7 @@ fn run_phases(
 
 fn environment(job: &Job, l: &Layout, cenv: &crate::toolchain::CompilerEnv) -> Vec<(String, String)> {
     let p = |path: &Path| path.to_string_lossy().into_owned();
+    let c = &job.toolchain.compiler;
     let v = [
         ("PATH", super::host::BUILD_PATH.to_string()),
         ("LC_ALL", "C".into()),
@@ -231,6 +232,14 @@ fn environment(job: &Job, l: &Layout, cenv: &crate::toolchain::CompilerEnv) -> V
         ("SYSROOT", p(&l.sysroot)),
         ("PREFIX", job.recipe.build.prefix.clone()),
         ("TARGET", job.toolchain.target.clone()),
+        ("BUILD", crate::toolchain::host::build_triple()),
+        ("CROSS_COMPILE", c.cross_compile.clone()),
+        ("LINUX_ARCH", c.linux_arch.clone()),
+        ("HOST_CC", c.build_cc.clone()),
+        ("BUILD_CC", c.build_cc.clone()),
+        ("AR", format!("{}ar", c.cross_compile)),
+        ("RANLIB", format!("{}ranlib", c.cross_compile)),
+        ("STRIP", format!("{}strip", c.cross_compile)),
         ("CC", cenv.cc.clone()),
         ("CFLAGS", cenv.cflags.clone()),
         ("LDFLAGS", cenv.ldflags.clone()),

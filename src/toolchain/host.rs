@@ -19,6 +19,11 @@ use super::{Toolchain, ToolchainError};
 /// the probe looks for the compiler.
 pub const BUILD_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
+/// The machine the build runs on, as autotools' `--build` wants it: `$BUILD` in every phase.
+pub fn build_triple() -> String {
+    format!("{}-linux-gnu", std::env::consts::ARCH)
+}
+
 /// Where `command` is on `path` (a PATH string), if anywhere.
 pub fn find(command: &str, path: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
@@ -75,17 +80,18 @@ pub fn probe(tc: &Toolchain) -> Result<Arc<Vec<HostTool>>, ToolchainError> {
     if let Some(v) = memo.lock().expect("probe memo").get(&k) {
         return Ok(v.clone());
     }
-    let tools = Arc::new(probe_uncached(&tc.compiler.host_cc, &tc.path)?);
+    let tools = Arc::new(probe_uncached(&tc.compiler.host_cc, &tc.path, &tc.compiler.host_package)?);
     memo.lock().expect("probe memo").insert(k, tools.clone());
     Ok(tools)
 }
 
 /// Resolves the driver and what it runs, then hashes and asks each for its version (in parallel).
-pub fn probe_uncached(host_cc: &str, toolchain: &Path) -> Result<Vec<HostTool>, ToolchainError> {
+pub fn probe_uncached(host_cc: &str, toolchain: &Path, debian: &str) -> Result<Vec<HostTool>, ToolchainError> {
     let not_found = |tool: &str, program: &str| ToolchainError::HostToolNotFound {
         toolchain: toolchain.to_path_buf(),
         tool: tool.to_string(),
         program: program.to_string(),
+        debian: debian.to_string(),
     };
     let driver = locate(host_cc).ok_or_else(|| not_found("cc", host_cc))?;
     let mut found = vec![("cc".to_string(), driver.clone())];
@@ -196,7 +202,7 @@ mod tests {
             "#!/bin/sh\n[ \"$1\" = --version ] && { echo; echo 'fixture cc 9.9'; exit 0; }\nexec cc \"$@\"\n",
         );
         std::os::unix::fs::symlink(&real, d.path().join("cc-link")).unwrap();
-        let tools = probe_uncached(d.path().join("cc-link").to_str().unwrap(), Path::new("t.toml")).unwrap();
+        let tools = probe_uncached(d.path().join("cc-link").to_str().unwrap(), Path::new("t.toml"), "gcc").unwrap();
         let cc = tools.iter().find(|t| t.tool == "cc").unwrap();
         assert_eq!(cc.path, std::fs::canonicalize(&real).unwrap().display().to_string());
         assert_eq!(cc.version.as_deref(), Some("fixture cc 9.9"));
@@ -218,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_missing_driver_is_an_error_naming_it_the_field_and_the_toolchain() {
-        let e = probe_uncached("no-such-cc-for-compose", Path::new("/p/toolchains/t.toml")).unwrap_err();
+        let e = probe_uncached("no-such-cc-for-compose", Path::new("/p/toolchains/t.toml"), "gcc").unwrap_err();
         let msg = e.to_string();
         for needle in ["no-such-cc-for-compose", "compiler.host_cc", "/p/toolchains/t.toml"] {
             assert!(msg.contains(needle), "{needle} not in: {msg}");

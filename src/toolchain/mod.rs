@@ -6,18 +6,27 @@
 //! sysroot path, and each build sees the sysroot at its own path.
 
 pub mod host;
+pub mod platform;
 
 use std::path::{Path, PathBuf};
+
+pub use platform::Platform;
 
 use crate::digest::Sha256;
 use serde::Deserialize;
 
 use crate::recipe::{RecipeError, parse_error};
 
+/// One target of a toolchain file, resolved: what every build of a package for that target uses.
 #[derive(Debug, Clone)]
 pub struct Toolchain {
     pub name: String,
+    /// The target triple (`aarch64-linux-musl`).
     pub target: String,
+    /// The OCI platform its images are for.
+    pub platform: Platform,
+    /// Every target the file declares, for messages.
+    pub targets: Vec<String>,
     pub description: String,
     pub path: PathBuf,
     /// Recipe names built first, into every other package's sysroot.
@@ -29,15 +38,22 @@ pub struct Toolchain {
     pub digest: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// How the compiler is driven for one target.
+#[derive(Debug, Clone)]
 pub struct Compiler {
+    /// The C compiler driver that writes the target's code (`gcc`, `aarch64-linux-gnu-gcc`).
     pub host_cc: String,
+    /// The Debian package that has `host_cc`, for the fix when it is missing.
+    pub host_package: String,
+    /// The compiler for programs that run during the build (kconfig, generators): `$HOST_CC`, `$BUILD_CC`.
+    pub build_cc: String,
+    /// The prefix of the target's binutils (`aarch64-linux-gnu-`; empty for the host's): `$CROSS_COMPILE`.
+    pub cross_compile: String,
+    /// The kernel's name for the architecture (`x86_64`, `arm64`, `riscv`): `$LINUX_ARCH`.
+    pub linux_arch: String,
     pub wrapper: Option<String>,
     pub specs_template: Option<String>,
-    #[serde(default)]
     pub cflags: String,
-    #[serde(default)]
     pub ldflags: String,
 }
 
@@ -45,19 +61,50 @@ pub struct Compiler {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     toolchain: RawToolchain,
-    compiler: Compiler,
+    compiler: RawCompiler,
+    #[serde(default)]
+    target: Vec<RawTarget>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawToolchain {
     name: String,
-    target: String,
+    /// The single target of a file without `[[target]]` tables.
+    target: Option<String>,
     #[serde(default)]
     description: String,
     #[serde(default)]
     packages: Vec<String>,
     recipes: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompiler {
+    host_cc: Option<String>,
+    host_package: Option<String>,
+    build_cc: Option<String>,
+    wrapper: Option<String>,
+    specs_template: Option<String>,
+    #[serde(default)]
+    cflags: String,
+    #[serde(default)]
+    ldflags: String,
+}
+
+/// `[[target]]`: one triple the toolchain builds for, and the host programs that do it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    triple: String,
+    platform: Option<String>,
+    host_cc: Option<String>,
+    host_package: Option<String>,
+    #[serde(default)]
+    cross_compile: String,
+    linux_arch: Option<String>,
+    cflags: Option<String>,
 }
 
 /// The compiler environment of one build.
@@ -79,7 +126,11 @@ pub enum ToolchainError {
     #[error("toolchain `{name}`: the sysroot has no specs template `{}`", path.display())]
     MissingSpecs { name: String, path: PathBuf },
     #[error("`{}`: `{}` = the host compiler: cannot find its `{tool}` (`{program}`)", toolchain.display(), host::FIELD)]
-    HostToolNotFound { toolchain: PathBuf, tool: String, program: String },
+    HostToolNotFound { toolchain: PathBuf, tool: String, program: String, debian: String },
+    #[error("`{}`: no target for platform `{platform}` (it has {})", path.display(), available.join(", "))]
+    NoTarget { path: PathBuf, platform: String, available: Vec<String> },
+    #[error("`{}`: field `{field}`: {message}", path.display())]
+    Invalid { path: PathBuf, field: String, message: String },
     #[error("`{}`: `{}`: cannot probe its `{tool}` at `{}`", toolchain.display(), host::FIELD, path.display())]
     ProbeHostTool { toolchain: PathBuf, tool: String, path: PathBuf, source: std::io::Error },
 }
@@ -88,18 +139,33 @@ impl ToolchainError {
     /// The fix, for errors that have one.
     pub fn hint(&self) -> Option<String> {
         match self {
-            ToolchainError::HostToolNotFound { .. } | ToolchainError::ProbeHostTool { .. } => Some(format!(
-                "install the host compiler (Debian: `apt-get install gcc binutils`), or set `{}` in the toolchain file to a C compiler on {} (or an absolute path)",
+            ToolchainError::HostToolNotFound { debian, .. } => Some(format!(
+                "install the host compiler (Debian: `apt-get install {debian}`), or set `{}` in the toolchain file to a C compiler on {} (or an absolute path)",
                 host::FIELD,
-                crate::build::host::BUILD_PATH
+                host::BUILD_PATH
             )),
+            ToolchainError::ProbeHostTool { .. } => Some(format!(
+                "check that `{}` in the toolchain file names a working C compiler on {}",
+                host::FIELD,
+                host::BUILD_PATH
+            )),
+            ToolchainError::NoTarget { .. } => Some(
+                "pick one of its platforms with `--platform`, or add a `[[target]]` for this one (docs/recipes.md)"
+                    .into(),
+            ),
             _ => None,
         }
     }
 }
 
-/// Loads a toolchain by path (`toolchains/musl.toml`) or by name, looked up in `search_dir`.
+/// Loads a toolchain by path (`toolchains/musl.toml`) or by name, looked up in `search_dir`, for the host's
+/// platform (or a file's only target).
 pub fn load(spec: &str, search_dir: &Path) -> Result<Toolchain, ToolchainError> {
+    load_for(spec, search_dir, None)
+}
+
+/// Loads the toolchain's target for `platform` (`None`: the host's, or the file's only target).
+pub fn load_for(spec: &str, search_dir: &Path, platform: Option<&Platform>) -> Result<Toolchain, ToolchainError> {
     let path = if spec.ends_with(".toml") || spec.contains('/') {
         PathBuf::from(spec)
     } else {
@@ -108,19 +174,112 @@ pub fn load(spec: &str, search_dir: &Path) -> Result<Toolchain, ToolchainError> 
     let text = std::fs::read_to_string(&path)
         .map_err(|_| ToolchainError::NotFound { name: spec.to_string(), path: path.clone() })?;
     let raw: RawFile = toml::from_str(&text).map_err(|e| parse_error(&path, &text, &e))?;
+    let targets = targets(&path, &raw)?;
+    let triples: Vec<String> = targets.iter().map(|(t, _)| t.clone()).collect();
+    let wanted = platform.cloned().unwrap_or_else(Platform::host);
+    let pick = match targets.iter().position(|(t, c)| resolved_platform(t, c) == wanted) {
+        Some(i) => i,
+        None if platform.is_none() && targets.len() == 1 => 0,
+        None => {
+            return Err(ToolchainError::NoTarget {
+                path,
+                platform: wanted.to_string(),
+                available: targets.iter().map(|(t, c)| format!("`{}` ({t})", resolved_platform(t, c))).collect(),
+            });
+        }
+    };
+    let (target, raw_target) = targets.into_iter().nth(pick).expect("picked from the list");
+    let platform = resolved_platform(&target, &raw_target);
     let dir = path.parent().unwrap_or(Path::new("."));
     let recipes_dir = dir.join(raw.toolchain.recipes.as_deref().unwrap_or("../recipes"));
-    let digest = Sha256::hex_of(text.as_bytes());
+    let c = raw.compiler;
+    let compiler = Compiler {
+        host_cc: raw_target.host_cc.or(c.host_cc).unwrap_or_else(|| "gcc".into()),
+        host_package: raw_target.host_package.or(c.host_package).unwrap_or_else(|| "gcc binutils".into()),
+        build_cc: c.build_cc.unwrap_or_else(|| "gcc".into()),
+        cross_compile: raw_target.cross_compile,
+        linux_arch: raw_target.linux_arch.unwrap_or_else(|| linux_arch(&target)),
+        wrapper: c.wrapper,
+        specs_template: c.specs_template,
+        cflags: raw_target.cflags.unwrap_or(c.cflags),
+        ldflags: c.ldflags,
+    };
     Ok(Toolchain {
         name: raw.toolchain.name,
-        target: raw.toolchain.target,
+        target,
+        platform,
+        targets: triples,
         description: raw.toolchain.description,
         path: std::path::absolute(&path).unwrap_or(path),
         packages: raw.toolchain.packages,
         recipes_dir: std::path::absolute(&recipes_dir).unwrap_or(recipes_dir),
-        compiler: raw.compiler,
-        digest,
+        compiler,
+        digest: Sha256::hex_of(text.as_bytes()),
     })
+}
+
+/// The file's targets: its `[[target]]` tables, or the single `toolchain.target`.
+fn targets(path: &Path, raw: &RawFile) -> Result<Vec<(String, TargetFields)>, ToolchainError> {
+    let invalid = |field: &str, message: String| ToolchainError::Invalid {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        message,
+    };
+    match (&raw.toolchain.target, raw.target.is_empty()) {
+        (Some(_), false) => {
+            Err(invalid("toolchain.target", "give either `toolchain.target` or `[[target]]` tables, not both".into()))
+        }
+        (None, true) => Err(invalid("target", "no target: add `[[target]]` with a `triple`".into())),
+        (Some(t), true) => Ok(vec![(t.clone(), TargetFields::default())]),
+        (None, false) => {
+            let mut out: Vec<(String, TargetFields)> = Vec::new();
+            for (i, t) in raw.target.iter().enumerate() {
+                let platform = match &t.platform {
+                    Some(p) => Some(Platform::parse(p).map_err(|m| invalid(&format!("target[{i}].platform"), m))?),
+                    None => None,
+                };
+                let f = TargetFields {
+                    platform,
+                    host_cc: t.host_cc.clone(),
+                    host_package: t.host_package.clone(),
+                    cross_compile: t.cross_compile.clone(),
+                    linux_arch: t.linux_arch.clone(),
+                    cflags: t.cflags.clone(),
+                };
+                if out.iter().any(|(o, of)| resolved_platform(o, of) == resolved_platform(&t.triple, &f)) {
+                    return Err(invalid(&format!("target[{i}]"), format!("a second target for `{}`", t.triple)));
+                }
+                out.push((t.triple.clone(), f));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// A `[[target]]` table's optional fields, after parsing.
+#[derive(Default)]
+struct TargetFields {
+    platform: Option<Platform>,
+    host_cc: Option<String>,
+    host_package: Option<String>,
+    cross_compile: String,
+    linux_arch: Option<String>,
+    cflags: Option<String>,
+}
+
+fn resolved_platform(triple: &str, f: &TargetFields) -> Platform {
+    f.platform.clone().unwrap_or_else(|| Platform::of_triple(triple))
+}
+
+/// The kernel's `ARCH=` for a triple.
+fn linux_arch(triple: &str) -> String {
+    match triple.split('-').next().unwrap_or(triple) {
+        "aarch64" => "arm64",
+        "riscv64" | "riscv32" => "riscv",
+        "i386" | "i486" | "i586" | "i686" => "x86",
+        other => other,
+    }
+    .to_string()
 }
 
 impl Toolchain {
