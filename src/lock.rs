@@ -100,6 +100,9 @@ impl LockFile {
         for i in graph.map(|g| g.order()).unwrap_or_default() {
             let g = graph.expect("order came from it");
             let r = g.recipe(i);
+            if packages.iter().any(|p: &LockedPackage| p.name == r.name) {
+                continue; // the same recipe, for another target
+            }
             let dir = r.path.parent().unwrap_or(Path::new("."));
             let files = |list: &[PathBuf]| -> Result<Vec<LockedFile>, LockError> {
                 list.iter()

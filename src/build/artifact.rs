@@ -107,6 +107,15 @@ impl ArtifactStore {
     /// The newest artifact of `name` under any key: its build time weighs the schedule, and its inputs
     /// explain a rebuild.
     pub fn latest(&self, name: &str) -> Option<Artifact> {
+        self.latest_where(name, |_| true)
+    }
+
+    /// `latest`, among the artifacts built for `target` (a triple).
+    pub fn latest_for(&self, name: &str, target: &str) -> Option<Artifact> {
+        self.latest_where(name, |a| a.meta.inputs.target == target)
+    }
+
+    fn latest_where(&self, name: &str, keep: impl Fn(&Artifact) -> bool) -> Option<Artifact> {
         let prefix = format!("{name}-");
         let mut best: Option<(std::time::SystemTime, Artifact)> = None;
         for e in std::fs::read_dir(&self.root).ok()?.flatten() {
@@ -119,6 +128,7 @@ impl ArtifactStore {
             let t = m.modified().unwrap_or(std::time::UNIX_EPOCH);
             if best.as_ref().is_none_or(|(bt, _)| t > *bt)
                 && let Some(a) = self.get(name, key)
+                && keep(&a)
             {
                 best = Some((t, a));
             }

@@ -26,7 +26,6 @@ use super::queue::{Queue, Settled};
 use super::{BuildError, BuildSettings, Janitor, Jobserver};
 use crate::graph::BuildGraph;
 use crate::report::Reporter;
-use crate::toolchain::Toolchain;
 
 /// Builds one package in its claimed work directory: `job::run` in production, something simpler (or
 /// panicking) in tests.
@@ -37,7 +36,6 @@ pub(super) type Runner<'r> = dyn Fn(&Job, &WorkDir, &jobserver::Client, &Artifac
 /// What the drain reads and never changes.
 pub(super) struct Context<'a> {
     pub(super) graph: &'a BuildGraph,
-    pub(super) toolchain: &'a Arc<Toolchain>,
     pub(super) settings: &'a BuildSettings,
     pub(super) reporter: &'a dyn Reporter,
     pub(super) janitor: &'a Janitor,
@@ -47,7 +45,8 @@ pub(super) struct Context<'a> {
     pub(super) jobserver: &'a Jobserver,
     pub(super) runner: &'a Runner<'a>,
     /// The host programs that write artifacts: part of every key.
-    pub(super) host_tools: &'a [crate::toolchain::host::HostTool],
+    /// Per toolchain target (`Node::target`).
+    pub(super) host_tools: &'a [Arc<Vec<crate::toolchain::host::HostTool>>],
 }
 
 enum Msg {
@@ -112,7 +111,10 @@ impl<'a> DrainState<'a> {
         rx: Receiver<Msg>,
     ) -> Self {
         let g = cx.graph;
-        let prio = g.priorities(|i| cx.store.latest(g.name(i)).map(|a| a.meta.build_seconds.max(0.1)).unwrap_or(1.0));
+        let prio = g.priorities(|i| {
+            let latest = cx.store.latest_for(g.name(i), &g.toolchain(i).target);
+            latest.map(|a| a.meta.build_seconds.max(0.1)).unwrap_or(1.0)
+        });
         let mut queue = Queue::new(cx.settings.keep_going);
         for &n in todo {
             queue.add(n, g.deps(n).into_iter().filter(|d| !done.contains_key(d)), prio[&n]);
@@ -160,9 +162,9 @@ impl<'a> DrainState<'a> {
                         self.start(scope, node, token);
                     }
                 }
-                Msg::Waiting(node, pid) => self.cx.reporter.on_waiting(self.cx.graph.name(node), pid),
-                Msg::Started(node) => self.cx.reporter.on_build_start(self.cx.graph.name(node)),
-                Msg::Phase(node, phase) => self.cx.reporter.on_phase(self.cx.graph.name(node), &phase),
+                Msg::Waiting(node, pid) => self.cx.reporter.on_waiting(self.cx.graph.label(node), pid),
+                Msg::Started(node) => self.cx.reporter.on_build_start(self.cx.graph.label(node)),
+                Msg::Phase(node, phase) => self.cx.reporter.on_phase(self.cx.graph.label(node), &phase),
                 Msg::Done(node, result) => self.finish(node, *result),
             }
         }
@@ -184,7 +186,7 @@ impl<'a> DrainState<'a> {
 
     fn finish(&mut self, node: NodeIndex, result: Result<Finished, BuildError>) {
         self.running.remove(&node);
-        let name = self.cx.graph.name(node);
+        let name = self.cx.graph.label(node);
         let artifact = result.map(|f| match f {
             Finished::Built(a) => {
                 self.cx.reporter.on_build_done(name, Duration::from_secs_f64(a.meta.build_seconds));
@@ -206,7 +208,7 @@ impl<'a> DrainState<'a> {
     }
 
     fn fail(&mut self, node: NodeIndex, e: BuildError) {
-        self.cx.reporter.on_build_failed(self.cx.graph.name(node));
+        self.cx.reporter.on_build_failed(self.cx.graph.label(node));
         self.failures.push(e);
         self.queue.failed(node);
     }
@@ -234,7 +236,8 @@ impl<'a> DrainState<'a> {
             sources,
             sysroot,
             bootstrap: g.graph[node].in_toolchain,
-            toolchain: cx.toolchain.clone(),
+            toolchain: g.toolchain(node).clone(),
+            label: g.label(node).to_string(),
             work_root: s.cache_root.join("work"),
             log_path: s.cache_root.join("logs").join(format!("{package}-{}.log", &key[..12])),
             sandboxed: s.sandboxed,
@@ -257,23 +260,22 @@ fn settle(
     n: NodeIndex,
 ) -> Settled {
     let s = cx.settings;
-    let name = cx.graph.name(n);
+    let (name, label) = (cx.graph.name(n), cx.graph.label(n));
     let dep_digest = |d| done.get(&d).map(|a: &Artifact| a.meta.tree_digest.clone());
-    let Some(now) =
-        key::inputs_for(cx.graph, cx.toolchain, n, s.sandboxed, s.source_date_epoch, cx.host_tools, dep_digest)
-    else {
+    let host = &cx.host_tools[cx.graph.graph[n].target];
+    let Some(now) = key::inputs_for(cx.graph, n, s.sandboxed, s.source_date_epoch, host, dep_digest) else {
         // The queue releases a node only once its dependencies are done; this is a compose bug.
-        failures.push(BuildError::PrepareJob { package: name.into(), missing: "a dependency's artifact".into() });
-        cx.reporter.on_build_failed(name);
+        failures.push(BuildError::PrepareJob { package: label.into(), missing: "a dependency's artifact".into() });
+        cx.reporter.on_build_failed(label);
         return Settled::Failed;
     };
     if let Some(a) = cx.store.get(name, &now.key()) {
-        cx.reporter.note(&format!("{name}: dependencies rebuilt to identical output; not rebuilt (early cutoff)"));
-        cx.reporter.on_cached(name);
+        cx.reporter.note(&format!("{label}: dependencies rebuilt to identical output; not rebuilt (early cutoff)"));
+        cx.reporter.on_cached(label);
         done.insert(n, a);
         return Settled::Stored;
     }
-    cx.reporter.on_rebuild_reasons(name, &super::plan::rebuild_reasons(cx.store, name, &now));
+    cx.reporter.on_rebuild_reasons(label, &super::plan::rebuild_reasons(cx.store, name, &now));
     inputs.insert(n, now);
     Settled::Build
 }

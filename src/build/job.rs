@@ -23,6 +23,8 @@ use crate::toolchain::Toolchain;
 
 pub struct Job {
     pub recipe: Recipe,
+    /// What people read (`busybox@arm64` in a build for several targets): `logs/<label>.log` links here.
+    pub label: String,
     pub inputs: KeyInputs,
     /// The cached archive of each of the recipe's sources, in order.
     pub sources: Vec<PathBuf>,
@@ -84,7 +86,7 @@ pub fn run(
 /// reader always finds one whole log, the newest build's).
 fn link_log(job: &Job) -> std::io::Result<()> {
     let (Some(dir), Some(file)) = (job.log_path.parent(), job.log_path.file_name()) else { return Ok(()) };
-    let name = &job.recipe.name;
+    let name = &job.label;
     let tmp = dir.join(format!(".{name}.log.{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(file, &tmp)?;

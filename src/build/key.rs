@@ -6,7 +6,6 @@ use petgraph::graph::NodeIndex;
 
 use super::reason::RebuildReason;
 use crate::graph::BuildGraph;
-use crate::toolchain::Toolchain;
 use crate::toolchain::host::HostTool;
 
 /// Everything that went into one key, kept so a rebuild can be explained.
@@ -103,7 +102,6 @@ fn host_tool_differences(old: &[HostTool], new: &[HostTool]) -> Vec<RebuildReaso
 /// keys, so a dependency rebuilt to identical bytes does not rebuild its dependents (early cutoff).
 pub fn inputs_for(
     graph: &BuildGraph,
-    toolchain: &Toolchain,
     i: NodeIndex,
     sandbox: bool,
     source_date_epoch: u64,
@@ -111,6 +109,7 @@ pub fn inputs_for(
     dep_digest: impl Fn(NodeIndex) -> Option<String>,
 ) -> Option<KeyInputs> {
     let r = graph.recipe(i);
+    let toolchain = graph.toolchain(i);
     let mut deps = Vec::new();
     for d in graph.deps(i) {
         deps.push((graph.name(d).to_string(), dep_digest(d)?));

@@ -33,20 +33,17 @@ pub mod sandbox;
 #[cfg(test)]
 mod tests;
 
+use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-
-use petgraph::graph::NodeIndex;
 
 use crate::graph::BuildGraph;
 use crate::report::Reporter;
 use crate::source::{FetchError, FetchSettings};
-use crate::toolchain::Toolchain;
 use artifact::{Artifact, ArtifactStore};
 pub use fetch::{FetchBridge, source_requests};
 pub use janitor::Janitor;
-pub use plan::{PlanStep, plan};
+pub use plan::{PlanStep, host_tools, plan};
 pub use reason::RebuildReason;
 
 pub struct BuildSettings {
@@ -97,25 +94,23 @@ pub enum BuildError {
 /// Builds every package of the graph that the store does not already hold. Returns each node's artifact.
 pub fn build(
     graph: &BuildGraph,
-    toolchain: Arc<Toolchain>,
     settings: &BuildSettings,
     reporter: &dyn Reporter,
     janitor: &Janitor,
 ) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
-    build_with(graph, toolchain, settings, reporter, janitor, &job::run)
+    build_with(graph, settings, reporter, janitor, &job::run)
 }
 
 /// `build`, with `runner` building each package (tests pass one that panics, or that does not run
 /// anything).
 fn build_with(
     graph: &BuildGraph,
-    toolchain: Arc<Toolchain>,
     settings: &BuildSettings,
     reporter: &dyn Reporter,
     janitor: &Janitor,
     runner: &drain::Runner<'_>,
 ) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
-    let steps = plan(graph, &toolchain, settings)?;
+    let steps = plan(graph, settings)?;
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
     // What killed builds and ended failed runs left, in any process: only unclaimed directories go.
     lock::sweep(&settings.cache_root.join("work"));
@@ -131,10 +126,9 @@ fn build_with(
     let sources = fetch::fetch_sources(graph, todo.iter().copied(), &settings.cache_root, &settings.fetch, reporter)?;
     let jobserver = Jobserver::new(settings.jobs)?;
     // Probed by `plan` already: this is the process's memo.
-    let host_tools = crate::toolchain::host::probe(&toolchain).map_err(BuildError::HostCompiler)?;
+    let host_tools = plan::host_tools(graph)?;
     let cx = drain::Context {
         graph,
-        toolchain: &toolchain,
         settings,
         reporter,
         janitor,
@@ -160,7 +154,7 @@ fn take_stored(
         match s.key.as_deref().filter(|_| s.cached).and_then(|k| store.get(&s.name, k)) {
             Some(a) => {
                 done.insert(s.node, a);
-                reporter.on_cached(&s.name);
+                reporter.on_cached(&s.label);
             }
             None => todo.push(s.node),
         }
@@ -170,7 +164,7 @@ fn take_stored(
 
 /// Every host command the packages to build need is there, or the error lists all that are missing.
 fn check_host(graph: &BuildGraph, todo: &[NodeIndex]) -> Result<(), BuildError> {
-    let missing = host::missing(todo.iter().map(|&n| (graph.name(n), graph.recipe(n).build.host_tools.as_slice())));
+    let missing = host::missing(todo.iter().map(|&n| (graph.label(n), graph.recipe(n).build.host_tools.as_slice())));
     if missing.is_empty() { Ok(()) } else { Err(BuildError::HostTools { missing }) }
 }
 

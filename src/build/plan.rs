@@ -11,13 +11,17 @@ use super::key::{self, KeyInputs};
 use super::reason::RebuildReason;
 use super::{BuildError, BuildSettings};
 use crate::graph::BuildGraph;
-use crate::toolchain::Toolchain;
+use crate::toolchain::host::HostTool;
+use std::sync::Arc;
 
 /// One line of a plan.
 #[derive(Debug, Clone)]
 pub struct PlanStep {
     pub node: NodeIndex,
+    /// The package's name: the artifact store's.
     pub name: String,
+    /// What people read (`busybox@arm64` when the graph has several targets).
+    pub label: String,
     pub version: String,
     /// `None` while a dependency must be built first: the key covers dependencies' outputs.
     pub key: Option<String>,
@@ -30,13 +34,14 @@ pub struct PlanStep {
 }
 
 /// What would be built, in order, and what is already in the store.
-pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings) -> Result<Vec<PlanStep>, BuildError> {
+pub fn plan(graph: &BuildGraph, settings: &BuildSettings) -> Result<Vec<PlanStep>, BuildError> {
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
-    let host = crate::toolchain::host::probe(toolchain).map_err(BuildError::HostCompiler)?;
+    let host = host_tools(graph)?;
     let mut digests: HashMap<NodeIndex, String> = HashMap::new();
     let mut steps = Vec::new();
     for i in graph.order() {
-        let inputs = key::inputs_for(graph, toolchain, i, settings.sandboxed, settings.source_date_epoch, &host, |d| {
+        let host = &host[graph.graph[i].target];
+        let inputs = key::inputs_for(graph, i, settings.sandboxed, settings.source_date_epoch, host, |d| {
             digests.get(&d).cloned()
         });
         let name = graph.name(i).to_string();
@@ -51,6 +56,7 @@ pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings)
         };
         steps.push(PlanStep {
             node: i,
+            label: graph.label(i).to_string(),
             version: graph.recipe(i).version.clone(),
             cached: cached.is_some(),
             key,
@@ -63,9 +69,14 @@ pub fn plan(graph: &BuildGraph, toolchain: &Toolchain, settings: &BuildSettings)
     Ok(steps)
 }
 
-/// What differs from the newest artifact of `name`, or that there is none.
+/// The host programs of each toolchain target of the graph (index: `Node::target`), probed once per process.
+pub fn host_tools(graph: &BuildGraph) -> Result<Vec<Arc<Vec<HostTool>>>, BuildError> {
+    graph.toolchains.iter().map(|tc| crate::toolchain::host::probe(tc).map_err(BuildError::HostCompiler)).collect()
+}
+
+/// What differs from the newest artifact of `name` for the same target, or that there is none.
 pub(super) fn rebuild_reasons(store: &ArtifactStore, name: &str, now: &KeyInputs) -> Vec<RebuildReason> {
-    match store.latest(name) {
+    match store.latest_for(name, &now.target) {
         None => vec![RebuildReason::NeverBuilt],
         Some(a) => {
             let d = now.differences(&a.meta.inputs);

@@ -16,7 +16,7 @@ use crate::graph::BuildGraph;
 use crate::report::Silent;
 
 /// A project in `dir`: one source file, and a recipe per (name, build dependencies).
-fn project(dir: &Path, packages: &[(&str, &[&str])]) -> (BuildGraph, Arc<Toolchain>) {
+fn project(dir: &Path, packages: &[(&str, &[&str])]) -> (BuildGraph, Arc<crate::toolchain::Toolchain>) {
     let src = dir.join("src.tar");
     std::fs::write(&src, b"not really a tarball: the runner never opens it").unwrap();
     let sha = hex::encode(Sha256::digest(std::fs::read(&src).unwrap()));
@@ -78,7 +78,7 @@ fn build_in(
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let list: Vec<(&str, &[&str])> = packages.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
-        let (graph, toolchain) = project(&dir, &list);
+        let (graph, _toolchain) = project(&dir, &list);
         let ran = Mutex::new(Vec::new());
         let runner = |job: &Job, dirs: &WorkDir, _: &jobserver::Client, store: &ArtifactStore, _: &dyn Fn(&str)| {
             ran.lock().unwrap().push(job.recipe.name.clone());
@@ -88,7 +88,7 @@ fn build_in(
             fake_build(job, dirs, store)
         };
         let janitor = Janitor::default();
-        let r = build_with(&graph, toolchain, &settings(&dir, keep_going), &Silent, &janitor, &runner);
+        let r = build_with(&graph, &settings(&dir, keep_going), &Silent, &janitor, &runner);
         let _ = tx.send((r.map(|_| ()).map_err(|e| e.to_string()), ran.into_inner().unwrap()));
     });
     rx.recv_timeout(Duration::from_secs(60)).expect("the build returned (a panicking job must not hang it)")

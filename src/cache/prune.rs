@@ -33,14 +33,10 @@ pub struct Needed {
 }
 
 /// The keys, packages and sources of `graph` under `settings` (planning reads the store, never writes).
-pub fn needed(
-    graph: Option<&BuildGraph>,
-    toolchain: &Toolchain,
-    settings: &BuildSettings,
-) -> Result<Needed, CacheError> {
+pub fn needed(graph: Option<&BuildGraph>, settings: &BuildSettings) -> Result<Needed, CacheError> {
     let mut n = Needed::default();
     let Some(g) = graph else { return Ok(n) };
-    for step in build::plan(g, toolchain, settings).map_err(|e| CacheError::Plan(Box::new(e)))? {
+    for step in build::plan(g, settings).map_err(|e| CacheError::Plan(Box::new(e)))? {
         if let Some(k) = step.key {
             n.keys.entry(step.name.clone()).or_default().insert(k);
         }
@@ -137,7 +133,7 @@ impl PruneReport {
 pub fn prune(req: &PruneRequest, on_wait: &dyn Fn()) -> Result<PruneReport, CacheError> {
     let root = &req.settings.cache_root;
     let _lock = CacheLock::exclusive(root, on_wait)?;
-    let needed = needed(req.graph.as_ref(), &req.toolchain, &req.settings)?;
+    let needed = needed(req.graph.as_ref(), &req.settings)?;
     let scan = Scan::read(root)?;
     let mut ledger = Ledger::new(&scan);
     select(&scan, &needed, &req.options, &mut ledger);

@@ -24,6 +24,11 @@ pub struct BuildArgs {
     /// Toolchain name (looked up in toolchains/ beside the recipe directory) or path to a toolchain file.
     #[arg(long, default_value = "musl")]
     toolchain: String,
+    /// Platforms to build for, comma-separated (`linux/amd64,linux/arm64,linux/riscv64`), each a target of
+    /// the toolchain: one graph and one jobserver for all; one OCI index; a rootfs tar, docker-archive and
+    /// SBOMs per platform, named NAME-ARCH. Default: the host's.
+    #[arg(long, value_name = "LIST")]
+    platform: Option<String>,
     /// Parallel jobs, shared by all package builds through one make jobserver. Default: the number of cores.
     #[arg(short, long)]
     jobs: Option<usize>,
@@ -62,9 +67,15 @@ pub struct BuildArgs {
 pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let common = settings::common(&args.common, args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
     let offline = common.offline;
+    let platforms = match &args.platform {
+        None => Vec::new(),
+        Some(list) => compose::toolchain::platform::parse_list(list)
+            .map_err(|m| Failure::msg(exit::USAGE, format!("--platform: {m}"), None))?,
+    };
     let request = BuildRequest {
         recipe: args.recipe.clone(),
         toolchain: args.toolchain.clone(),
+        platforms,
         image: args.image.options(),
         lock: LockPolicy {
             path: args.lock_file.clone().unwrap_or_else(|| absolute(&args.recipe).with_extension("lock")),
@@ -104,12 +115,19 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
 
 fn print_plan(planned: &Planned, steps: &[PlanStep], verbose: bool) {
     let settings = &planned.request.settings;
-    println!("plan for `{}` (toolchain `{}`, {} jobs):", planned.spec.name, planned.toolchain.name, settings.jobs);
+    let platforms: Vec<String> = planned.toolchains.iter().map(|t| t.platform.to_string()).collect();
+    println!(
+        "plan for `{}` (toolchain `{}`, {}, {} jobs):",
+        planned.spec.name,
+        planned.toolchain.name,
+        platforms.join(" "),
+        settings.jobs
+    );
     for (n, s) in steps.iter().enumerate() {
         let mark = if s.cached { "cached" } else { "build " };
         let tag = if s.toolchain { " (toolchain)" } else { "" };
         let key = s.key.as_deref().map(|k| k[..16].to_string()).unwrap_or_else(|| "(after its dependencies)".into());
-        println!("{:>3}. [{mark}] {} {}{tag}  key {key}", n + 1, s.name, s.version);
+        println!("{:>3}. [{mark}] {} {}{tag}  key {key}", n + 1, s.label, s.version);
         if verbose {
             for r in &s.reasons {
                 println!("       why: {r}");
@@ -124,8 +142,13 @@ fn output_lines(o: &Outcome) -> Vec<String> {
     if let Some((json, html)) = &o.timings {
         lines.push(format!("timings      {}  {}", html.display(), json.display()));
     }
-    if let Some(e) = &o.rootfs_tar {
-        lines.push(format!("rootfs tar   {}  {} bytes  sha256:{}", e.path.display(), e.size, e.sha256));
+    for p in &o.platforms {
+        if let Some(e) = &p.rootfs_tar {
+            lines.push(format!("rootfs tar   {}  {} bytes  sha256:{}", e.path.display(), e.size, e.sha256));
+        }
+        if let (Some(e), true) = (&p.docker_archive, o.platforms.len() > 1) {
+            lines.push(format!("image        {}  {} bytes  {}", e.path.display(), e.size, p.part.platform));
+        }
     }
     if let Some(img) = &o.oci {
         for f in &img.files {
@@ -138,6 +161,11 @@ fn output_lines(o: &Outcome) -> Vec<String> {
             img.manifest_digest,
             img.layers
         ));
+        if img.manifests.len() > 1 {
+            for (platform, manifest, _) in &img.manifests {
+                lines.push(format!("image        {}  {platform}  manifest {manifest}", o.reference.familiar()));
+            }
+        }
     }
     for r in &o.records {
         lines.push(format!("record       {}  {} bytes", r.path.display(), r.size));
@@ -166,9 +194,11 @@ fn summary(o: &Outcome, args: &BuildArgs) {
         eprintln!("  podman load -i {}   # or: docker load -i", a.display());
         eprintln!("  podman run --rm --network none {r}");
     }
-    if let Some(t) = &o.rootfs_tar {
+    for t in o.platforms.iter().filter_map(|p| p.rootfs_tar.as_ref().map(|t| (p, t))) {
+        let (p, t) = t;
         let change = format!("--change 'ENV PATH={}'", export::oci::DEFAULT_PATH);
-        eprintln!("  podman import {change} {} {r}   # or: docker import", t.path.display());
+        let platform = if o.platforms.len() > 1 { format!(" --platform {}", p.part.platform) } else { String::new() };
+        eprintln!("  podman import{platform} {change} {} {r}   # or: docker import", t.path.display());
     }
 }
 

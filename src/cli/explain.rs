@@ -39,29 +39,29 @@ pub fn run(args: ExplainArgs) -> Result<(), Failure> {
         return Ok(());
     };
     let settings = common.build(!args.no_sandbox, false);
-    let plan = build::plan(graph, &closure.toolchain, &settings).map_err(|e| match e {
+    let plan = build::plan(graph, &settings).map_err(|e| match e {
         build::BuildError::HostCompiler(t) => {
             let hint = t.hint();
             Failure { hint, ..Failure::new(exit::HOST, build::BuildError::HostCompiler(t)) }
         }
         e => Failure::new(exit::BUILD, e),
     })?;
-    let building: Vec<&str> = plan.iter().filter(|s| !s.cached).map(|s| s.name.as_str()).collect();
+    let building: Vec<&str> = plan.iter().filter(|s| !s.cached).map(|s| s.label.as_str()).collect();
     for s in &plan {
         match (&s.key, s.cached) {
-            (Some(k), true) => println!("{}: up to date (key {})", s.name, &k[..16]),
+            (Some(k), true) => println!("{}: up to date (key {})", s.label, &k[..16]),
             (Some(k), false) => {
-                println!("{}: rebuilds (key {}):", s.name, &k[..16]);
+                println!("{}: rebuilds (key {}):", s.label, &k[..16]);
                 for r in &s.reasons {
                     println!("  - {r}");
                 }
             }
             (None, _) => {
                 let deps: Vec<&str> =
-                    graph.deps(s.node).into_iter().map(|d| graph.name(d)).filter(|d| building.contains(d)).collect();
+                    graph.deps(s.node).into_iter().map(|d| graph.label(d)).filter(|d| building.contains(d)).collect();
                 println!(
                     "{}: waits for {} to rebuild; it rebuilds only if their output changes (early cutoff)",
-                    s.name,
+                    s.label,
                     deps.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
                 );
             }

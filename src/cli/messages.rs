@@ -86,7 +86,7 @@ pub fn plan(planned: &Planned, steps: &[PlanStep]) {
         let reasons: Vec<String> = s.reasons.iter().map(|r| r.to_string()).collect();
         emit(json!({
             "reason": "plan-step",
-            "package": s.name,
+            "package": s.label,
             "version": s.version,
             "cached": s.cached,
             "toolchain": s.toolchain,
@@ -101,8 +101,18 @@ pub fn outcome(o: &Outcome) {
     if let Some((json, html)) = &o.timings {
         emit(json!({"reason": "timings", "json": json, "html": html}));
     }
-    if let Some(e) = &o.rootfs_tar {
-        emit(json!({"reason": "output", "format": "tar", "path": e.path, "size": e.size, "sha256": e.sha256}));
+    for p in &o.platforms {
+        let platform = p.part.platform.to_string();
+        if let Some(e) = &p.rootfs_tar {
+            emit(
+                json!({"reason": "output", "format": "tar", "platform": platform, "path": e.path, "size": e.size, "sha256": e.sha256}),
+            );
+        }
+        if let (Some(e), true) = (&p.docker_archive, o.platforms.len() > 1) {
+            emit(
+                json!({"reason": "output", "format": "image", "platform": platform, "path": e.path, "size": e.size, "sha256": e.sha256}),
+            );
+        }
     }
     if let Some(img) = &o.oci {
         for f in &img.files {
@@ -122,6 +132,7 @@ pub fn outcome(o: &Outcome) {
         "manifest": o.oci.as_ref().map(|i| &i.manifest_digest),
         "config": o.oci.as_ref().map(|i| &i.config_digest),
         "layers": o.oci.as_ref().map(|i| i.layers),
+        "platforms": o.platforms.iter().map(|p| p.part.platform.to_string()).collect::<Vec<_>>(),
         "entries": o.entries,
         "files": o.files,
         "stages": stages,

@@ -1,11 +1,15 @@
 //! The build graph: every package of an image's closure plus the toolchain's packages, as a petgraph
 //! DAG whose edges run from a dependency to the package that needs it.
 //!
+//! A build for several platforms is one graph: each target's toolchain and packages are their own nodes
+//! (node `target` indexes `toolchains`), so every target builds side by side under one jobserver.
+//!
 //! Guarantees: every name resolves to a recipe file (or the error says which recipe wanted what, and
 //! where compose looked); the graph is acyclic (or the error shows the whole cycle).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -25,13 +29,21 @@ pub enum DepKind {
 pub struct Node {
     pub recipe: Recipe,
     pub in_toolchain: bool,
+    /// Index into `BuildGraph::toolchains`.
+    pub target: usize,
+    /// The package's name, and `@ARCH` after it when the graph has several targets (`busybox@arm64`):
+    /// what progress lines, logs and messages call it.
+    pub label: String,
 }
 
 #[derive(Debug)]
 pub struct BuildGraph {
     pub graph: DiGraph<Node, DepKind>,
+    /// Every target's roots, target by target.
     pub roots: Vec<NodeIndex>,
-    by_name: HashMap<String, NodeIndex>,
+    /// One per target, in the order asked for.
+    pub toolchains: Vec<Arc<Toolchain>>,
+    by_label: HashMap<String, NodeIndex>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +80,43 @@ fn check_target(r: &Recipe, tc: &Toolchain) -> Result<(), GraphError> {
 impl BuildGraph {
     /// Loads `roots` and everything they need, plus the toolchain's packages.
     pub fn load(roots: &[PathBuf], toolchain: &Toolchain) -> Result<BuildGraph, GraphError> {
-        let mut g = BuildGraph { graph: DiGraph::new(), roots: Vec::new(), by_name: HashMap::new() };
-        // (recipe path, wanted by)
+        BuildGraph::load_targets(roots, &[Arc::new(toolchain.clone())])
+    }
+
+    /// Loads `roots` and everything they need for each toolchain target, into one graph.
+    pub fn load_targets(roots: &[PathBuf], toolchains: &[Arc<Toolchain>]) -> Result<BuildGraph, GraphError> {
+        let mut g = BuildGraph {
+            graph: DiGraph::new(),
+            roots: Vec::new(),
+            toolchains: toolchains.to_vec(),
+            by_label: HashMap::new(),
+        };
+        let mut memo: HashMap<PathBuf, Recipe> = HashMap::new();
+        for (target, tc) in toolchains.iter().enumerate() {
+            g.load_target(roots, tc, target, &mut memo)?;
+        }
+        g.check_acyclic()?;
+        Ok(g)
+    }
+
+    /// The label of package `name` for `target`.
+    fn label_of(&self, name: &str, target: usize) -> String {
+        if self.toolchains.len() > 1 {
+            format!("{name}@{}", self.toolchains[target].platform.arch())
+        } else {
+            name.into()
+        }
+    }
+
+    /// Adds one target's packages and edges; recipes read for an earlier target are reused.
+    fn load_target(
+        &mut self,
+        roots: &[PathBuf],
+        toolchain: &Toolchain,
+        target: usize,
+        memo: &mut HashMap<PathBuf, Recipe>,
+    ) -> Result<(), GraphError> {
+        // (recipe path, wanted by, name)
         let mut queue: VecDeque<(PathBuf, Option<String>, String)> = VecDeque::new();
         for p in &toolchain.packages {
             queue.push_back((
@@ -85,8 +132,10 @@ impl BuildGraph {
             queue.push_back((r.clone(), None, name));
         }
         let mut edges: Vec<(String, String, DepKind)> = Vec::new();
+        let mut added = Vec::new();
         while let Some((path, wanted_by, name)) = queue.pop_front() {
-            if g.by_name.contains_key(&name) {
+            let label = self.label_of(&name, target);
+            if self.by_label.contains_key(&label) {
                 continue;
             }
             if !path.exists()
@@ -94,7 +143,14 @@ impl BuildGraph {
             {
                 return Err(GraphError::Missing { name, wanted_by: w, looked: path });
             }
-            let recipe = recipe::load(&path)?;
+            let recipe = match memo.get(&path) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = recipe::load(&path)?;
+                    memo.insert(path.clone(), r.clone());
+                    r
+                }
+            };
             check_target(&recipe, toolchain)?;
             let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
             for (deps, kind) in [(&recipe.build_deps, DepKind::Build), (&recipe.runtime_deps, DepKind::Runtime)] {
@@ -104,22 +160,24 @@ impl BuildGraph {
                 }
             }
             let in_toolchain = toolchain.is_member(&recipe.name);
-            let idx = g.graph.add_node(Node { recipe, in_toolchain });
-            g.by_name.insert(name, idx);
+            let idx = self.graph.add_node(Node { recipe, in_toolchain, target, label: label.clone() });
+            self.by_label.insert(label, idx);
+            added.push(idx);
         }
         for (from, to, kind) in edges {
-            g.graph.add_edge(g.by_name[&from], g.by_name[&to], kind);
+            let (from, to) = (self.by_label[&self.label_of(&from, target)], self.by_label[&self.label_of(&to, target)]);
+            self.graph.add_edge(from, to, kind);
         }
-        let tc: Vec<NodeIndex> = g.graph.node_indices().filter(|&i| g.graph[i].in_toolchain).collect();
-        let others: Vec<NodeIndex> = g.graph.node_indices().filter(|&i| !g.graph[i].in_toolchain).collect();
+        let (tc, others): (Vec<NodeIndex>, Vec<NodeIndex>) = added.iter().partition(|&&i| self.graph[i].in_toolchain);
         for &t in &tc {
             for &o in &others {
-                g.graph.add_edge(t, o, DepKind::Toolchain);
+                self.graph.add_edge(t, o, DepKind::Toolchain);
             }
         }
-        g.roots = root_names.iter().map(|n| g.by_name[n]).collect();
-        g.check_acyclic()?;
-        Ok(g)
+        for n in root_names {
+            self.roots.push(self.by_label[&self.label_of(&n, target)]);
+        }
+        Ok(())
     }
 
     fn check_acyclic(&self) -> Result<(), GraphError> {
@@ -144,8 +202,8 @@ impl BuildGraph {
                     .min()
                     .expect("a strongly connected node has a successor inside its component");
                 if let Some(pos) = path.iter().position(|&p| p == next) {
-                    let mut cycle: Vec<String> = path[pos..].iter().map(|&i| self.name(i).to_string()).collect();
-                    cycle.push(self.name(next).to_string());
+                    let mut cycle: Vec<String> = path[pos..].iter().map(|&i| self.label(i).to_string()).collect();
+                    cycle.push(self.label(next).to_string());
                     return Err(GraphError::Cycle { cycle });
                 }
                 path.push(next);
@@ -155,22 +213,34 @@ impl BuildGraph {
         unreachable!("toposort failed but no cycle was found")
     }
 
+    /// The package's name (the recipe's): what keys, the artifact store and records use.
     pub fn name(&self, i: NodeIndex) -> &str {
         &self.graph[i].recipe.name
+    }
+
+    /// What people read: the name, with `@ARCH` when the graph has several targets.
+    pub fn label(&self, i: NodeIndex) -> &str {
+        &self.graph[i].label
+    }
+
+    /// The toolchain target node `i` is built for.
+    pub fn toolchain(&self, i: NodeIndex) -> &Arc<Toolchain> {
+        &self.toolchains[self.graph[i].target]
     }
 
     pub fn recipe(&self, i: NodeIndex) -> &Recipe {
         &self.graph[i].recipe
     }
 
-    pub fn index(&self, name: &str) -> Option<NodeIndex> {
-        self.by_name.get(name).copied()
+    /// The node labelled `label` (a package name, when the graph has one target).
+    pub fn index(&self, label: &str) -> Option<NodeIndex> {
+        self.by_label.get(label).copied()
     }
 
     /// Direct dependencies of `i` (all kinds).
     pub fn deps(&self, i: NodeIndex) -> Vec<NodeIndex> {
         let mut v: Vec<_> = self.graph.neighbors_directed(i, Direction::Incoming).collect();
-        v.sort_by(|a, b| self.name(*a).cmp(self.name(*b)));
+        v.sort_by(|a, b| self.label(*a).cmp(self.label(*b)));
         v.dedup();
         v
     }
@@ -206,7 +276,7 @@ impl BuildGraph {
             }
         }
         let mut v: Vec<_> = seen.into_iter().collect();
-        v.sort_by(|a, b| self.name(*a).cmp(self.name(*b)));
+        v.sort_by(|a, b| self.label(*a).cmp(self.label(*b)));
         v
     }
 
@@ -214,7 +284,7 @@ impl BuildGraph {
     pub fn order(&self) -> Vec<NodeIndex> {
         let mut indeg: HashMap<NodeIndex, usize> = self.graph.node_indices().map(|i| (i, self.deps(i).len())).collect();
         let mut ready: BTreeSet<(String, NodeIndex)> =
-            indeg.iter().filter(|(_, d)| **d == 0).map(|(&i, _)| (self.name(i).to_string(), i)).collect();
+            indeg.iter().filter(|(_, d)| **d == 0).map(|(&i, _)| (self.label(i).to_string(), i)).collect();
         let mut out = Vec::new();
         while let Some(first) = ready.pop_first() {
             out.push(first.1);
@@ -222,7 +292,7 @@ impl BuildGraph {
                 let e = indeg.get_mut(&d).unwrap();
                 *e -= 1;
                 if *e == 0 {
-                    ready.insert((self.name(d).to_string(), d));
+                    ready.insert((self.label(d).to_string(), d));
                 }
             }
         }
@@ -264,8 +334,14 @@ impl BuildGraph {
     /// The packages of the image: the union of every root's runtime closure, each once, in the order
     /// the roots and their closures list them.
     pub fn image_contents(&self) -> Vec<NodeIndex> {
+        self.image_contents_of(0)
+    }
+
+    /// `image_contents` of one target.
+    pub fn image_contents_of(&self, target: usize) -> Vec<NodeIndex> {
         let mut seen = std::collections::HashSet::new();
-        self.roots.iter().flat_map(|&r| self.runtime_closure(r)).filter(|i| seen.insert(*i)).collect()
+        let roots = self.roots.iter().filter(|&&r| self.graph[r].target == target);
+        roots.flat_map(|&r| self.runtime_closure(r)).filter(|i| seen.insert(*i)).collect()
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use petgraph::graph::NodeIndex;
 
-use super::{Format, PipelineError, Planned, WrittenOci};
+use super::{Format, Part, PipelineError, Planned, WrittenOci};
 use crate::build::artifact::Artifact;
 use crate::export::memo::{self, DigestMemo, Origin};
 use crate::export::{self, Exported, ImageMeta, Outputs};
@@ -14,9 +14,22 @@ use crate::recipe::Recipe;
 use crate::records::{self, FileFacts, Subject};
 use crate::rootfs::RootfsTree;
 
+/// One platform's assembled rootfs and what the export stage wrote from it.
+pub(super) struct PartRun {
+    pub part: Part,
+    /// Holds the generated files the tree points at until the run is done.
+    pub _scratch: crate::build::lock::WorkDir,
+    pub tree: RootfsTree,
+    pub contents: Vec<NodeIndex>,
+    pub exported: ImageFiles,
+    pub files: Vec<FileFacts>,
+}
+
 /// What the export stage wrote.
 pub(super) struct ImageFiles {
     pub tar: Option<Exported>,
+    pub docker: Option<Exported>,
+    /// The OCI image, when the run has one platform (else the index is written after every platform).
     pub oci: Option<WrittenOci>,
     /// sha256 and size of the rootfs tarball, when it was written or equals the single layer.
     pub rootfs: Option<(String, u64)>,
@@ -27,6 +40,8 @@ pub(super) struct ImageFiles {
 /// Exports the image and, at the same time, hashes the rootfs for the records.
 pub(super) fn export_and_hash(
     p: &Planned,
+    part: &Part,
+    single: bool,
     tree: &RootfsTree,
     contents: &[NodeIndex],
     artifacts: &HashMap<NodeIndex, Artifact>,
@@ -42,7 +57,7 @@ pub(super) fn export_and_hash(
             }
             records::files(tree, &known)
         });
-        let written = export(p, tree, contents, artifacts);
+        let written = export(p, part, single, tree, contents, artifacts);
         // A panic on the hashing thread is a bug; carry it to this thread rather than hide it.
         (written, hashing.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
@@ -51,6 +66,8 @@ pub(super) fn export_and_hash(
 
 fn export(
     p: &Planned,
+    part: &Part,
+    single: bool,
     tree: &RootfsTree,
     contents: &[NodeIndex],
     artifacts: &HashMap<NodeIndex, Artifact>,
@@ -59,8 +76,8 @@ fn export(
     // What a killed export left in the output directory goes first.
     export::sweep(&opts.out_dir);
     let sde = p.request.settings.source_date_epoch;
-    let out = |f: Format| opts.out_dir.join(f.file_name(&p.spec.name));
-    let mut w = ImageFiles { tar: None, oci: None, rootfs: None, subjects: Vec::new() };
+    let out = |f: Format| opts.out_dir.join(f.file_name(&part.name));
+    let mut w = ImageFiles { tar: None, docker: None, oci: None, rootfs: None, subjects: Vec::new() };
     if opts.has(Format::Tar) {
         let memo = DigestMemo::in_cache(&p.request.settings.cache_root);
         let trees: Vec<_> = contents.iter().map(|i| artifacts[i].tree()).collect();
@@ -74,29 +91,16 @@ fn export(
         w.rootfs = Some((e.sha256.clone(), e.size));
         w.tar = Some(e);
     }
+    // With several platforms the OCI layout and archive hold them all: `export_index` writes them.
     let outputs = Outputs {
-        layout: opts.has(Format::Oci).then(|| out(Format::Oci)),
-        oci_archive: opts.has(Format::OciArchive).then(|| out(Format::OciArchive)),
+        layout: (single && opts.has(Format::Oci)).then(|| out(Format::Oci)),
+        oci_archive: (single && opts.has(Format::OciArchive)).then(|| out(Format::OciArchive)),
         docker_archive: opts.has(Format::DockerArchive).then(|| out(Format::DockerArchive)),
     };
     if outputs.layout.is_none() && outputs.oci_archive.is_none() && outputs.docker_archive.is_none() {
         return Ok(w);
     }
-    let graph = p.graph.as_ref();
-    let packages: Vec<&Recipe> = contents.iter().filter_map(|&i| graph.map(|g| g.recipe(i))).collect();
-    let meta = ImageMeta {
-        annotations: annotations(p, &packages),
-        reference: p.reference.clone(),
-        config: p.spec.config.clone(),
-        architecture: architecture(&p.toolchain.target),
-        created_by: format!(
-            "compose {} build {}",
-            env!("CARGO_PKG_VERSION"),
-            p.spec.recipe.file_name().unwrap_or_default().to_string_lossy()
-        ),
-        source_date_epoch: sde,
-    };
-    let names: Vec<String> = packages.iter().map(|r| r.name.clone()).collect();
+    let (meta, names) = image_meta(p, part, contents);
     let req = export::ImageRequest {
         tree,
         meta: &meta,
@@ -108,11 +112,16 @@ fn export(
     };
     let img = export::oci::write(&req)?;
     w.subjects.extend(img.files.iter().filter(|f| f.path.is_file()).map(subject));
+    w.docker = img.files.iter().find(|f| Some(&f.path) == outputs.docker_archive.as_ref()).cloned();
+    if !single {
+        return Ok(w);
+    }
     if let ([layer], None) = (img.layers.as_slice(), &w.rootfs) {
         // One layer holds exactly the rootfs tarball's bytes: its diff_id is that tarball's sha256.
         w.rootfs = Some((layer.diff_id.trim_start_matches("sha256:").to_string(), layer.uncompressed_size));
     }
     w.oci = Some(WrittenOci {
+        manifests: vec![(part.platform.clone(), img.manifest_digest.clone(), img.config_digest.clone())],
         layers: img.layers.len(),
         files: img.files,
         index_digest: img.index_digest,
@@ -122,7 +131,40 @@ fn export(
     Ok(w)
 }
 
-fn subject(e: &Exported) -> Subject {
+/// The image's metadata for one platform, and its packages' names in image order.
+fn image_meta(p: &Planned, part: &Part, contents: &[NodeIndex]) -> (ImageMeta, Vec<String>) {
+    let graph = p.graph.as_ref();
+    let packages: Vec<&Recipe> = contents.iter().filter_map(|&i| graph.map(|g| g.recipe(i))).collect();
+    let meta = ImageMeta {
+        annotations: annotations(p, &packages),
+        reference: p.reference.clone(),
+        config: p.spec.config.clone(),
+        architecture: architecture(&p.toolchains[part.target].target),
+        created_by: format!(
+            "compose {} build {}",
+            env!("CARGO_PKG_VERSION"),
+            p.spec.recipe.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        source_date_epoch: p.request.settings.source_date_epoch,
+    };
+    (meta, packages.iter().map(|r| r.name.clone()).collect())
+}
+
+/// The OCI layout and archive of a run for several platforms: one index, one manifest per platform.
+pub(super) fn export_index(
+    p: &Planned,
+    runs: &mut [PartRun],
+    _artifacts: &HashMap<NodeIndex, Artifact>,
+) -> Result<Option<WrittenOci>, PipelineError> {
+    let opts = &p.request.image;
+    if !opts.has(Format::Oci) && !opts.has(Format::OciArchive) {
+        return Ok(None);
+    }
+    let _ = runs;
+    todo!("multi-platform index: export::oci::write_index")
+}
+
+pub(super) fn subject(e: &Exported) -> Subject {
     Subject { name: e.path.file_name().unwrap_or_default().to_string_lossy().into_owned(), sha256: e.sha256.clone() }
 }
 

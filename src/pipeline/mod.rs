@@ -21,11 +21,10 @@ mod tests;
 
 pub use image::{architecture, combined_license};
 pub use request::{BuildRequest, Format, ImageOptions, LockPolicy};
-pub use spec::{Closure, ImageSpec, LoadError, load, recipes_in};
+pub use spec::{Closure, ImageSpec, LoadError, load, load_for, recipes_in};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use petgraph::graph::NodeIndex;
@@ -38,7 +37,7 @@ use crate::records::{RecordFile, RecordsError};
 use crate::report::Reporter;
 use crate::rootfs::{self, RootfsError, RootfsTree};
 use crate::timings;
-use crate::toolchain::Toolchain;
+use crate::toolchain::{Platform, Toolchain};
 
 /// The named stages, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +102,45 @@ impl From<BuildError> for PipelineError {
 pub struct WrittenOci {
     pub files: Vec<Exported>,
     pub index_digest: String,
+    /// The first platform's manifest and config.
     pub manifest_digest: String,
     pub config_digest: String,
     pub layers: usize,
+    /// Per platform: (platform, manifest digest, config digest).
+    pub manifests: Vec<(Platform, String, String)>,
+}
+
+impl WrittenOci {
+    /// The digests the records of `platform` name.
+    pub fn digests_for(&self, platform: &Platform) -> Option<crate::records::OciDigests> {
+        let (_, manifest, config) = self.manifests.iter().find(|(p, _, _)| p == platform)?;
+        Some(crate::records::OciDigests {
+            index: self.index_digest.clone(),
+            manifest: manifest.clone(),
+            config: config.clone(),
+        })
+    }
+}
+
+/// One platform of a run: its target in the graph and the name its own files carry (`busybox`, or
+/// `busybox-arm64` unless the run is for the host's platform alone).
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub target: usize,
+    pub platform: Platform,
+    pub name: String,
+}
+
+/// What a run wrote for one platform.
+#[derive(Debug, Clone)]
+pub struct PlatformOutcome {
+    pub part: Part,
+    pub rootfs_tar: Option<Exported>,
+    pub docker_archive: Option<Exported>,
+    /// Its file manifest and SBOMs (and the provenance, when the run has one platform).
+    pub records: Vec<RecordFile>,
+    pub entries: usize,
+    pub files: usize,
 }
 
 /// Everything a finished run wrote and how long each stage took.
@@ -113,11 +148,14 @@ pub struct WrittenOci {
 pub struct Outcome {
     pub name: String,
     pub reference: Reference,
-    /// The rootfs tarball, when `Format::Tar` was asked for.
+    /// The first platform's rootfs tarball, when `Format::Tar` was asked for.
     pub rootfs_tar: Option<Exported>,
+    /// The OCI layout or archive: one manifest, or an index of one per platform.
     pub oci: Option<WrittenOci>,
-    /// The file manifest, the SBOMs and the provenance.
+    /// Every record written: each platform's file manifest and SBOMs, and the provenance.
     pub records: Vec<RecordFile>,
+    /// Per platform, in the order asked for.
+    pub platforms: Vec<PlatformOutcome>,
     /// The timings report (JSON, HTML), when asked for.
     pub timings: Option<(PathBuf, PathBuf)>,
     pub stages: Vec<(Stage, Duration)>,
@@ -136,7 +174,10 @@ impl Outcome {
 pub struct Planned {
     pub request: BuildRequest,
     pub spec: ImageSpec,
+    /// The first platform's toolchain target.
     pub toolchain: Toolchain,
+    /// Every platform's, in the order asked for.
+    pub toolchains: Vec<Toolchain>,
     pub graph: Option<BuildGraph>,
     pub reference: Reference,
     /// The lock file read (required with `--locked`, else used only to triage hash mismatches).
@@ -148,11 +189,12 @@ pub struct Planned {
 /// request is locked, refuses any input that differs from the lock file.
 pub fn plan(request: BuildRequest) -> Result<Planned, PipelineError> {
     let started = Instant::now();
-    let Closure { mut specs, toolchain, graph } = load(std::slice::from_ref(&request.recipe), &request.toolchain)?;
+    let Closure { mut specs, toolchain, toolchains, graph } =
+        load_for(std::slice::from_ref(&request.recipe), &request.toolchain, &request.platforms)?;
     let spec = specs.pop().expect("one recipe was loaded");
     let reference = spec.reference(request.image.tag.as_deref())?;
     let lock = check_lock(&request.lock, &spec, graph.as_ref(), &toolchain)?;
-    Ok(Planned { request, spec, toolchain, graph, reference, lock, planned_in: started.elapsed() })
+    Ok(Planned { request, spec, toolchain, toolchains, graph, reference, lock, planned_in: started.elapsed() })
 }
 
 fn check_lock(
@@ -178,7 +220,7 @@ impl Planned {
     /// What would be built, in order, and what the store already holds (`--dry-run`).
     pub fn steps(&self) -> Result<Vec<PlanStep>, PipelineError> {
         match &self.graph {
-            Some(g) => Ok(build::plan(g, &self.toolchain, &self.request.settings)?),
+            Some(g) => Ok(build::plan(g, &self.request.settings)?),
             None => Ok(Vec::new()),
         }
     }
@@ -195,39 +237,73 @@ impl Planned {
         let (artifacts, timings) = self.build(reporter, &janitor)?;
         artifacts.values().for_each(|a| crate::cache::mark_used(&a.dir));
         clock.lap(Stage::Build);
-        let contents = self.graph.as_ref().map(BuildGraph::image_contents).unwrap_or_default();
-        let scratch = self.scratch_dir()?;
-        let tree = self.assemble(&contents, &artifacts, scratch.path())?;
-        clock.lap(Stage::Assemble);
-        let (exported, files) = image::export_and_hash(self, &tree, &contents, &artifacts)?;
-        clock.lap(Stage::Export);
-        let records = record::write(self, &tree, &contents, &artifacts, files, &exported)?;
+        let parts = self.parts();
+        let mut runs = Vec::new();
+        for part in &parts {
+            let contents = self.graph.as_ref().map(|g| g.image_contents_of(part.target)).unwrap_or_default();
+            let scratch = self.scratch_dir()?;
+            let tree = self.assemble(&contents, &artifacts, scratch.path())?;
+            clock.lap(Stage::Assemble);
+            let (exported, files) = image::export_and_hash(self, part, parts.len() == 1, &tree, &contents, &artifacts)?;
+            clock.lap(Stage::Export);
+            runs.push(image::PartRun { part: part.clone(), _scratch: scratch, tree, contents, exported, files });
+        }
+        let oci = match parts.len() {
+            1 => runs[0].exported.oci.take(),
+            _ => {
+                let index = image::export_index(self, &mut runs, &artifacts)?;
+                clock.lap(Stage::Export);
+                index
+            }
+        };
+        let (platforms, records) = record::write_all(self, runs, oci.as_ref(), &artifacts)?;
         clock.lap(Stage::Record);
         drop(janitor);
+        let first = &platforms[0];
         Ok(Outcome {
             name: self.spec.name.clone(),
             reference: self.reference.clone(),
-            rootfs_tar: exported.tar,
-            oci: exported.oci,
+            rootfs_tar: first.rootfs_tar.clone(),
+            entries: first.entries,
+            files: first.files,
+            oci,
             records,
+            platforms,
             timings,
             stages: clock.stages,
-            entries: tree.entries.len(),
-            files: tree.file_count(),
         })
+    }
+
+    /// The platforms of the run. Files carry the platform's architecture in their names unless the run is
+    /// for one platform that is the host's (or was not named: today's names and bytes).
+    pub fn parts(&self) -> Vec<Part> {
+        let host_only = self.toolchains.len() == 1
+            && (self.request.platforms.is_empty() || self.toolchains[0].platform == Platform::host());
+        self.toolchains
+            .iter()
+            .enumerate()
+            .map(|(target, tc)| Part {
+                target,
+                platform: tc.platform.clone(),
+                name: if host_only {
+                    self.spec.name.clone()
+                } else {
+                    format!("{}-{}", self.spec.name, tc.platform.arch())
+                },
+            })
+            .collect()
     }
 
     /// The build stage; with `timings`, it records every event and writes the report once it is done.
     fn build(&self, reporter: &dyn Reporter, janitor: &Janitor) -> Result<BuildResult, PipelineError> {
         let Some(graph) = &self.graph else { return Ok((HashMap::new(), None)) };
-        let tc = Arc::new(self.toolchain.clone());
         let settings = &self.request.settings;
         if !self.request.timings {
-            return Ok((build::build(graph, tc, settings, reporter, janitor)?, None));
+            return Ok((build::build(graph, settings, reporter, janitor)?, None));
         }
         let recorder = timings::Recorder::new(reporter);
         let sampler = timings::CpuSampler::start(recorder.started());
-        let artifacts = build::build(graph, tc, settings, &recorder, janitor)?;
+        let artifacts = build::build(graph, settings, &recorder, janitor)?;
         let report = recorder.report(&self.spec.name, settings.jobs, Some(graph), sampler.finish());
         let dir = self.request.image.out_dir.join("timings");
         let written = timings::write(&report, &dir).map_err(|source| PipelineError::Timings { dir, source })?;

@@ -12,6 +12,9 @@ pub struct BuildRequest {
     pub recipe: PathBuf,
     /// A toolchain name (looked up in `toolchains/` beside the recipes directory) or a path.
     pub toolchain: String,
+    /// The platforms to build for, each a target of the toolchain file; empty: the host's (or the file's
+    /// only target).
+    pub platforms: Vec<crate::toolchain::Platform>,
     pub image: ImageOptions,
     pub settings: BuildSettings,
     pub lock: LockPolicy,

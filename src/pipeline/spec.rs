@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::export::Reference;
 use crate::graph::{BuildGraph, GraphError};
 use crate::recipe::{self, ImageConfig, RecipeError, RecipeFile};
-use crate::toolchain::{self, Toolchain, ToolchainError};
+use crate::toolchain::{self, Platform, Toolchain, ToolchainError};
+use std::sync::Arc;
 
 /// What one recipe file asks to be built and how its image runs.
 #[derive(Debug, Clone)]
@@ -27,7 +28,10 @@ pub struct ImageSpec {
 /// Loaded recipes, their toolchain and the graph of every package they need.
 pub struct Closure {
     pub specs: Vec<ImageSpec>,
+    /// The first platform's toolchain target.
     pub toolchain: Toolchain,
+    /// Every platform's, in the order asked for (the graph's `toolchains`).
+    pub toolchains: Vec<Toolchain>,
     /// `None` when no recipe has a package (scratch): nothing to build, not even the toolchain.
     pub graph: Option<BuildGraph>,
 }
@@ -61,6 +65,7 @@ impl LoadError {
             LoadError::NoRecipe { .. } => Some("give the path to a recipe file, e.g. `recipes/busybox.toml`".into()),
             LoadError::ListRecipes { .. } => Some("run it in the project directory, or give recipe paths".into()),
             LoadError::Recipe(r) | LoadError::Toolchain(ToolchainError::Recipe(r)) => r.hint(),
+            LoadError::Toolchain(t @ ToolchainError::NoTarget { .. }) => t.hint(),
             LoadError::Toolchain(_) => {
                 Some("pass `--toolchain NAME` (looked up in toolchains/) or a path to a toolchain file".into())
             }
@@ -103,6 +108,11 @@ pub fn recipes_in(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 /// Loads `recipes` and everything they need. The toolchain is looked up beside the first recipe's
 /// directory (`../toolchains/NAME.toml`) unless `toolchain` is a path.
 pub fn load(recipes: &[PathBuf], toolchain: &str) -> Result<Closure, LoadError> {
+    load_for(recipes, toolchain, &[])
+}
+
+/// `load`, for each of `platforms` (none: the host's) in one graph.
+pub fn load_for(recipes: &[PathBuf], toolchain: &str, platforms: &[Platform]) -> Result<Closure, LoadError> {
     let mut specs = Vec::new();
     for r in recipes {
         let path = std::path::absolute(r).unwrap_or_else(|_| r.clone());
@@ -114,15 +124,20 @@ pub fn load(recipes: &[PathBuf], toolchain: &str) -> Result<Closure, LoadError> 
     }
     let first_dir = specs.first().and_then(|s| s.recipe.parent()).unwrap_or(Path::new("recipes"));
     let search = first_dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains"));
-    let tc = toolchain::load(toolchain, &search)?;
+    let toolchains = if platforms.is_empty() {
+        vec![toolchain::load(toolchain, &search)?]
+    } else {
+        platforms.iter().map(|p| toolchain::load_for(toolchain, &search, Some(p))).collect::<Result<_, _>>()?
+    };
     let mut roots: Vec<PathBuf> = Vec::new();
     for r in specs.iter().flat_map(|s| &s.roots) {
         if !roots.contains(r) {
             roots.push(r.clone());
         }
     }
-    let graph = if roots.is_empty() { None } else { Some(BuildGraph::load(&roots, &tc)?) };
-    Ok(Closure { specs, toolchain: tc, graph })
+    let shared: Vec<Arc<Toolchain>> = toolchains.iter().cloned().map(Arc::new).collect();
+    let graph = if roots.is_empty() { None } else { Some(BuildGraph::load_targets(&roots, &shared)?) };
+    Ok(Closure { specs, toolchain: toolchains[0].clone(), toolchains, graph })
 }
 
 impl ImageSpec {

@@ -45,6 +45,7 @@ fn project(dir: &Path, entrypoint: &str) {
 
 fn request(dir: &Path, out: &str) -> BuildRequest {
     BuildRequest {
+        platforms: Vec::new(),
         recipe: dir.join("recipes/hello.toml"),
         toolchain: "stub".into(),
         image: ImageOptions {

@@ -39,6 +39,8 @@ pub struct CollectRequest<'a> {
     pub graph: Option<&'a BuildGraph>,
     /// The image's packages: the runtime closure of its roots.
     pub contents: &'a [NodeIndex],
+    /// The toolchain target these records describe (`Node::target`), and its toolchain.
+    pub target: usize,
     pub toolchain: &'a Toolchain,
     /// Artifact tree digests of what was built.
     pub artifacts: &'a HashMap<NodeIndex, String>,
@@ -83,7 +85,7 @@ pub fn collect(req: &CollectRequest) -> Result<Inventory, RecordsError> {
             source_date_epoch: req.source_date_epoch,
             oci: req.oci.clone(),
         },
-        packages: packages(req.graph, req.contents, req.toolchain, req.artifacts)?,
+        packages: packages(req.graph, req.target, req.contents, req.toolchain, req.artifacts)?,
         toolchain: toolchain_facts(req.toolchain)?,
         build: req.build.clone(),
         files: req.files.clone(),
@@ -101,10 +103,11 @@ pub fn toolchain_facts(tc: &Toolchain) -> Result<ToolchainFacts, RecordsError> {
     })
 }
 
-/// Every package of `graph`: the image's `contents` as runtime, the rest as build-time inputs; sorted by
-/// role, then name.
+/// Every package of `graph` for `target`: the image's `contents` as runtime, the rest as build-time
+/// inputs; sorted by role, then name.
 pub fn packages(
     graph: Option<&BuildGraph>,
+    target: usize,
     contents: &[NodeIndex],
     toolchain: &Toolchain,
     artifacts: &HashMap<NodeIndex, String>,
@@ -119,7 +122,7 @@ pub fn packages(
     })?;
     let locked: HashMap<&str, _> = lock.packages.iter().map(|p| (p.name.as_str(), p)).collect();
     let contents: BTreeSet<NodeIndex> = contents.iter().copied().collect();
-    for i in g.order() {
+    for i in g.order().into_iter().filter(|&i| g.graph[i].target == target) {
         let r = g.recipe(i);
         let l = locked[r.name.as_str()];
         let role = if contents.contains(&i) {

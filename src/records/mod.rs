@@ -201,6 +201,25 @@ pub fn write(inv: &Inventory, dir: &Path) -> Result<Vec<RecordFile>, RecordsErro
     })
 }
 
+/// Writes one platform's file manifest and SBOMs of a build for several platforms (named after
+/// `inv.image.name`, which carries the architecture); `write_provenance` writes the one provenance.
+pub fn write_platform(inv: &Inventory, dir: &Path) -> Result<Vec<RecordFile>, RecordsError> {
+    let makers: [fn(&Inventory) -> stream::Doc<'_>; 3] = [manifest::document, spdx::document, cyclonedx::document];
+    std::thread::scope(|s| {
+        let jobs: Vec<_> = makers
+            .iter()
+            .zip(paths(dir, &inv.image.name))
+            .map(|(make, path)| s.spawn(move || stream::write(&make(inv), &path)))
+            .collect();
+        jobs.into_iter().map(|j| j.join().expect("writing a record does not panic")).collect()
+    })
+}
+
+/// The provenance of a build for several platforms, `NAME.provenance.json`: every platform's subjects.
+pub fn write_provenance(invs: &[Inventory], dir: &Path, name: &str) -> Result<RecordFile, RecordsError> {
+    stream::write(&provenance::statement_all(invs), &paths(dir, name)[3])
+}
+
 /// A name-based, deterministic UUID (version 5 layout) from `seed`.
 pub(crate) fn uuid_from(seed: &str) -> String {
     let mut b: [u8; 16] = crate::digest::Sha256::bytes_of(seed.as_bytes())[..16].try_into().expect("16 bytes");

@@ -18,6 +18,45 @@ pub fn statement(inv: &Inventory) -> Doc<'_> {
     doc
 }
 
+/// One statement for a build of several platforms: the first platform's, with every other platform's
+/// subjects, dependencies (its cross compiler among them) and artifacts (named `artifact:NAME@ARCH`)
+/// added, each once.
+pub fn statement_all(invs: &[Inventory]) -> Doc<'_> {
+    let arch = |inv: &Inventory| crate::toolchain::Platform::of_triple(&inv.toolchain.target).arch().to_string();
+    let mut all = statement_value(&invs[0]);
+    let mut targets = Vec::new();
+    for (k, inv) in invs.iter().enumerate() {
+        targets.push(json!(inv.toolchain.target));
+        let mut v = if k == 0 { all.clone() } else { statement_value(inv) };
+        for b in v["predicate"]["runDetails"]["byproducts"].as_array_mut().into_iter().flatten() {
+            let name = format!("{}@{}", b["name"].as_str().unwrap_or_default(), arch(inv));
+            b["name"] = json!(name);
+        }
+        if k == 0 {
+            all["predicate"]["runDetails"]["byproducts"] = json!([]);
+        }
+        for (list, path) in [
+            (v["subject"].take(), &["subject"][..]),
+            (
+                v["predicate"]["buildDefinition"]["resolvedDependencies"].take(),
+                &["predicate", "buildDefinition", "resolvedDependencies"][..],
+            ),
+            (v["predicate"]["runDetails"]["byproducts"].take(), &["predicate", "runDetails", "byproducts"][..]),
+        ] {
+            let into = path.iter().fold(&mut all, |v, k| &mut v[*k]).as_array_mut().expect("a list");
+            for item in list.as_array().into_iter().flatten() {
+                if !into.contains(item) {
+                    into.push(item.clone());
+                }
+            }
+        }
+    }
+    all["predicate"]["buildDefinition"]["internalParameters"]["target"] = json!(targets);
+    let mut doc = Doc::new();
+    doc.value = all;
+    doc
+}
+
 fn statement_value(inv: &Inventory) -> Value {
     let img = &inv.image;
     let mut subject =
