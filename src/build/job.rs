@@ -145,7 +145,7 @@ fn build_tree(
     } else {
         job.toolchain
             .prepare_sysroot(&host_sysroot, &layout.sysroot)
-            .map_err(|source| BuildError::Toolchain { package: name.to_string(), source })?
+            .map_err(|source| BuildError::Toolchain { package: name.to_string(), source: Box::new(source) })?
     };
     run_phases(job, dirs, &layout, &environment(job, &layout, &cenv), log, client, on_phase)
 }

@@ -68,11 +68,11 @@ pub enum BuildError {
     #[error("`{package}`: cannot {op} `{}`", path.display())]
     Io { package: String, op: &'static str, path: PathBuf, source: std::io::Error },
     #[error("`{package}`: cannot prepare the toolchain")]
-    Toolchain { package: String, source: crate::toolchain::ToolchainError },
+    Toolchain { package: String, source: Box<crate::toolchain::ToolchainError> },
     #[error("`{package}`: cannot store the artifact")]
     Store { package: String, source: artifact::ArtifactError },
     #[error("cannot identify the host compiler")]
-    HostCompiler(#[source] crate::toolchain::ToolchainError),
+    HostCompiler(#[source] Box<crate::toolchain::ToolchainError>),
     #[error("cannot open the artifact store")]
     OpenStore(#[source] artifact::ArtifactError),
     #[error(transparent)]
