@@ -71,7 +71,11 @@ pub fn plan(graph: &BuildGraph, settings: &BuildSettings) -> Result<Vec<PlanStep
 
 /// The host programs of each toolchain target of the graph (index: `Node::target`), probed once per process.
 pub fn host_tools(graph: &BuildGraph) -> Result<Vec<Arc<Vec<HostTool>>>, BuildError> {
-    graph.toolchains.iter().map(|tc| crate::toolchain::host::probe(tc).map_err(|e| BuildError::HostCompiler(Box::new(e)))).collect()
+    graph
+        .toolchains
+        .iter()
+        .map(|tc| crate::toolchain::host::probe(tc).map_err(|e| BuildError::HostCompiler(Box::new(e))))
+        .collect()
 }
 
 /// What differs from the newest artifact of `name` for the same target, or that there is none.

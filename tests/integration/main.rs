@@ -20,6 +20,7 @@ mod host;
 mod host_compiler;
 mod image;
 mod incremental;
+mod platforms;
 mod recipe_errors;
 mod records;
 mod sandbox;
