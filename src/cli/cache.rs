@@ -128,7 +128,21 @@ fn prune(args: PruneArgs) -> Result<(), Failure> {
     } else {
         args.recipes.clone()
     };
-    let closure = load::closure(&recipes, &args.toolchain)?;
+    // Every target of the toolchain whose compiler is here keeps its artifacts: a prune after an arm64
+    // build must not take them (a target that cannot be built here cannot have its keys computed).
+    let host = load::closure(&recipes, &args.toolchain)?;
+    let tc_path = host.toolchain.path.to_string_lossy().into_owned();
+    let platforms: Vec<_> = compose::toolchain::load_all(&tc_path, std::path::Path::new("."))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|tc| compose::toolchain::host::probe(tc).is_ok())
+        .map(|tc| tc.platform)
+        .collect();
+    let closure = if platforms.len() > 1 {
+        pipeline::load_for(&recipes, &args.toolchain, &platforms).map_err(load::load_failure)?
+    } else {
+        host
+    };
     let request = PruneRequest {
         graph: closure.graph,
         toolchain: closure.toolchain,

@@ -50,6 +50,20 @@ pub fn run(args: DoctorArgs) -> Result<(), Failure> {
             .unwrap_or_else(|| "not installed".into());
         println!("{cmd:<14} {pkg:<16} {shown:<28} (running and checking images; optional)");
     }
+    let tc_path = closure.toolchain.path.to_string_lossy().into_owned();
+    for tc in compose::toolchain::load_all(&tc_path, Path::new(".")).unwrap_or_default() {
+        let cc = &tc.compiler.host_cc;
+        let shown = host::find(cc, host::BUILD_PATH)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| format!("{cc}: not installed"));
+        println!(
+            "{:<14} {:<16} {shown:<28} (the C compiler for {}: --platform {})",
+            format!("target {}", tc.platform.arch()),
+            tc.compiler.host_package.split(' ').next().unwrap_or("gcc"),
+            tc.target,
+            tc.platform
+        );
+    }
     for f in host::foreign_runners() {
         let qemu = f.qemu.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "not installed".into());
         let binfmt = match &f.binfmt {

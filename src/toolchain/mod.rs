@@ -166,6 +166,37 @@ pub fn load(spec: &str, search_dir: &Path) -> Result<Toolchain, ToolchainError> 
 
 /// Loads the toolchain's target for `platform` (`None`: the host's, or the file's only target).
 pub fn load_for(spec: &str, search_dir: &Path, platform: Option<&Platform>) -> Result<Toolchain, ToolchainError> {
+    let file = read(spec, search_dir)?;
+    let wanted = platform.cloned().unwrap_or_else(Platform::host);
+    let pick = match file.targets.iter().position(|(t, c)| resolved_platform(t, c) == wanted) {
+        Some(i) => i,
+        None if platform.is_none() && file.targets.len() == 1 => 0,
+        None => {
+            return Err(ToolchainError::NoTarget {
+                path: file.path,
+                platform: wanted.to_string(),
+                available: file.targets.iter().map(|(t, c)| format!("`{}` ({t})", resolved_platform(t, c))).collect(),
+            });
+        }
+    };
+    Ok(file.resolve(pick))
+}
+
+/// Every target of the toolchain file, in the file's order.
+pub fn load_all(spec: &str, search_dir: &Path) -> Result<Vec<Toolchain>, ToolchainError> {
+    let file = read(spec, search_dir)?;
+    Ok((0..file.targets.len()).map(|i| file.resolve(i)).collect())
+}
+
+/// A toolchain file, parsed.
+struct File {
+    path: PathBuf,
+    raw: RawFile,
+    targets: Vec<(String, TargetFields)>,
+    digest: String,
+}
+
+fn read(spec: &str, search_dir: &Path) -> Result<File, ToolchainError> {
     let path = if spec.ends_with(".toml") || spec.contains('/') {
         PathBuf::from(spec)
     } else {
@@ -175,47 +206,40 @@ pub fn load_for(spec: &str, search_dir: &Path, platform: Option<&Platform>) -> R
         .map_err(|_| ToolchainError::NotFound { name: spec.to_string(), path: path.clone() })?;
     let raw: RawFile = toml::from_str(&text).map_err(|e| parse_error(&path, &text, &e))?;
     let targets = targets(&path, &raw)?;
-    let triples: Vec<String> = targets.iter().map(|(t, _)| t.clone()).collect();
-    let wanted = platform.cloned().unwrap_or_else(Platform::host);
-    let pick = match targets.iter().position(|(t, c)| resolved_platform(t, c) == wanted) {
-        Some(i) => i,
-        None if platform.is_none() && targets.len() == 1 => 0,
-        None => {
-            return Err(ToolchainError::NoTarget {
-                path,
-                platform: wanted.to_string(),
-                available: targets.iter().map(|(t, c)| format!("`{}` ({t})", resolved_platform(t, c))).collect(),
-            });
+    Ok(File { path, raw, targets, digest: Sha256::hex_of(text.as_bytes()) })
+}
+
+impl File {
+    /// The toolchain of target `pick`.
+    fn resolve(&self, pick: usize) -> Toolchain {
+        let (target, t) = &self.targets[pick];
+        let (raw, c) = (&self.raw, &self.raw.compiler);
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let recipes_dir = dir.join(raw.toolchain.recipes.as_deref().unwrap_or("../recipes"));
+        let compiler = Compiler {
+            host_cc: t.host_cc.clone().or(c.host_cc.clone()).unwrap_or_else(|| "gcc".into()),
+            host_package: t.host_package.clone().or(c.host_package.clone()).unwrap_or_else(|| "gcc binutils".into()),
+            build_cc: c.build_cc.clone().unwrap_or_else(|| "gcc".into()),
+            cross_compile: t.cross_compile.clone(),
+            linux_arch: t.linux_arch.clone().unwrap_or_else(|| linux_arch(target)),
+            wrapper: c.wrapper.clone(),
+            specs_template: c.specs_template.clone(),
+            cflags: t.cflags.clone().unwrap_or(c.cflags.clone()),
+            ldflags: c.ldflags.clone(),
+        };
+        Toolchain {
+            name: raw.toolchain.name.clone(),
+            target: target.clone(),
+            platform: resolved_platform(target, t),
+            targets: self.targets.iter().map(|(t, _)| t.clone()).collect(),
+            description: raw.toolchain.description.clone(),
+            path: std::path::absolute(&self.path).unwrap_or(self.path.clone()),
+            packages: raw.toolchain.packages.clone(),
+            recipes_dir: std::path::absolute(&recipes_dir).unwrap_or(recipes_dir),
+            compiler,
+            digest: self.digest.clone(),
         }
-    };
-    let (target, raw_target) = targets.into_iter().nth(pick).expect("picked from the list");
-    let platform = resolved_platform(&target, &raw_target);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let recipes_dir = dir.join(raw.toolchain.recipes.as_deref().unwrap_or("../recipes"));
-    let c = raw.compiler;
-    let compiler = Compiler {
-        host_cc: raw_target.host_cc.or(c.host_cc).unwrap_or_else(|| "gcc".into()),
-        host_package: raw_target.host_package.or(c.host_package).unwrap_or_else(|| "gcc binutils".into()),
-        build_cc: c.build_cc.unwrap_or_else(|| "gcc".into()),
-        cross_compile: raw_target.cross_compile,
-        linux_arch: raw_target.linux_arch.unwrap_or_else(|| linux_arch(&target)),
-        wrapper: c.wrapper,
-        specs_template: c.specs_template,
-        cflags: raw_target.cflags.unwrap_or(c.cflags),
-        ldflags: c.ldflags,
-    };
-    Ok(Toolchain {
-        name: raw.toolchain.name,
-        target,
-        platform,
-        targets: triples,
-        description: raw.toolchain.description,
-        path: std::path::absolute(&path).unwrap_or(path),
-        packages: raw.toolchain.packages,
-        recipes_dir: std::path::absolute(&recipes_dir).unwrap_or(recipes_dir),
-        compiler,
-        digest: Sha256::hex_of(text.as_bytes()),
-    })
+    }
 }
 
 /// The file's targets: its `[[target]]` tables, or the single `toolchain.target`.

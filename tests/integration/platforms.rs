@@ -112,6 +112,12 @@ fn two_platforms_build_in_one_graph_with_outputs_and_sboms_per_platform_and_one_
     // A foreign platform alone is named for its architecture.
     build(&t, "linux/arm64").success();
     assert_eq!(sha256_file(&t.path("out/app-arm64.tar")), sha256_file(&arm));
+
+    // A prune keeps the artifacts of every target the toolchain can build here.
+    t.run_with(&["cache", "prune", "--toolchain", "pair"], &[]).success();
+    let after = build(&t, "linux/amd64,linux/arm64");
+    after.success();
+    assert!(started_packages(&after.stdout).is_empty(), "pruned: {:?}", started_packages(&after.stdout));
 }
 
 #[test]
