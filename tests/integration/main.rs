@@ -14,6 +14,7 @@ mod cache;
 mod collection;
 mod concurrency;
 mod crash;
+mod cross;
 mod e2e;
 mod fixture_build;
 mod host;
