@@ -3,6 +3,7 @@
 # every core busy, as CPU time over (wall time x cores). Target: >= 0.9. Sources are fetched first and
 # not timed (only building counts).
 # usage: bench/collection.sh [RUNS]   (default 3)
+#        PLATFORM=linux/arm64 bench/collection.sh   (the same, cross-built for that platform)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -19,14 +20,14 @@ cp -r recipes toolchains "$W/proj/"
 pkgs=$(grep -l '^\[package\]' "$W"/proj/recipes/*.toml | xargs -n1 basename | sed 's/\.toml$//' | sort)
 list=$(printf '"%s", ' $pkgs); list=${list%, }
 printf '[image]\nname = "all"\npackages = [%s]\nskeleton = true\n' "$list" > "$W/proj/recipes/all.toml"
-echo "packages: $(echo $pkgs | wc -w): $(echo $pkgs)"
+echo "packages: $(echo $pkgs | wc -w): $(echo $pkgs)${PLATFORM:+ (for $PLATFORM)}"
 cd "$W/proj"
 "$BIN" fetch recipes/all.toml --cache-dir "$W/sources" -q >/dev/null
 printf '%-4s %10s %10s %10s %12s\n' run wall_s cpu_s cores "cpu/(wall*n)"
 for i in $(seq "$RUNS"); do
   rm -rf "$W/cache"; mkdir -p "$W/cache"; cp -al "$W/sources/sources-v1" "$W/cache/sources-v1"
   t0=$(now)
-  /usr/bin/time -f '%U %S' -o "$W/cpu" "$BIN" build recipes/all.toml --cache-dir "$W/cache" -o "$W/out" --timings -q >/dev/null
+  /usr/bin/time -f '%U %S' -o "$W/cpu" "$BIN" build recipes/all.toml ${PLATFORM:+--platform "$PLATFORM"} --cache-dir "$W/cache" -o "$W/out" --timings -q >/dev/null
   t1=$(now)
   wall=$(echo "$t1 - $t0" | bc); cpu=$(awk '{print $1 + $2}' "$W/cpu")
   eff=$(echo "$cpu / ($wall * $CORES)" | bc -l)
