@@ -150,7 +150,7 @@ impl LockFile {
                 name: toolchain.name.clone(),
                 target: toolchain.target.clone(),
                 digest: toolchain.digest.clone(),
-                host_tools: host::probe(toolchain).map_err(LockError::HostCompiler)?.to_vec(),
+                host_tools: host_tools(graph, toolchain)?,
             },
             packages,
         })
@@ -259,6 +259,26 @@ impl LockFile {
     pub fn contents_of(&self, sha256: &str) -> Option<&TreeSummary> {
         self.packages.iter().flat_map(|p| &p.sources).find(|s| s.sha256 == sha256).and_then(|s| s.contents.as_ref())
     }
+}
+
+/// The host tools of every target the graph builds for (else of `toolchain`). A target other than the
+/// host's has its tools named `TRIPLE:ROLE` (`aarch64-linux-musl:cc`), so a lock for the host alone reads
+/// as before and a cross compiler that changed is named as such.
+fn host_tools(graph: Option<&BuildGraph>, toolchain: &Toolchain) -> Result<Vec<HostTool>, LockError> {
+    let one = [std::sync::Arc::new(toolchain.clone())];
+    let targets = graph.map(|g| g.toolchains.as_slice()).unwrap_or(&one);
+    let mut out = Vec::new();
+    for tc in targets {
+        let tools = host::probe(tc).map_err(LockError::HostCompiler)?;
+        let foreign = tc.platform != crate::toolchain::Platform::host();
+        out.extend(tools.iter().cloned().map(|mut t| {
+            if foreign {
+                t.tool = format!("{}:{}", tc.target, t.tool);
+            }
+            t
+        }));
+    }
+    Ok(out)
 }
 
 /// One line per host tool whose identity differs from the lock, or that appeared or went.

@@ -63,6 +63,10 @@ pub struct LockArgs {
     output: Option<PathBuf>,
     #[arg(long, default_value = "musl")]
     toolchain: String,
+    /// Lock the host tools of these platforms' targets (comma-separated, as `compose build --platform`):
+    /// `build --locked --platform` needs a lock made for the same platforms. Default: the host's.
+    #[arg(long, value_name = "LIST")]
+    platform: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -219,7 +223,13 @@ pub fn lock_failure(e: compose::lock::LockError) -> Failure {
 
 pub fn lock(args: LockArgs) -> Result<(), Failure> {
     let common = common(&args.common)?;
-    let closure = load::closure(std::slice::from_ref(&args.recipe), &args.toolchain)?;
+    let platforms = match &args.platform {
+        None => Vec::new(),
+        Some(list) => compose::toolchain::platform::parse_list(list)
+            .map_err(|m| Failure::msg(exit::USAGE, format!("--platform: {m}"), None))?,
+    };
+    let closure = compose::pipeline::load_for(std::slice::from_ref(&args.recipe), &args.toolchain, &platforms)
+        .map_err(load::load_failure)?;
     let spec = &closure.specs[0];
     let out = args.output.clone().unwrap_or_else(|| spec.recipe.with_extension("lock"));
     let requests = requests(&closure);

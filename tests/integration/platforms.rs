@@ -132,3 +132,39 @@ fn a_platform_the_toolchain_lacks_is_refused_naming_the_file_and_the_platforms_i
     build(&t, "linux").code(2).stderr_has("--platform: `linux` is not OS/ARCH");
     assert!(!t.path("out").exists(), "nothing written");
 }
+
+#[test]
+fn a_lock_covers_the_host_tools_of_every_platform_it_was_made_for() {
+    let t = project();
+    let locked = |platforms: &str| {
+        t.run_with(
+            &[
+                "build",
+                "recipes/app.toml",
+                "--toolchain",
+                "pair",
+                "-o",
+                "out",
+                "--format",
+                "tar",
+                "--locked",
+                "--platform",
+                platforms,
+            ],
+            &[],
+        )
+    };
+    t.run_with(&["lock", "recipes/app.toml", "--toolchain", "pair"], &[]).success();
+    let lock = std::fs::read_to_string(t.path("recipes/app.lock")).unwrap();
+    assert!(!lock.contains("aarch64-linux-musl:"), "a host-only lock names no cross tool:\n{lock}");
+    locked("linux/amd64").success();
+    locked("linux/amd64,linux/arm64")
+        .code(12)
+        .stderr_has("host tool `aarch64-linux-musl:cc` (from `compiler.host_cc`) is not in the lock");
+
+    t.run_with(&["lock", "recipes/app.toml", "--toolchain", "pair", "--platform", "linux/amd64,linux/arm64"], &[])
+        .success();
+    let lock = std::fs::read_to_string(t.path("recipes/app.lock")).unwrap();
+    assert!(lock.contains("tool = \"aarch64-linux-musl:cc\""), "{lock}");
+    locked("linux/amd64,linux/arm64").success();
+}
