@@ -88,7 +88,7 @@ fn export(
         annotations: annotations(p, &packages),
         reference: p.reference.clone(),
         config: p.spec.config.clone(),
-        architecture: architecture(&p.toolchain.target),
+        platform: crate::toolchain::Platform::of_triple(&p.toolchain.target),
         created_by: format!(
             "compose {} build {}",
             env!("CARGO_PKG_VERSION"),
