@@ -1,6 +1,8 @@
 //! The index writer against fixture trees: what each platform's entry and config say, that the layout
 //! is complete and closed, determinism, and that one image still gives the bytes it gave before.
 
+use serde_json::{Value, json};
+
 use super::*;
 use crate::rootfs::{Content, Entry, Kind};
 
@@ -62,12 +64,248 @@ const BEFORE: [(&str, [&str; 5]); 2] = [
     ),
 ];
 
+const SIZES: [[u64; 3]; 2] = [[12288, 20480, 2367], [8192, 11264, 1166]];
+
+fn sha256_file(p: &Path) -> String {
+    crate::digest::Sha256::hex_of(&std::fs::read(p).unwrap())
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn blob(layout: &Path, digest: &Value) -> PathBuf {
+    layout.join("blobs/sha256").join(&digest.as_str().unwrap()[7..])
+}
+
+fn platform_meta(platform: &str) -> ImageMeta {
+    ImageMeta { platform: Platform::parse(platform).unwrap(), ..meta() }
+}
+
+fn image<'a>(tree: &'a RootfsTree, meta: &'a ImageMeta, packages: &'a [String]) -> PlatformImage<'a> {
+    PlatformImage {
+        tree,
+        meta,
+        layering: Layering::PerPackage { max_layers: 8 },
+        compression: Compression::Gzip,
+        packages,
+    }
+}
+
+fn packages() -> Vec<String> {
+    vec!["busybox".to_string(), "data".to_string()]
+}
+
+/// The two-platform fixture: binaries differ, the `data` package is the same bytes on both.
+struct TwoPlatforms {
+    trees: [RootfsTree; 2],
+    metas: [ImageMeta; 2],
+    packages: Vec<String>,
+}
+
+impl TwoPlatforms {
+    fn new() -> TwoPlatforms {
+        TwoPlatforms {
+            trees: [tree(b"\x7fELF amd64"), tree(b"\x7fELF aarch64")],
+            metas: [platform_meta("linux/amd64"), platform_meta("linux/arm64")],
+            packages: packages(),
+        }
+    }
+
+    fn images(&self) -> Vec<PlatformImage<'_>> {
+        self.trees.iter().zip(&self.metas).map(|(t, m)| image(t, m, &self.packages)).collect()
+    }
+
+    fn write(&self, dir: &Path) -> (WrittenIndex, IndexOutputs) {
+        let outputs = IndexOutputs { layout: Some(dir.join("box.oci")), oci_archive: Some(dir.join("box.oci.tar")) };
+        (write_index(&self.images(), &outputs, dir).unwrap(), outputs)
+    }
+}
+
+/// Every blob the index reaches, checked against its name and its descriptor's size; and nothing
+/// else in `blobs/sha256`. Returns the manifests, in index order.
+fn check_closed(layout: &Path) -> Vec<Value> {
+    let index = read_json(&layout.join("index.json"));
+    let mut reached = std::collections::BTreeSet::new();
+    let mut check = |d: &Value| {
+        let p = blob(layout, &d["digest"]);
+        let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_eq!(format!("sha256:{}", crate::digest::Sha256::hex_of(&bytes)), d["digest"].as_str().unwrap());
+        assert_eq!(bytes.len() as u64, d["size"].as_u64().unwrap(), "{}", p.display());
+        reached.insert(p.file_name().unwrap().to_string_lossy().into_owned());
+    };
+    let mut manifests = Vec::new();
+    for d in index["manifests"].as_array().unwrap() {
+        check(d);
+        let m = read_json(&blob(layout, &d["digest"]));
+        check(&m["config"]);
+        m["layers"].as_array().unwrap().iter().for_each(&mut check);
+        manifests.push(m);
+    }
+    let mut present: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    present.sort();
+    assert_eq!(present, reached.into_iter().collect::<Vec<_>>(), "blobs/sha256 holds exactly what is referenced");
+    manifests
+}
+
+#[test]
+fn an_index_lists_each_platform_with_its_config() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = TwoPlatforms::new();
+    let (w, outputs) = fx.write(d.path());
+    let layout = outputs.layout.unwrap();
+    let index = read_json(&layout.join("index.json"));
+    assert_eq!(index["mediaType"], INDEX_TYPE);
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    let want_platforms = [
+        json!({"architecture": "amd64", "os": "linux"}),
+        json!({"architecture": "arm64", "os": "linux", "variant": "v8"}),
+    ];
+    let want_configs = [("amd64", None), ("arm64", Some("v8"))];
+    for (n, e) in entries.iter().enumerate() {
+        assert_eq!(e["platform"], want_platforms[n], "entry {n}");
+        assert_eq!(e["mediaType"], MANIFEST_TYPE);
+        assert_eq!(e["annotations"]["org.opencontainers.image.ref.name"], "1.0");
+        assert_eq!(e["annotations"]["io.containerd.image.name"], "docker.io/library/box:1.0");
+        let written = &w.manifests[n];
+        assert_eq!(e["digest"], written.manifest_digest.as_str());
+        assert_eq!(written.platform, fx.metas[n].platform);
+        let manifest = read_json(&blob(&layout, &e["digest"]));
+        assert_eq!(manifest["config"]["digest"], written.config_digest.as_str());
+        let config = read_json(&blob(&layout, &manifest["config"]["digest"]));
+        let (arch, variant) = want_configs[n];
+        assert_eq!(config["os"], "linux");
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(
+            config.get("variant").and_then(Value::as_str),
+            variant,
+            "entry {n}: variant, only when there is one"
+        );
+        let layers: Vec<&str> =
+            manifest["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap()).collect();
+        assert_eq!(layers, written.layers.iter().map(|l| l.digest.as_str()).collect::<Vec<_>>());
+    }
+    assert_eq!(w.index_digest, format!("sha256:{}", sha256_file(&layout.join("index.json"))));
+    assert_eq!(w.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(), [outputs.oci_archive.unwrap(), layout]);
+}
+
+#[test]
+fn an_index_layout_and_archive_hold_exactly_the_referenced_blobs() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = TwoPlatforms::new();
+    let (w, outputs) = fx.write(d.path());
+    let layout = outputs.layout.unwrap();
+    check_closed(&layout);
+    // The archive, unpacked, is the same closed layout plus Docker's manifest.json.
+    let unpacked = d.path().join("unpacked");
+    tar::Archive::new(std::fs::File::open(outputs.oci_archive.as_ref().unwrap()).unwrap()).unpack(&unpacked).unwrap();
+    check_closed(&unpacked);
+    assert_eq!(std::fs::read(unpacked.join("index.json")).unwrap(), std::fs::read(layout.join("index.json")).unwrap());
+    // manifest.json names one image: the host's if the index has it, else the first.
+    let host = Platform::host();
+    let chosen = fx.metas.iter().position(|m| m.platform == host).unwrap_or(0);
+    let docker = read_json(&unpacked.join("manifest.json"));
+    assert_eq!(docker.as_array().unwrap().len(), 1);
+    assert_eq!(docker[0]["RepoTags"], json!(["box:1.0"]));
+    assert_eq!(docker[0]["Config"], format!("blobs/sha256/{}", &w.manifests[chosen].config_digest[7..]));
+    for l in docker[0]["Layers"].as_array().unwrap() {
+        assert!(unpacked.join(l.as_str().unwrap()).is_file(), "{l}");
+    }
+    let size: u64 = walk_sizes(&layout.join("blobs/sha256"));
+    assert_eq!(w.files[1].size, size, "the layout's size counts each blob once");
+}
+
+fn walk_sizes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+}
+
+#[test]
+fn a_layer_two_platforms_share_is_stored_once() {
+    let d = tempfile::tempdir().unwrap();
+    let (w, outputs) = TwoPlatforms::new().write(d.path());
+    let labels = |n: usize| {
+        w.manifests[n].layers.iter().map(|l| (l.label.clone(), l.digest.clone())).collect::<BTreeMap<_, _>>()
+    };
+    let (amd, arm) = (labels(0), labels(1));
+    assert_eq!(amd["data"], arm["data"], "the data package's layer is the same bytes");
+    assert_eq!(amd["skeleton"], arm["skeleton"]);
+    assert_ne!(amd["busybox"], arm["busybox"]);
+    let distinct: std::collections::BTreeSet<&String> = amd.values().chain(arm.values()).collect();
+    // Each distinct layer, two configs and two manifests.
+    let blobs = std::fs::read_dir(outputs.layout.unwrap().join("blobs/sha256")).unwrap().count();
+    assert_eq!(blobs, distinct.len() + 4);
+    let archive = outputs.oci_archive.unwrap();
+    let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(&archive).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let all = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), all, "no member twice in the OCI archive");
+}
+
+#[test]
+fn index_writes_are_deterministic_and_replace_the_old_layout() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = TwoPlatforms::new();
+    let (a, out_a) = fx.write(&d.path().join("a"));
+    let (b, out_b) = fx.write(&d.path().join("b"));
+    assert_eq!(a.index_digest, b.index_digest);
+    let index = |o: &IndexOutputs| std::fs::read(o.layout.as_ref().unwrap().join("index.json")).unwrap();
+    assert_eq!(index(&out_a), index(&out_b));
+    assert_eq!(a.files[0].sha256, b.files[0].sha256, "the OCI archives are the same bytes");
+    assert_eq!(a.files[0].sha256, sha256_file(out_a.oci_archive.as_ref().unwrap()));
+    // Over a single-platform layout: the index replaces it whole (no blob of the old one stays).
+    let outputs = IndexOutputs { layout: out_a.layout.clone(), oci_archive: None };
+    let tree = tree(b"\x7fELF riscv64");
+    let riscv = platform_meta("linux/riscv64");
+    let pk = packages();
+    write_index(&[image(&tree, &riscv, &pk)], &outputs, &d.path().join("a")).unwrap();
+    assert_eq!(check_closed(out_a.layout.as_ref().unwrap()).len(), 1);
+    let again = fx.write(&d.path().join("a")).0;
+    assert_eq!(again.index_digest, a.index_digest);
+    check_closed(out_a.layout.as_ref().unwrap());
+    let left: Vec<_> = std::fs::read_dir(d.path().join("a")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "only the layout and the archive, no staging left: {left:?}");
+}
+
+#[test]
+fn docker_manifest_names_the_host_platform_else_the_first() {
+    let p = |s: &str| Platform::parse(s).unwrap();
+    let list = [p("linux/riscv64"), p("linux/arm64"), p("linux/amd64")];
+    assert_eq!(index::docker_choice(&list, &p("linux/amd64")), 2);
+    assert_eq!(index::docker_choice(&list, &p("linux/arm64/v8")), 1);
+    assert_eq!(index::docker_choice(&list[..2], &p("linux/amd64")), 0);
+}
+
+#[test]
+fn an_index_refuses_no_image_and_a_platform_twice() {
+    let d = tempfile::tempdir().unwrap();
+    let outputs = IndexOutputs { layout: Some(d.path().join("box.oci")), oci_archive: None };
+    let err = write_index(&[], &outputs, d.path()).unwrap_err();
+    assert!(err.to_string().contains("box.oci") && err.to_string().contains("no image"), "{err}");
+    let fx = TwoPlatforms::new();
+    let twice = ImageMeta { platform: Platform::parse("linux/aarch64/v8").unwrap(), ..meta() };
+    let images = [fx.images()[1], image(&fx.trees[0], &twice, &fx.packages)];
+    let err = write_index(&images, &outputs, d.path()).unwrap_err();
+    assert!(err.to_string().contains("`linux/arm64/v8` is given twice"), "{err}");
+    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "nothing was written");
+}
+
+/// A pinned single-image export, `write_index` of that one image and `write_docker_archive` all give
+/// the bytes `write` gave before indexes existed.
 #[test]
 fn single_image_output_is_byte_identical_to_before_indexes() {
     let d = tempfile::tempdir().unwrap();
     let t = tree(b"\x7fELF amd64");
     let m = meta();
-    let packages = vec!["busybox".to_string(), "data".to_string()];
+    let packages = packages();
     let forms = [(Layering::PerPackage { max_layers: 8 }, Compression::Gzip), (Layering::Single, Compression::Zstd)];
     for (n, ((name, want), (layering, compression))) in BEFORE.iter().zip(forms).enumerate() {
         let outputs = Outputs {
@@ -94,7 +332,24 @@ fn single_image_output_is_byte_identical_to_before_indexes() {
         ];
         assert_eq!(&got, want, "{name}");
         assert_eq!(w.files[2].sha256, want[0], "{name}: the layout reports the index digest");
-        let index = std::fs::read(outputs.layout.as_ref().unwrap().join("index.json")).unwrap();
-        assert_eq!(crate::digest::Sha256::hex_of(&index), want[0]);
+        let sizes: Vec<u64> = w.files.iter().map(|f| f.size).collect();
+        assert_eq!(sizes, SIZES[n], "{name}: the archives' sizes, then the layout's blobs'");
+        let layout = outputs.layout.as_ref().unwrap();
+        assert_eq!(sha256_file(&layout.join("index.json")), want[0]);
+        assert!(read_json(&layout.join("index.json"))["manifests"][0].get("platform").is_none());
+
+        let one = IndexOutputs {
+            layout: Some(d.path().join(format!("{name}-index.oci"))),
+            oci_archive: Some(d.path().join(format!("{name}-index.oci.tar"))),
+        };
+        let i = write_index(&[req.image()], &one, d.path()).unwrap();
+        assert_eq!((&i.index_digest[7..], i.files[0].sha256.as_str()), (want[0], want[3]), "{name}: write_index");
+        assert_eq!(i.files[1].size, SIZES[n][2]);
+        let docker = write_docker_archive(&req.image(), &d.path().join(format!("{name}-alone.docker.tar"))).unwrap();
+        assert_eq!((docker.sha256.as_str(), docker.size), (want[4], SIZES[n][1]), "{name}: write_docker_archive");
     }
+    let mut left: Vec<String> =
+        std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.retain(|n| n.starts_with(".compose-"));
+    assert!(left.is_empty(), "staging left behind: {left:?}");
 }
