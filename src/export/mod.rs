@@ -27,6 +27,8 @@ pub enum ExportError {
     NoImages { path: PathBuf },
     #[error("cannot write the image index `{}`: platform `{platform}` is given twice", path.display())]
     PlatformTwice { path: PathBuf, platform: String },
+    #[error("cannot write the image index `{}`: its images are tagged both `{first}` and `{other}`", path.display())]
+    TagsDiffer { path: PathBuf, first: String, other: String },
 }
 
 /// What was written.

@@ -3,9 +3,9 @@
 //! `docker load` takes it too) and a docker-archive (`docker save`'s format, uncompressed layers).
 //!
 //! `write` exports one image; `write_index` puts the images of several platforms into one layout and
-//! one OCI archive, their blobs side by side (a layer two platforms share is stored once) and
-//! `index.json` listing one manifest per platform. A docker-archive holds one platform only:
-//! `write_docker_archive` writes one per image.
+//! one OCI archive, their blobs side by side (a layer two platforms share is stored once) under one
+//! tagged image index that lists a manifest per platform (see `index` for its shape and why). A
+//! docker-archive holds one platform only: `write_docker_archive` writes one per image.
 //!
 //! Every JSON document is canonical and every time comes from SOURCE_DATE_EPOCH, so the same rootfs and
 //! metadata give the same digests on every run.
@@ -85,8 +85,11 @@ pub struct WrittenManifest {
 
 #[derive(Debug, Clone)]
 pub struct WrittenIndex {
-    /// sha256 of `index.json`.
+    /// sha256 of the layout's `index.json` (the layout output's `sha256`, as `WrittenImage`'s).
     pub index_digest: String,
+    /// What the tag names: the image index of the platforms (the multi-platform image's digest, as
+    /// `skopeo inspect` shows it and a registry would serve it), or with one image its manifest.
+    pub image_digest: String,
     /// In the order the images were given.
     pub manifests: Vec<WrittenManifest>,
     /// The OCI archive, then the layout (whose `sha256` is the index digest's hex).
@@ -136,7 +139,7 @@ pub fn write(req: &ImageRequest) -> Result<WrittenImage, ExportError> {
     let meta = image.meta;
     let staging = Staging::new(req.staging_parent, req.outputs.docker_archive.is_some())?;
     let blobs = image::put(&image, &staging, "")?;
-    let index_digest = staging.finish(&index::index_json(&[(meta, &blobs.manifest)]))?;
+    let index_digest = staging.finish(&index::layout_index_json(MANIFEST_TYPE, &blobs.manifest, &meta.reference))?;
     let mut files = Vec::new();
     if let Some(out) = &req.outputs.oci_archive {
         let docker = archive::docker_manifest_of_blobs(meta, &blobs.config, &blobs.layers);
@@ -147,16 +150,17 @@ pub fn write(req: &ImageRequest) -> Result<WrittenImage, ExportError> {
     }
     if let Some(out) = &req.outputs.layout {
         staging.publish(out)?;
-        files.push(layout_file(out, std::slice::from_ref(&blobs), &index_digest));
+        files.push(layout_file(out, std::slice::from_ref(&blobs), None, &index_digest));
     }
     let ImageBlobs { manifest, config, layers } = blobs;
     Ok(WrittenImage { index_digest, manifest_digest: manifest.digest, config_digest: config.digest, layers, files })
 }
 
-/// Writes the images of several platforms as one layout and one OCI archive: every image's blobs, and
-/// an `index.json` with one entry per platform (in the order given) carrying its `platform`. The OCI
-/// archive's Docker `manifest.json` names one image, the host's if it is there, else the first (see
-/// `index::docker_choice`). One image gives exactly what `write` gives.
+/// Writes the images of several platforms (one tag) as one layout and one OCI archive: every image's
+/// blobs, an image index listing their manifests with their platforms (in the order given), and an
+/// `index.json` tagging that index. The OCI archive's Docker `manifest.json` names one image, the
+/// host's if it is there, else the first (see `index::docker_choice`). One image gives exactly what
+/// `write` gives: `index.json` tags its manifest.
 pub fn write_index(
     images: &[PlatformImage],
     outputs: &IndexOutputs,
@@ -171,8 +175,20 @@ pub fn write_index(
         .enumerate()
         .map(|(n, image)| image::put(image, &staging, &format!("{n}-")))
         .collect::<Result<_, _>>()?;
-    let entries: Vec<_> = images.iter().zip(&blobs).map(|(i, b)| (i.meta, &b.manifest)).collect();
-    let index_digest = staging.finish(&index::index_json(&entries))?;
+    let reference = &images[0].meta.reference;
+    let list = match blobs.as_slice() {
+        [_] => None,
+        _ => {
+            let entries: Vec<_> = images.iter().zip(&blobs).map(|(i, b)| (&i.meta.platform, &b.manifest)).collect();
+            Some(staging.put_json(&index::platforms_index_json(&entries))?)
+        }
+    };
+    let tagged = match &list {
+        Some(list) => index::layout_index_json(INDEX_TYPE, list, reference),
+        None => index::layout_index_json(MANIFEST_TYPE, &blobs[0].manifest, reference),
+    };
+    let index_digest = staging.finish(&tagged)?;
+    let image_digest = list.as_ref().unwrap_or(&blobs[0].manifest).digest.clone();
     let mut files = Vec::new();
     if let Some(out) = &outputs.oci_archive {
         let chosen = index::docker_choice(images.iter().map(|i| &i.meta.platform), &Platform::host());
@@ -182,7 +198,7 @@ pub fn write_index(
     }
     if let Some(out) = &outputs.layout {
         staging.publish(out)?;
-        files.push(layout_file(out, &blobs, &index_digest));
+        files.push(layout_file(out, &blobs, list.as_ref(), &index_digest));
     }
     let manifests = images
         .iter()
@@ -194,7 +210,7 @@ pub fn write_index(
             layers: b.layers,
         })
         .collect();
-    Ok(WrittenIndex { index_digest, manifests, files })
+    Ok(WrittenIndex { index_digest, image_digest, manifests, files })
 }
 
 /// Writes `image` as a docker-archive at `out`, staging beside it: the bytes `write` gives for it.
@@ -205,23 +221,26 @@ pub fn write_docker_archive(image: &PlatformImage, out: &Path) -> Result<Exporte
     archive::docker_archive(&staging.blobs, &blobs.config, &blobs.layers, image.meta, out)
 }
 
-/// An index needs an image, and a platform at most once (a tool picking by platform could not choose).
+/// An index needs an image, one tag (`index.json` tags the whole list), and each platform at most
+/// once (a tool picking by platform could not choose).
 fn check_platforms(images: &[PlatformImage], path: &Path) -> Result<(), ExportError> {
-    if images.is_empty() {
-        return Err(ExportError::NoImages { path: path.to_path_buf() });
-    }
+    let path = path.to_path_buf();
+    let Some(first) = images.first() else { return Err(ExportError::NoImages { path }) };
     for (n, image) in images.iter().enumerate() {
-        let p = &image.meta.platform;
+        let (p, r) = (&image.meta.platform, &image.meta.reference);
+        if r != &first.meta.reference {
+            return Err(ExportError::TagsDiffer { path, first: first.meta.reference.familiar(), other: r.familiar() });
+        }
         if images[..n].iter().any(|other| &other.meta.platform == p) {
-            return Err(ExportError::PlatformTwice { path: path.to_path_buf(), platform: p.to_string() });
+            return Err(ExportError::PlatformTwice { path, platform: p.to_string() });
         }
     }
     Ok(())
 }
 
-/// The layout as an output: its size is its blobs' (each counted once), its sha256 the index's.
-fn layout_file(out: &Path, images: &[ImageBlobs], index_digest: &str) -> Exported {
-    let mut sizes = BTreeMap::new();
+/// The layout as an output: its size is its blobs' (each counted once), its sha256 `index.json`'s.
+fn layout_file(out: &Path, images: &[ImageBlobs], list: Option<&layout::Blob>, index_digest: &str) -> Exported {
+    let mut sizes: BTreeMap<&String, u64> = list.map(|l| (&l.digest, l.size)).into_iter().collect();
     for b in images {
         sizes.insert(&b.manifest.digest, b.manifest.size);
         sizes.insert(&b.config.digest, b.config.size);

@@ -122,25 +122,31 @@ impl TwoPlatforms {
     }
 }
 
-/// Every blob the index reaches, checked against its name and its descriptor's size; and nothing
-/// else in `blobs/sha256`. Returns the manifests, in index order.
-fn check_closed(layout: &Path) -> Vec<Value> {
-    let index = read_json(&layout.join("index.json"));
+/// Every blob `index.json` reaches (through nested indexes), checked against its name and its
+/// descriptor's size; and nothing else in `blobs/sha256`. Returns each manifest reached with the
+/// `platform` its index gave it (null if none), in index order.
+fn check_closed(layout: &Path) -> Vec<(Value, Value)> {
     let mut reached = std::collections::BTreeSet::new();
-    let mut check = |d: &Value| {
+    let mut manifests = Vec::new();
+    let index = read_json(&layout.join("index.json"));
+    let mut pending: Vec<Value> = index["manifests"].as_array().unwrap().iter().rev().cloned().collect();
+    while let Some(d) = pending.pop() {
         let p = blob(layout, &d["digest"]);
         let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert_eq!(format!("sha256:{}", crate::digest::Sha256::hex_of(&bytes)), d["digest"].as_str().unwrap());
         assert_eq!(bytes.len() as u64, d["size"].as_u64().unwrap(), "{}", p.display());
         reached.insert(p.file_name().unwrap().to_string_lossy().into_owned());
-    };
-    let mut manifests = Vec::new();
-    for d in index["manifests"].as_array().unwrap() {
-        check(d);
-        let m = read_json(&blob(layout, &d["digest"]));
-        check(&m["config"]);
-        m["layers"].as_array().unwrap().iter().for_each(&mut check);
-        manifests.push(m);
+        let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        match d["mediaType"].as_str().unwrap() {
+            INDEX_TYPE => pending.extend(doc["manifests"].as_array().unwrap().iter().rev().cloned()),
+            MANIFEST_TYPE => {
+                assert_eq!(doc["mediaType"], MANIFEST_TYPE);
+                pending.push(doc["config"].clone());
+                pending.extend(doc["layers"].as_array().unwrap().iter().rev().cloned());
+                manifests.push((d.get("platform").cloned().unwrap_or(Value::Null), doc));
+            }
+            _ => {}
+        }
     }
     let mut present: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
         .unwrap()
@@ -151,15 +157,25 @@ fn check_closed(layout: &Path) -> Vec<Value> {
     manifests
 }
 
+/// `index.json` tags one image index (so `oci:DIR:TAG` resolves to the list, and a tool picks its
+/// platform there), which lists each platform's manifest; each config names its platform.
 #[test]
 fn an_index_lists_each_platform_with_its_config() {
     let d = tempfile::tempdir().unwrap();
     let fx = TwoPlatforms::new();
     let (w, outputs) = fx.write(d.path());
     let layout = outputs.layout.unwrap();
-    let index = read_json(&layout.join("index.json"));
-    assert_eq!(index["mediaType"], INDEX_TYPE);
-    let entries = index["manifests"].as_array().unwrap();
+    let top = read_json(&layout.join("index.json"));
+    assert_eq!(top["mediaType"], INDEX_TYPE);
+    let tagged = top["manifests"].as_array().unwrap();
+    assert_eq!(tagged.len(), 1, "one tagged entry: {top}");
+    assert_eq!(tagged[0]["mediaType"], INDEX_TYPE);
+    assert_eq!(tagged[0]["digest"], w.image_digest.as_str());
+    assert_eq!(tagged[0]["annotations"]["org.opencontainers.image.ref.name"], "1.0");
+    assert_eq!(tagged[0]["annotations"]["io.containerd.image.name"], "docker.io/library/box:1.0");
+    let list = read_json(&blob(&layout, &tagged[0]["digest"]));
+    assert_eq!((list["schemaVersion"].as_u64(), list["mediaType"].as_str()), (Some(2), Some(INDEX_TYPE)));
+    let entries = list["manifests"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
     let want_platforms = [
         json!({"architecture": "amd64", "os": "linux"}),
@@ -169,8 +185,6 @@ fn an_index_lists_each_platform_with_its_config() {
     for (n, e) in entries.iter().enumerate() {
         assert_eq!(e["platform"], want_platforms[n], "entry {n}");
         assert_eq!(e["mediaType"], MANIFEST_TYPE);
-        assert_eq!(e["annotations"]["org.opencontainers.image.ref.name"], "1.0");
-        assert_eq!(e["annotations"]["io.containerd.image.name"], "docker.io/library/box:1.0");
         let written = &w.manifests[n];
         assert_eq!(e["digest"], written.manifest_digest.as_str());
         assert_eq!(written.platform, fx.metas[n].platform);
@@ -199,7 +213,8 @@ fn an_index_layout_and_archive_hold_exactly_the_referenced_blobs() {
     let fx = TwoPlatforms::new();
     let (w, outputs) = fx.write(d.path());
     let layout = outputs.layout.unwrap();
-    check_closed(&layout);
+    let platforms: Vec<Value> = check_closed(&layout).into_iter().map(|(p, _)| p["architecture"].clone()).collect();
+    assert_eq!(platforms, [json!("amd64"), json!("arm64")]);
     // The archive, unpacked, is the same closed layout plus Docker's manifest.json.
     let unpacked = d.path().join("unpacked");
     tar::Archive::new(std::fs::File::open(outputs.oci_archive.as_ref().unwrap()).unwrap()).unpack(&unpacked).unwrap();
@@ -235,9 +250,9 @@ fn a_layer_two_platforms_share_is_stored_once() {
     assert_eq!(amd["skeleton"], arm["skeleton"]);
     assert_ne!(amd["busybox"], arm["busybox"]);
     let distinct: std::collections::BTreeSet<&String> = amd.values().chain(arm.values()).collect();
-    // Each distinct layer, two configs and two manifests.
+    // Each distinct layer, two configs, two manifests and the index of them.
     let blobs = std::fs::read_dir(outputs.layout.unwrap().join("blobs/sha256")).unwrap().count();
-    assert_eq!(blobs, distinct.len() + 4);
+    assert_eq!(blobs, distinct.len() + 5);
     let archive = outputs.oci_archive.unwrap();
     let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(&archive).unwrap())
         .entries()
@@ -256,7 +271,7 @@ fn index_writes_are_deterministic_and_replace_the_old_layout() {
     let fx = TwoPlatforms::new();
     let (a, out_a) = fx.write(&d.path().join("a"));
     let (b, out_b) = fx.write(&d.path().join("b"));
-    assert_eq!(a.index_digest, b.index_digest);
+    assert_eq!((&a.index_digest, &a.image_digest), (&b.index_digest, &b.image_digest));
     let index = |o: &IndexOutputs| std::fs::read(o.layout.as_ref().unwrap().join("index.json")).unwrap();
     assert_eq!(index(&out_a), index(&out_b));
     assert_eq!(a.files[0].sha256, b.files[0].sha256, "the OCI archives are the same bytes");
@@ -285,7 +300,7 @@ fn docker_manifest_names_the_host_platform_else_the_first() {
 }
 
 #[test]
-fn an_index_refuses_no_image_and_a_platform_twice() {
+fn an_index_refuses_no_image_a_platform_twice_and_two_tags() {
     let d = tempfile::tempdir().unwrap();
     let outputs = IndexOutputs { layout: Some(d.path().join("box.oci")), oci_archive: None };
     let err = write_index(&[], &outputs, d.path()).unwrap_err();
@@ -295,6 +310,11 @@ fn an_index_refuses_no_image_and_a_platform_twice() {
     let images = [fx.images()[1], image(&fx.trees[0], &twice, &fx.packages)];
     let err = write_index(&images, &outputs, d.path()).unwrap_err();
     assert!(err.to_string().contains("`linux/arm64/v8` is given twice"), "{err}");
+    let other =
+        ImageMeta { reference: Reference::parse("box:2.0", "latest").unwrap(), ..platform_meta("linux/riscv64") };
+    let images = [fx.images()[0], image(&fx.trees[0], &other, &fx.packages)];
+    let err = write_index(&images, &outputs, d.path()).unwrap_err();
+    assert!(err.to_string().contains("tagged both `box:1.0` and `box:2.0`"), "{err}");
     assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "nothing was written");
 }
 
@@ -344,6 +364,7 @@ fn single_image_output_is_byte_identical_to_before_indexes() {
         };
         let i = write_index(&[req.image()], &one, d.path()).unwrap();
         assert_eq!((&i.index_digest[7..], i.files[0].sha256.as_str()), (want[0], want[3]), "{name}: write_index");
+        assert_eq!(i.image_digest, w.manifest_digest, "{name}: one image: the tag names its manifest");
         assert_eq!(i.files[1].size, SIZES[n][2]);
         let docker = write_docker_archive(&req.image(), &d.path().join(format!("{name}-alone.docker.tar"))).unwrap();
         assert_eq!((docker.sha256.as_str(), docker.size), (want[4], SIZES[n][1]), "{name}: write_docker_archive");
@@ -352,4 +373,69 @@ fn single_image_output_is_byte_identical_to_before_indexes() {
         std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     left.retain(|n| n.starts_with(".compose-"));
     assert!(left.is_empty(), "staging left behind: {left:?}");
+}
+
+fn run(cmd: &str, args: &[&str]) -> String {
+    let o = std::process::Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("`{cmd}` is required: {e}"));
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{cmd} {args:?} failed: {err}");
+    out.into_owned()
+}
+
+/// The real tools read the two-platform layout and archive as one multi-platform image: skopeo sees the
+/// index and copies the platform asked for (or all of them, from the archive), podman loads the host's
+/// from the archive, and umoci lists the tag once. umoci (0.4.7 and later) cannot pick a platform
+/// (`tag is ambiguous`), so it unpacks the one-platform layout skopeo copies out.
+#[test]
+#[ignore = "tier: engines"]
+fn engines_skopeo_podman_and_umoci_read_a_two_platform_index() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = TwoPlatforms::new();
+    let (w, outputs) = fx.write(d.path());
+    let (layout, archive) = (outputs.layout.unwrap(), outputs.oci_archive.unwrap());
+    let image = format!("oci:{}:1.0", layout.display());
+    let config_of = |m: &str| read_json(Path::new(m))["config"]["digest"].as_str().unwrap().to_string();
+
+    assert_eq!(run("umoci", &["ls", "--layout", layout.to_str().unwrap()]), "1.0\n");
+    let raw: Value = serde_json::from_str(&run("skopeo", &["inspect", "--raw", &image])).unwrap();
+    assert_eq!(raw["mediaType"], INDEX_TYPE);
+    let arches: Vec<&str> =
+        raw["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+
+    for (n, arch) in ["amd64", "arm64"].into_iter().enumerate() {
+        let out = d.path().join(format!("copy-{arch}"));
+        run("skopeo", &["copy", "--override-arch", arch, &image, &format!("dir:{}", out.display())]);
+        assert_eq!(config_of(out.join("manifest.json").to_str().unwrap()), w.manifests[n].config_digest, "{arch}");
+    }
+
+    let all = d.path().join("all");
+    run(
+        "skopeo",
+        &["copy", "--all", &format!("oci-archive:{}", archive.display()), &format!("oci:{}:1.0", all.display())],
+    );
+    let copied: Value =
+        serde_json::from_str(&run("skopeo", &["inspect", "--raw", &format!("oci:{}:1.0", all.display())])).unwrap();
+    assert_eq!(copied, raw, "the archive's index came through whole");
+
+    // umoci: one platform at a time, copied out by skopeo.
+    let one = d.path().join("one");
+    run("skopeo", &["copy", "--override-arch", "arm64", &image, &format!("oci:{}:1.0", one.display())]);
+    let bundle = d.path().join("bundle");
+    run("umoci", &["unpack", "--rootless", "--image", &format!("{}:1.0", one.display()), bundle.to_str().unwrap()]);
+    assert_eq!(std::fs::read(bundle.join("rootfs/bin/busybox")).unwrap(), b"\x7fELF aarch64");
+
+    // podman, with a private store: the host's platform from the archive's index.
+    let store = d.path().join("podman");
+    let (root, runroot, tmp) = (store.join("root"), store.join("run"), store.join("tmp"));
+    let podman = |args: &[&str]| {
+        let mut all = vec!["--root", root.to_str().unwrap(), "--runroot", runroot.to_str().unwrap()];
+        all.extend(["--tmpdir", tmp.to_str().unwrap()]);
+        all.extend_from_slice(args);
+        run("podman", &all)
+    };
+    let loaded = podman(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(loaded.contains("box:1.0"), "{loaded}");
+    let arch = podman(&["image", "inspect", "--format", "{{.Architecture}}", "box:1.0"]);
+    assert_eq!(arch.trim(), Platform::host().architecture);
 }
