@@ -175,19 +175,7 @@ pub fn write_index(
         .enumerate()
         .map(|(n, image)| image::put(image, &staging, &format!("{n}-")))
         .collect::<Result<_, _>>()?;
-    let reference = &images[0].meta.reference;
-    let list = match blobs.as_slice() {
-        [_] => None,
-        _ => {
-            let entries: Vec<_> = images.iter().zip(&blobs).map(|(i, b)| (&i.meta.platform, &b.manifest)).collect();
-            Some(staging.put_json(&index::platforms_index_json(&entries))?)
-        }
-    };
-    let tagged = match &list {
-        Some(list) => index::layout_index_json(INDEX_TYPE, list, reference),
-        None => index::layout_index_json(MANIFEST_TYPE, &blobs[0].manifest, reference),
-    };
-    let index_digest = staging.finish(&tagged)?;
+    let (list, index_digest) = tag(&staging, images, &blobs)?;
     let image_digest = list.as_ref().unwrap_or(&blobs[0].manifest).digest.clone();
     let mut files = Vec::new();
     if let Some(out) = &outputs.oci_archive {
@@ -211,6 +199,23 @@ pub fn write_index(
         })
         .collect();
     Ok(WrittenIndex { index_digest, image_digest, manifests, files })
+}
+
+/// Completes the layout with an `index.json` that tags the one image's manifest, or an image index of
+/// the platforms' manifests (returned). Returns `index.json`'s digest too.
+fn tag(
+    staging: &Staging,
+    images: &[PlatformImage],
+    blobs: &[ImageBlobs],
+) -> Result<(Option<layout::Blob>, String), ExportError> {
+    let reference = &images[0].meta.reference;
+    if let [one] = blobs {
+        return Ok((None, staging.finish(&index::layout_index_json(MANIFEST_TYPE, &one.manifest, reference))?));
+    }
+    let entries: Vec<_> = images.iter().zip(blobs).map(|(i, b)| (&i.meta.platform, &b.manifest)).collect();
+    let list = staging.put_json(&index::platforms_index_json(&entries))?;
+    let index_digest = staging.finish(&index::layout_index_json(INDEX_TYPE, &list, reference))?;
+    Ok((Some(list), index_digest))
 }
 
 /// Writes `image` as a docker-archive at `out`, staging beside it: the bytes `write` gives for it.
