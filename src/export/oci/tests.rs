@@ -384,13 +384,16 @@ fn run(cmd: &str, args: &[&str]) -> String {
 
 /// The real tools read the two-platform layout and archive as one multi-platform image: skopeo sees the
 /// index and copies the platform asked for (or all of them, from the archive), podman loads the host's
-/// from the archive, and umoci lists the tag once. umoci (0.4.7 and later) cannot pick a platform
+/// from the archive's index and docker the host's from its `manifest.json`, and umoci lists the tag once. umoci (0.4.7 and later) cannot pick a platform
 /// (`tag is ambiguous`), so it unpacks the one-platform layout skopeo copies out.
 #[test]
 #[ignore = "tier: engines"]
-fn engines_skopeo_podman_and_umoci_read_a_two_platform_index() {
+fn engines_skopeo_podman_docker_and_umoci_read_a_two_platform_index() {
     let d = tempfile::tempdir().unwrap();
-    let fx = TwoPlatforms::new();
+    let mut fx = TwoPlatforms::new();
+    // A tag no other test or user image has, for the engines' shared stores.
+    let reference = Reference::parse("compose-test-index-box:1.0", "latest").unwrap();
+    fx.metas.iter_mut().for_each(|m| m.reference = reference.clone());
     let (w, outputs) = fx.write(d.path());
     let (layout, archive) = (outputs.layout.unwrap(), outputs.oci_archive.unwrap());
     let image = format!("oci:{}:1.0", layout.display());
@@ -435,7 +438,14 @@ fn engines_skopeo_podman_and_umoci_read_a_two_platform_index() {
         run("podman", &all)
     };
     let loaded = podman(&["load", "-i", archive.to_str().unwrap()]);
-    assert!(loaded.contains("box:1.0"), "{loaded}");
-    let arch = podman(&["image", "inspect", "--format", "{{.Architecture}}", "box:1.0"]);
+    assert!(loaded.contains("compose-test-index-box:1.0"), "{loaded}");
+    let arch = podman(&["image", "inspect", "--format", "{{.Architecture}}", "compose-test-index-box:1.0"]);
     assert_eq!(arch.trim(), Platform::host().architecture);
+
+    // docker: the one image manifest.json names, the host's.
+    let loaded = run("docker", &["load", "-i", archive.to_str().unwrap()]);
+    let id = run("docker", &["image", "inspect", "--format", "{{.Id}}", "compose-test-index-box:1.0"]);
+    run("docker", &["rmi", "compose-test-index-box:1.0"]);
+    let host = fx.metas.iter().position(|m| m.platform == Platform::host()).unwrap_or(0);
+    assert_eq!(id.trim(), w.manifests[host].config_digest, "{loaded}");
 }
