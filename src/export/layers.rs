@@ -127,18 +127,21 @@ pub fn plan(tree: &RootfsTree, layering: Layering, packages: &[String]) -> Vec<L
 }
 
 /// Writes every planned layer into `blobs` (blobs/sha256), in parallel: compression is the CPU work.
+/// Temp files are named `<tag>layer-<n>`, so writers with different tags can share `blobs`; a layer
+/// another writer already wrote is renamed over its own identical blob.
 pub fn write_all(
     tree: &RootfsTree,
     plans: &[LayerPlan],
     compression: Compression,
     blobs: &Path,
     raw_dir: Option<&Path>,
+    tag: &str,
     source_date_epoch: u64,
 ) -> Result<Vec<LayerBlob>, ExportError> {
     plans
         .par_iter()
         .enumerate()
-        .map(|(i, p)| write_one(tree, p, i, compression, blobs, raw_dir, source_date_epoch))
+        .map(|(i, p)| write_one(tree, p, &format!("{tag}layer-{i}"), compression, blobs, raw_dir, source_date_epoch))
         .collect()
 }
 
@@ -188,7 +191,7 @@ impl<W: Write> Write for LayerSink<W> {
 fn write_one(
     tree: &RootfsTree,
     plan: &LayerPlan,
-    index: usize,
+    stem: &str,
     compression: Compression,
     blobs: &Path,
     raw_dir: Option<&Path>,
@@ -198,7 +201,7 @@ fn write_one(
         let path = path.to_path_buf();
         move |source| ExportError::Io { op, path, source }
     };
-    let tmp = blobs.join(format!("layer-{index}.tmp"));
+    let tmp = blobs.join(format!("{stem}.tmp"));
     let file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
     let blob = HashingWriter::new(BufWriter::with_capacity(1 << 20, crate::small_writes::SmallWrites(file)));
     let out = match compression {
@@ -212,7 +215,7 @@ fn write_one(
             Compressor::Zstd(z)
         }
     };
-    let raw_tmp = raw_dir.map(|d| d.join(format!("layer-{index}.tar")));
+    let raw_tmp = raw_dir.map(|d| d.join(format!("{stem}.tar")));
     let raw = match &raw_tmp {
         Some(p) => Some(BufWriter::with_capacity(
             1 << 20,

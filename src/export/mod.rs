@@ -12,7 +12,9 @@ pub mod tar;
 pub use check::{ConfigError, check_config};
 pub use json::rfc3339;
 pub use layers::{Compression, LayerBlob, Layering};
-pub use oci::{ImageMeta, ImageRequest, Outputs, WrittenImage};
+pub use oci::{
+    ImageMeta, ImageRequest, IndexOutputs, Outputs, PlatformImage, WrittenImage, WrittenIndex, WrittenManifest,
+};
 pub use reference::Reference;
 
 use std::path::PathBuf;
@@ -21,6 +23,12 @@ use std::path::PathBuf;
 pub enum ExportError {
     #[error("cannot {op} `{}`", path.display())]
     Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("cannot write the image index `{}`: no image was given", path.display())]
+    NoImages { path: PathBuf },
+    #[error("cannot write the image index `{}`: platform `{platform}` is given twice", path.display())]
+    PlatformTwice { path: PathBuf, platform: String },
+    #[error("cannot write the image index `{}`: its images are tagged both `{first}` and `{other}`", path.display())]
+    TagsDiffer { path: PathBuf, first: String, other: String },
 }
 
 /// What was written.

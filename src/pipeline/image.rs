@@ -9,7 +9,7 @@ use petgraph::graph::NodeIndex;
 use super::{Format, Part, PipelineError, Planned, WrittenOci};
 use crate::build::artifact::Artifact;
 use crate::export::memo::{self, DigestMemo, Origin};
-use crate::export::{self, Exported, ImageMeta, Outputs};
+use crate::export::{self, Exported, ImageMeta, IndexOutputs, Outputs, PlatformImage};
 use crate::recipe::Recipe;
 use crate::records::{self, FileFacts, Subject};
 use crate::rootfs::RootfsTree;
@@ -91,10 +91,14 @@ fn export(
         w.rootfs = Some((e.sha256.clone(), e.size));
         w.tar = Some(e);
     }
-    // With several platforms the OCI layout and archive hold them all: `export_index` writes them.
+    // With several platforms the OCI layout and archive hold them all: `export_index` writes them, and
+    // each platform's docker-archive.
+    if !single {
+        return Ok(w);
+    }
     let outputs = Outputs {
-        layout: (single && opts.has(Format::Oci)).then(|| out(Format::Oci)),
-        oci_archive: (single && opts.has(Format::OciArchive)).then(|| out(Format::OciArchive)),
+        layout: opts.has(Format::Oci).then(|| out(Format::Oci)),
+        oci_archive: opts.has(Format::OciArchive).then(|| out(Format::OciArchive)),
         docker_archive: opts.has(Format::DockerArchive).then(|| out(Format::DockerArchive)),
     };
     if outputs.layout.is_none() && outputs.oci_archive.is_none() && outputs.docker_archive.is_none() {
@@ -113,9 +117,6 @@ fn export(
     let img = export::oci::write(&req)?;
     w.subjects.extend(img.files.iter().filter(|f| f.path.is_file()).map(subject));
     w.docker = img.files.iter().find(|f| Some(&f.path) == outputs.docker_archive.as_ref()).cloned();
-    if !single {
-        return Ok(w);
-    }
     if let ([layer], None) = (img.layers.as_slice(), &w.rootfs) {
         // One layer holds exactly the rootfs tarball's bytes: its diff_id is that tarball's sha256.
         w.rootfs = Some((layer.diff_id.trim_start_matches("sha256:").to_string(), layer.uncompressed_size));
@@ -139,7 +140,7 @@ fn image_meta(p: &Planned, part: &Part, contents: &[NodeIndex]) -> (ImageMeta, V
         annotations: annotations(p, &packages),
         reference: p.reference.clone(),
         config: p.spec.config.clone(),
-        architecture: architecture(&p.toolchains[part.target].target),
+        platform: p.toolchains[part.target].platform.clone(),
         created_by: format!(
             "compose {} build {}",
             env!("CARGO_PKG_VERSION"),
@@ -150,18 +151,60 @@ fn image_meta(p: &Planned, part: &Part, contents: &[NodeIndex]) -> (ImageMeta, V
     (meta, packages.iter().map(|r| r.name.clone()).collect())
 }
 
-/// The OCI layout and archive of a run for several platforms: one index, one manifest per platform.
-pub(super) fn export_index(
-    p: &Planned,
-    runs: &mut [PartRun],
-    _artifacts: &HashMap<NodeIndex, Artifact>,
-) -> Result<Option<WrittenOci>, PipelineError> {
+/// The OCI layout and archive of a run for several platforms: `index.json` tags one image index that lists
+/// a manifest per platform (what skopeo, podman and docker read; see `export::oci`). Each platform's
+/// docker-archive is written here too, as that format holds one platform.
+pub(super) fn export_index(p: &Planned, runs: &mut [PartRun]) -> Result<Option<WrittenOci>, PipelineError> {
     let opts = &p.request.image;
-    if !opts.has(Format::Oci) && !opts.has(Format::OciArchive) {
-        return Ok(None);
+    let metas: Vec<(ImageMeta, Vec<String>)> = runs.iter().map(|r| image_meta(p, &r.part, &r.contents)).collect();
+    let images: Vec<PlatformImage> = runs
+        .iter()
+        .zip(&metas)
+        .map(|(r, (meta, names))| PlatformImage {
+            tree: &r.tree,
+            meta,
+            layering: opts.layering,
+            compression: opts.compression,
+            packages: names,
+        })
+        .collect();
+    let mut dockers = Vec::new();
+    if opts.has(Format::DockerArchive) {
+        for (r, img) in runs.iter().zip(&images) {
+            let out = opts.out_dir.join(Format::DockerArchive.file_name(&r.part.name));
+            dockers.push(export::oci::write_docker_archive(img, &out)?);
+        }
     }
-    let _ = runs;
-    todo!("multi-platform index: export::oci::write_index")
+    let outputs = IndexOutputs {
+        layout: opts.has(Format::Oci).then(|| opts.out_dir.join(Format::Oci.file_name(&p.spec.name))),
+        oci_archive: opts
+            .has(Format::OciArchive)
+            .then(|| opts.out_dir.join(Format::OciArchive.file_name(&p.spec.name))),
+    };
+    let written = match (&outputs.layout, &outputs.oci_archive) {
+        (None, None) => None,
+        _ => Some(export::oci::write_index(&images, &outputs, &opts.out_dir)?),
+    };
+    drop(images);
+    for (r, e) in runs.iter_mut().zip(dockers) {
+        r.exported.subjects.push(subject(&e));
+        r.exported.docker = Some(e);
+    }
+    Ok(written.map(|w| {
+        let first = &w.manifests[0];
+        WrittenOci {
+            manifest_digest: w.image_digest.clone(),
+            config_digest: first.config_digest.clone(),
+            layers: first.layers.len(),
+            manifests: w
+                .manifests
+                .iter()
+                .map(|m| (m.platform.clone(), m.manifest_digest.clone(), m.config_digest.clone()))
+                .collect(),
+            index_digest: w.index_digest,
+            files: w.files,
+        }
+    }))
 }
 
 pub(super) fn subject(e: &Exported) -> Subject {
@@ -209,19 +252,6 @@ pub fn combined_license<'a>(licenses: impl IntoIterator<Item = &'a str>) -> Opti
     }
 }
 
-/// The OCI (GOARCH-style) architecture of a target triple.
-pub fn architecture(target: &str) -> String {
-    let arch = target.split('-').next().unwrap_or(target);
-    match arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "i386" | "i486" | "i586" | "i686" => "386",
-        "armv7" | "arm" => "arm",
-        other => other,
-    }
-    .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,11 +262,5 @@ mod tests {
         assert_eq!(combined_license(["MIT", "GPL-2.0-only", "MIT"]), Some("GPL-2.0-only AND MIT".into()));
         assert_eq!(combined_license(["MIT OR Apache-2.0", "Zlib"]), Some("(MIT OR Apache-2.0) AND Zlib".into()));
         assert_eq!(combined_license([]), None);
-    }
-
-    #[test]
-    fn architectures_use_oci_names() {
-        assert_eq!(architecture("x86_64-linux-musl"), "amd64");
-        assert_eq!(architecture("aarch64-linux-musl"), "arm64");
     }
 }

@@ -19,7 +19,7 @@ mod spec;
 #[cfg(test)]
 mod tests;
 
-pub use image::{architecture, combined_license};
+pub use image::combined_license;
 pub use request::{BuildRequest, Format, ImageOptions, LockPolicy};
 pub use spec::{Closure, ImageSpec, LoadError, load, load_for, recipes_in};
 
@@ -251,7 +251,7 @@ impl Planned {
         let oci = match parts.len() {
             1 => runs[0].exported.oci.take(),
             _ => {
-                let index = image::export_index(self, &mut runs, &artifacts)?;
+                let index = image::export_index(self, &mut runs)?;
                 clock.lap(Stage::Export);
                 index
             }

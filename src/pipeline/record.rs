@@ -42,6 +42,9 @@ pub(super) fn write_all(
         if let Some(o) = oci {
             let extra = o.files.iter().filter(|f| f.path.is_file()).map(super::image::subject);
             invs[0].outputs.extend(extra);
+            // What the tag names: the image index of every platform's manifest.
+            let sha256 = o.manifest_digest.trim_start_matches("sha256:").to_string();
+            invs[0].outputs.push(records::Subject { name: p.reference.qualified(), sha256 });
         }
         all.push(records::write_provenance(&invs, dir, &p.spec.name)?);
     }

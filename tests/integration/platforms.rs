@@ -33,23 +33,18 @@ fn project() -> Test {
 }
 
 fn build(t: &Test, platforms: &str) -> crate::harness::Run {
-    t.run_with(
-        &[
-            "build",
-            "recipes/app.toml",
-            "--toolchain",
-            "pair",
-            "-o",
-            "out",
-            "--message-format",
-            "json",
-            "--format",
-            "tar",
-            "--platform",
-            platforms,
-        ],
-        &[],
-    )
+    build_formats(t, platforms, "tar")
+}
+
+fn build_formats(t: &Test, platforms: &str, formats: &str) -> crate::harness::Run {
+    let args = ["build", "recipes/app.toml", "--toolchain", "pair", "-o", "out", "--message-format", "json"];
+    let mut args = args.to_vec();
+    args.extend(["--format", formats, "--platform", platforms]);
+    t.run_with(&args, &[])
+}
+
+fn json(p: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
 fn file_in(tar: &std::path::Path, path: &str) -> String {
@@ -60,7 +55,7 @@ fn file_in(tar: &std::path::Path, path: &str) -> String {
 #[test]
 fn two_platforms_build_in_one_graph_with_outputs_and_sboms_per_platform_and_one_provenance() {
     let t = project();
-    let r = build(&t, "linux/amd64,linux/arm64");
+    let r = build_formats(&t, "linux/amd64,linux/arm64", "tar,oci,oci-archive,docker-archive");
     r.success();
     let mut started = started_packages(&r.stdout);
     started.sort();
@@ -103,6 +98,37 @@ fn two_platforms_build_in_one_graph_with_outputs_and_sboms_per_platform_and_one_
     let spdx: serde_json::Value =
         serde_json::from_slice(&std::fs::read(t.path("out/app-arm64.spdx.json")).unwrap()).unwrap();
     assert_eq!(spdx["packages"].as_array().unwrap().iter().filter(|p| p["name"] == "app").count(), 1);
+
+    // One OCI layout and archive: index.json tags one image index listing a manifest per platform, whose
+    // configs say the platform; a docker-archive per platform.
+    let layout = t.path("out/app.oci");
+    let top = json(&layout.join("index.json"));
+    assert_eq!(top["manifests"].as_array().unwrap().len(), 1);
+    let tagged = &top["manifests"][0];
+    assert_eq!(tagged["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let blob = |d: &serde_json::Value| layout.join("blobs/sha256").join(&d["digest"].as_str().unwrap()[7..]);
+    let list = json(&blob(tagged));
+    let mut seen = Vec::new();
+    for m in list["manifests"].as_array().unwrap() {
+        let p = &m["platform"];
+        let config = json(&blob(&json(&blob(m))["config"]));
+        assert_eq!(
+            (&config["os"], &config["architecture"], &config["variant"]),
+            (&p["os"], &p["architecture"], &p["variant"])
+        );
+        seen.push(format!("{}/{}", p["architecture"].as_str().unwrap(), p["variant"].as_str().unwrap_or("-")));
+    }
+    assert_eq!(seen, ["amd64/-", "arm64/v8"]);
+    assert!(t.path("out/app.oci.tar").is_file());
+    for arch in ["amd64", "arm64"] {
+        let docker = t.path(&format!("out/app-{arch}.docker.tar"));
+        let subject = subjects.iter().find(|s| s["name"] == format!("app-{arch}.docker.tar")).expect("docker subject");
+        assert_eq!(subject["digest"]["sha256"].as_str().unwrap(), sha256_file(&docker));
+    }
+    let image_digest = &tagged["digest"].as_str().unwrap()[7..];
+    assert!(subjects.iter().any(|s| s["digest"]["sha256"] == image_digest), "the image index is a subject");
+    let built = r.messages().into_iter().find(|m| m["reason"] == "image-built").unwrap();
+    assert_eq!(built["platforms"], serde_json::json!(["linux/amd64", "linux/arm64/v8"]));
 
     // One platform again: the same keys, so nothing builds, and the host's files carry no suffix.
     let again = build(&t, "linux/amd64");
