@@ -28,7 +28,12 @@ printf '%s|%s|%s|%s|%s\n' "$TARGET" "$CROSS_COMPILE" "$LINUX_ARCH" "$HOST_CC" "$
 fn project() -> Test {
     Test::new()
         .tarball("app-1.0.tar.gz", &[E::Dir("app-1.0"), E::File("app-1.0/README", "app\n", 0o644)])
-        .recipe("app", &recipe("app", "app-1.0.tar.gz", &[], &[], INSTALL))
+        // An https URL (an SPDX download location must be one), found offline in the mirror `dl/`.
+        .recipe(
+            "app",
+            &recipe("app", "app-1.0.tar.gz", &[], &[], INSTALL)
+                .replace("file://{DL}/app-1.0.tar.gz", "https://example.invalid/app-1.0.tar.gz"),
+        )
         .file("toolchains/pair.toml", TWO_TARGETS)
 }
 
@@ -39,7 +44,8 @@ fn build(t: &Test, platforms: &str) -> crate::harness::Run {
 fn build_formats(t: &Test, platforms: &str, formats: &str) -> crate::harness::Run {
     let args = ["build", "recipes/app.toml", "--toolchain", "pair", "-o", "out", "--message-format", "json"];
     let mut args = args.to_vec();
-    args.extend(["--format", formats, "--platform", platforms]);
+    let dl = t.path("dl").display().to_string();
+    args.extend(["--offline", "--mirror", &dl, "--format", formats, "--platform", platforms]);
     t.run_with(&args, &[])
 }
 
@@ -162,25 +168,21 @@ fn a_platform_the_toolchain_lacks_is_refused_naming_the_file_and_the_platforms_i
 #[test]
 fn a_lock_covers_the_host_tools_of_every_platform_it_was_made_for() {
     let t = project();
+    let dl = t.path("dl").display().to_string();
+    let offline = ["--offline", "--mirror", dl.as_str()];
     let locked = |platforms: &str| {
-        t.run_with(
-            &[
-                "build",
-                "recipes/app.toml",
-                "--toolchain",
-                "pair",
-                "-o",
-                "out",
-                "--format",
-                "tar",
-                "--locked",
-                "--platform",
-                platforms,
-            ],
-            &[],
-        )
+        let mut a = vec!["build", "recipes/app.toml", "--toolchain", "pair", "-o", "out", "--format", "tar"];
+        a.extend(["--locked", "--platform", platforms]);
+        a.extend(offline);
+        t.run_with(&a, &[])
     };
-    t.run_with(&["lock", "recipes/app.toml", "--toolchain", "pair"], &[]).success();
+    let make_lock = |extra: &[&str]| {
+        let mut a = vec!["lock", "recipes/app.toml", "--toolchain", "pair"];
+        a.extend(offline);
+        a.extend(extra);
+        t.run_with(&a, &[])
+    };
+    make_lock(&[]).success();
     let lock = std::fs::read_to_string(t.path("recipes/app.lock")).unwrap();
     assert!(!lock.contains("aarch64-linux-musl:"), "a host-only lock names no cross tool:\n{lock}");
     locked("linux/amd64").success();
@@ -188,9 +190,18 @@ fn a_lock_covers_the_host_tools_of_every_platform_it_was_made_for() {
         .code(12)
         .stderr_has("host tool `aarch64-linux-musl:cc` (from `compiler.host_cc`) is not in the lock");
 
-    t.run_with(&["lock", "recipes/app.toml", "--toolchain", "pair", "--platform", "linux/amd64,linux/arm64"], &[])
-        .success();
+    make_lock(&["--platform", "linux/amd64,linux/arm64"]).success();
     let lock = std::fs::read_to_string(t.path("recipes/app.lock")).unwrap();
     assert!(lock.contains("tool = \"aarch64-linux-musl:cc\""), "{lock}");
     locked("linux/amd64,linux/arm64").success();
+}
+
+#[test]
+#[ignore = "tier: validators"]
+fn validators_pass_each_platforms_sboms_and_the_one_provenance() {
+    let t = project();
+    build_formats(&t, "linux/amd64,linux/arm64", "tar,oci-archive,docker-archive").success();
+    for arch in ["amd64", "arm64"] {
+        crate::records::validate(&t.path("out"), &format!("app-{arch}"), "app");
+    }
 }
