@@ -1,10 +1,11 @@
 //! Auditing an image: what it holds, package by package, and what in it widens the attack surface.
 //!
 //! `image::open` reads a rootfs tar, an OCI layout, an OCI archive or a docker-archive into a `Tree`
-//! (layers applied in order, whiteouts honoured, blobs checked against their digests); `analyse` turns
-//! the tree and, when there is one, the file manifest (`NAME.files.json`) into an `Audit`: sizes by
-//! package, every ELF file and how it is linked, setuid/setgid and world-writable paths, shells and
-//! network tools, unowned files and files that differ from the manifest. `policy` checks an audit
+//! (one image picked by tag, then by platform from a multi-platform index; layers applied in order,
+//! whiteouts honoured, blobs checked against their digests); `analyse` turns the tree and, when there
+//! is one, the file manifest (`NAME.files.json`) into an `Audit`: sizes by package, every ELF file and
+//! how it is linked, the machines the ELF files are for, setuid/setgid and world-writable paths, shells
+//! and network tools, unowned files and files that differ from the manifest. `policy` checks an audit
 //! against the classes a user denies, `chart` draws sizes by package as SVG or HTML, and `text` writes
 //! the report people read. `audit` runs them for one `AuditRequest`.
 //!
