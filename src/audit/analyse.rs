@@ -34,6 +34,9 @@ pub struct Audit {
     /// `manifest` when a file manifest attributed the files, else `unknown`.
     pub ownership: &'static str,
     pub sizes: Sizes,
+    /// How many readable ELF files there are for each machine (`{"aarch64": 12}`): one machine in an
+    /// image that runs anywhere; several, or one that is not the platform's, is worth a look.
+    pub machines: BTreeMap<String, usize>,
     pub elf: Vec<ElfFile>,
     pub setuid: Vec<Special>,
     pub setgid: Vec<Special>,
@@ -55,6 +58,11 @@ pub struct ImageSummary {
     pub path: PathBuf,
     pub kind: ImageKind,
     pub reference: Option<String>,
+    /// The platform the image says it is for (`linux/arm64/v8`): the picked index entry's, else its
+    /// config's; `null` for a rootfs tar.
+    pub platform: Option<String>,
+    /// Every platform a multi-platform image lists (empty for any other image).
+    pub platforms: Vec<String>,
     pub layers: usize,
     pub entries: usize,
     pub files: usize,
@@ -216,6 +224,10 @@ pub fn analyse(image: &Image, manifest: Option<(&Path, &FileManifest)>) -> Audit
             if is_shell { shells.push(p) } else { network.push(p) }
         }
     }
+    let mut machines: BTreeMap<String, usize> = BTreeMap::new();
+    for m in elf.iter().filter_map(|e: &ElfFile| e.machine.as_ref()) {
+        *machines.entry(m.clone()).or_default() += 1;
+    }
     let mut groups: Vec<Group> = groups.into_values().collect();
     groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.entries.cmp(&a.entries)).then(a.name.cmp(&b.name)));
 
@@ -248,6 +260,8 @@ pub fn analyse(image: &Image, manifest: Option<(&Path, &FileManifest)>) -> Audit
             path: image.path.clone(),
             kind: image.kind,
             reference: image.reference.clone(),
+            platform: image.platform.as_ref().map(|p| p.to_string()),
+            platforms: image.platforms.iter().map(|p| p.to_string()).collect(),
             layers: image.layers,
             entries: tree.entries.keys().filter(|p| *p != "/").count(),
             files,
@@ -256,6 +270,7 @@ pub fn analyse(image: &Image, manifest: Option<(&Path, &FileManifest)>) -> Audit
         manifest: manifest_summary,
         ownership: if manifest.is_some() { "manifest" } else { "unknown" },
         sizes: Sizes { by: if manifest.is_some() { "package" } else { "top-directory" }, groups },
+        machines,
         elf,
         setuid,
         setgid,

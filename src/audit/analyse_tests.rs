@@ -39,6 +39,8 @@ fn image(entries: Vec<(&str, Change)>) -> Image {
         layers: 1,
         tree,
         tar_sha256: Some("ab".into()),
+        platform: None,
+        platforms: Vec::new(),
     }
 }
 
@@ -178,4 +180,79 @@ fn manifest_attributes_sizes_and_flags_unowned_modified_and_missing() {
     assert_eq!(a.setuid[0].owner.as_deref(), Some("app"));
     let v = policy::check(&a, &[Class::Unowned]);
     assert_eq!((v.len(), v[0].path.as_str()), (1, "/bin/extra"));
+}
+
+fn elf_for(machine: &str) -> Change {
+    let e = Elf {
+        class: 64,
+        big_endian: false,
+        machine: machine.into(),
+        linking: Linking::Static,
+        interpreter: None,
+        needed: Vec::new(),
+        runpath: Vec::new(),
+    };
+    node(NodeKind::File(FileFacts { size: 10, sha256: machine.into(), elf: Some(Ok(e)) }), 0o755)
+}
+
+fn header_lines(a: &Audit) -> Vec<String> {
+    crate::audit::text(a).lines().take_while(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+#[test]
+fn machines_are_counted_and_named_in_the_report_with_the_platform() {
+    let broken =
+        node(NodeKind::File(FileFacts { size: 3, sha256: "b".into(), elf: Some(Err("truncated".into())) }), 0o755);
+    let mut img = image(vec![
+        ("/bin", dir()),
+        ("/bin/a", elf_for("aarch64")),
+        ("/bin/b", elf_for("aarch64")),
+        ("/bin/c", elf_for("aarch64")),
+        ("/bin/broken", broken),
+        ("/bin/script", file("s", 3, 0o755)),
+    ]);
+    img.platform = Some(crate::toolchain::Platform::parse("linux/arm64").unwrap());
+    let a = analyse(&img, None);
+    assert_eq!(a.machines, BTreeMap::from([("aarch64".to_string(), 3)]), "the unreadable one has no machine");
+    assert_eq!(a.image.platform.as_deref(), Some("linux/arm64/v8"));
+    let head = header_lines(&a);
+    assert_eq!(head[1..3], ["platform: linux/arm64/v8", "machine: aarch64 (3 ELF files)"]);
+    assert!(!head.iter().any(|l| l.starts_with("WARNING")), "{head:?}");
+    let json = serde_json::to_value(&a).unwrap();
+    assert_eq!(json["machines"], serde_json::json!({"aarch64": 3}));
+    assert_eq!(
+        (&json["image"]["platform"], &json["image"]["platforms"]),
+        (&"linux/arm64/v8".into(), &serde_json::json!([]))
+    );
+
+    // One file for the build machine slipped in: both warnings.
+    let mut img = image(vec![
+        ("/bin", dir()),
+        ("/bin/a", elf_for("aarch64")),
+        ("/bin/b", elf_for("aarch64")),
+        ("/bin/x", elf_for("x86-64")),
+    ]);
+    img.platform = Some(crate::toolchain::Platform::parse("linux/arm64").unwrap());
+    img.platforms = ["linux/amd64", "linux/arm64"].map(|p| crate::toolchain::Platform::parse(p).unwrap()).to_vec();
+    let a = analyse(&img, None);
+    assert_eq!(a.machines, BTreeMap::from([("aarch64".to_string(), 2), ("x86-64".to_string(), 1)]));
+    let head = header_lines(&a);
+    assert_eq!(
+        head[1..6],
+        [
+            "platform: linux/arm64/v8 (the image has linux/amd64, linux/arm64/v8)",
+            "machine: aarch64 (2 ELF files), x86-64 (1 ELF file)",
+            "WARNING: ELF files for 2 machines: a host runs only one of them natively",
+            "WARNING: the image is for linux/arm64/v8 (aarch64), but 1 ELF file is for x86-64",
+            "manifest: none: ownership unknown (give one with --manifest)",
+        ]
+    );
+
+    // No platform (a rootfs tar), one machine: no warning; no ELF at all: said so.
+    let a = analyse(&image(vec![("/x", elf_for("riscv")), ("/y", elf_for("riscv"))]), None);
+    assert_eq!(header_lines(&a)[1], "machine: riscv (2 ELF files)");
+    assert!(!header_lines(&a).iter().any(|l| l.starts_with("platform") || l.starts_with("WARNING")));
+    let a = analyse(&image(vec![("/etc", dir())]), None);
+    assert_eq!(header_lines(&a)[1], "machine: none (no ELF files)");
+    assert!(a.machines.is_empty());
 }

@@ -278,6 +278,23 @@ pub fn machine_name(m: u16) -> String {
     name.to_string()
 }
 
+/// The `machine_name` an image for the OCI architecture `arch` should have its ELF files built for
+/// (`arm64` -> `aarch64`), where compose knows it.
+pub fn machine_of_arch(arch: &str) -> Option<&'static str> {
+    Some(match arch {
+        "amd64" => "x86-64",
+        "arm64" => "aarch64",
+        "386" => "x86",
+        "arm" => "arm",
+        "riscv64" => "riscv",
+        "ppc64" | "ppc64le" => "powerpc64",
+        "s390x" => "s390",
+        "mips" | "mipsle" | "mips64" | "mips64le" => "mips",
+        "loong64" => "loongarch",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 #[path = "elf_tests.rs"]
 mod tests;

@@ -214,3 +214,50 @@ fn host_ls_is_dynamic_and_needs_libc() {
     assert!(interp.starts_with("/lib") && interp.contains("ld-linux"), "{interp}");
     assert_eq!(e.class, if cfg!(target_pointer_width = "64") { 64 } else { 32 });
 }
+
+/// The machine summary from real ELF headers: a rootfs tar of hand-made executables for two machines
+/// (and a script), read and analysed as `compose audit` does.
+#[test]
+fn machines_are_counted_from_the_elf_headers_of_an_image() {
+    let aarch64 = build(&Spec { wide: true, e_type: 2, machine: 183, entry: 0x401000, ..Default::default() });
+    let riscv = build(&Spec {
+        wide: true,
+        e_type: 3,
+        machine: 243,
+        entry: 0x1000,
+        flags_1: Some(DF_1_PIE),
+        ..Default::default()
+    });
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, body) in [
+        ("bin/a", &aarch64[..]),
+        ("bin/b", &aarch64[..]),
+        ("sbin/c", &aarch64[..]),
+        ("bin/r", &riscv[..]),
+        ("bin/sh.txt", &b"#!/bin/sh\n"[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o755);
+        h.set_size(body.len() as u64);
+        b.append_data(&mut h, path, body).unwrap();
+    }
+    let d = tempfile::tempdir().unwrap();
+    let tar = d.path().join("img.tar");
+    std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    let image = crate::audit::open(&tar, Default::default()).unwrap();
+    let a = crate::audit::analyse(&image, None);
+    let counts: Vec<(&str, usize)> = a.machines.iter().map(|(m, n)| (m.as_str(), *n)).collect();
+    assert_eq!(counts, [("aarch64", 3), ("riscv", 1)]);
+    let text = crate::audit::text(&a);
+    assert!(text.contains("\nmachine: aarch64 (3 ELF files), riscv (1 ELF file)\n"), "{text}");
+    assert!(text.contains("\nWARNING: ELF files for 2 machines"), "{text}");
+    assert!(text.contains("  /bin/r  64-bit LSB riscv  static-pie"), "{text}");
+}
+
+#[test]
+fn oci_architectures_map_to_elf_machines() {
+    for (arch, machine) in [("amd64", 62), ("arm64", 183), ("riscv64", 243), ("386", 3), ("arm", 40), ("s390x", 22)] {
+        assert_eq!(machine_of_arch(arch), Some(machine_name(machine).as_str()), "{arch}");
+    }
+    assert_eq!(machine_of_arch("wasm"), None);
+}

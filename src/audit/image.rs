@@ -1,8 +1,9 @@
 //! Opening what `compose audit` is given: a plain rootfs tar, an OCI image layout directory, an OCI
 //! archive (a tar of a layout) or a docker-archive (`docker save`). For images, one image is picked
-//! (by `--tag` when the index lists several), and its layers are applied in order. Archive members are
-//! found by offset in one pass over the headers and read in place, so nothing is unpacked to disk
-//! (a compressed archive is first decompressed into a temp file).
+//! (by `--tag` when the index lists several, then by platform when its manifests name platforms: a
+//! multi-platform image), and its layers are applied in order. Archive members are found by offset in
+//! one pass over the headers and read in place, so nothing is unpacked to disk (a compressed archive
+//! is first decompressed into a temp file).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use super::AuditError;
 use super::layer::{self, Compression, Hashing};
 use super::tree::{Tree, normalise};
+use crate::toolchain::Platform;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -47,6 +49,12 @@ pub struct Image {
     pub tree: Tree,
     /// For a rootfs tar: the sha256 of the file (what a manifest's `image.tar_sha256` names).
     pub tar_sha256: Option<String>,
+    /// The platform the image is for, as it says: its index descriptor's `platform`, else its config's
+    /// `os`/`architecture`/`variant`. `None` for a rootfs tar (or an image that does not say).
+    pub platform: Option<Platform>,
+    /// Every platform the index lists (for the picked tag) when its manifests name platforms, in its
+    /// order: a multi-platform image, of which `platform` was picked. Empty otherwise.
+    pub platforms: Vec<Platform>,
 }
 
 const INDEX_TYPES: [&str; 2] =
@@ -91,15 +99,26 @@ fn invalid(path: &Path, what: String) -> AuditError {
     AuditError::Invalid { path: path.to_path_buf(), what }
 }
 
-/// Reads the image at `path`; `tag` picks one image when there are several.
-pub fn open(path: &Path, tag: Option<&str>) -> Result<Image, AuditError> {
+/// Which image of several to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Select<'a> {
+    /// A tag or a full name; images are filtered by it first.
+    pub tag: Option<&'a str>,
+    /// Among manifests that name platforms, the one for this platform. `None`: this machine's
+    /// (`Platform::host()`), or the only image when the index has one and it is for another.
+    pub platform: Option<&'a Platform>,
+}
+
+/// Reads the image at `path`; `select` picks one image when there are several. A rootfs tar or a
+/// docker-archive is one platform's: `select.platform` is not checked against it.
+pub fn open(path: &Path, select: Select) -> Result<Image, AuditError> {
     let read_err = |source| AuditError::Read { path: path.to_path_buf(), source };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.is_dir() {
         if !path.join("index.json").is_file() {
             return Err(invalid(path, "is a directory but not an OCI image layout (no index.json)".into()));
         }
-        return oci(path, ImageKind::OciLayout, Store::Dir(path.to_path_buf()), tag);
+        return oci(path, ImageKind::OciLayout, Store::Dir(path.to_path_buf()), select);
     }
     let mut head = [0u8; 4];
     let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(read_err)?;
@@ -121,13 +140,13 @@ pub fn open(path: &Path, tag: Option<&str>) -> Result<Image, AuditError> {
     let members = list_members(&file).map_err(|e| invalid(path, format!("not a readable tar archive: {e}")))?;
     let store = Store::Archive { file: file.clone(), members };
     if store.has("index.json") && store.has("oci-layout") {
-        return oci(path, ImageKind::OciArchive, store, tag);
+        return oci(path, ImageKind::OciArchive, store, select);
     }
     if store.has("manifest.json")
         && let Ok(Value::Array(images)) = store.json("manifest.json", path)
         && images.iter().all(|i| i.get("Layers").is_some())
     {
-        return docker(path, store, &images, tag);
+        return docker(path, store, &images, select.tag);
     }
     // A plain rootfs tar: one layer, names taken literally.
     let mut hashing = Hashing::new(io::BufReader::with_capacity(1 << 16, File::open(&file).map_err(read_err)?));
@@ -136,7 +155,16 @@ pub fn open(path: &Path, tag: Option<&str>) -> Result<Image, AuditError> {
     let mut tree = Tree::default();
     tree.apply(changes, false);
     let tar_sha256 = (file == path).then_some(sha);
-    Ok(Image { path: path.to_path_buf(), kind: ImageKind::RootfsTar, reference: None, layers: 1, tree, tar_sha256 })
+    Ok(Image {
+        path: path.to_path_buf(),
+        kind: ImageKind::RootfsTar,
+        reference: None,
+        layers: 1,
+        tree,
+        tar_sha256,
+        platform: None,
+        platforms: Vec::new(),
+    })
 }
 
 /// Member name (normalised, without the leading `/`) to (data offset, size), regular files only.
@@ -158,15 +186,25 @@ fn str_at<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
     keys.iter().try_fold(v, |v, k| v.get(k))?.as_str()
 }
 
+/// The platform stated by `os`, `architecture` and `variant` at the top of `v`: a descriptor's
+/// `platform` object, or an image config.
+fn platform_of(v: &Value) -> Option<Platform> {
+    Some(Platform::stated(str_at(v, &["os"])?, str_at(v, &["architecture"])?, str_at(v, &["variant"])))
+}
+
+fn descriptor_platform(d: &Value) -> Option<Platform> {
+    d.get("platform").and_then(platform_of)
+}
+
 /// How a descriptor of an index is named in a listing: its tag or name, else its digest; and platform.
 fn describe(d: &Value) -> String {
     let name = str_at(d, &["annotations", "org.opencontainers.image.ref.name"])
         .or_else(|| str_at(d, &["annotations", "io.containerd.image.name"]))
         .map(str::to_string)
         .unwrap_or_else(|| str_at(d, &["digest"]).unwrap_or("?").chars().take(19).collect());
-    match (str_at(d, &["platform", "os"]), str_at(d, &["platform", "architecture"])) {
-        (Some(os), Some(arch)) => format!("{name} ({os}/{arch})"),
-        _ => name,
+    match descriptor_platform(d) {
+        Some(p) => format!("{name} ({p})"),
+        None => name,
     }
 }
 
@@ -175,49 +213,102 @@ fn blob_name(digest: &str) -> Option<String> {
     (!hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())).then(|| format!("blobs/{algo}/{hex}"))
 }
 
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    }
+/// The manifest picked from an index, and every platform the index lists for the tag (empty when its
+/// manifests name none).
+struct Picked<'a> {
+    desc: &'a Value,
+    platforms: Vec<Platform>,
 }
 
-/// Picks the manifest to audit from an index: the one `tag` names, or the only one.
-fn pick<'a>(path: &Path, list: &'a [Value], tag: Option<&str>, what: &str) -> Result<&'a Value, AuditError> {
-    let names = || list.iter().map(describe).collect::<Vec<_>>();
-    if let Some(tag) = tag {
-        let hit = |d: &&Value| {
-            str_at(d, &["annotations", "org.opencontainers.image.ref.name"]) == Some(tag)
-                || str_at(d, &["annotations", "io.containerd.image.name"])
-                    .is_some_and(|n| n == tag || n.rsplit_once(':').is_some_and(|(_, t)| t == tag))
+/// Picks the manifest to audit from an index: those `select.tag` names (or all), then, when they name
+/// platforms, the one for `select.platform` (default: this machine's); else the only one.
+fn pick<'a>(path: &Path, list: &'a [Value], select: Select, what: &str) -> Result<Picked<'a>, AuditError> {
+    let names = |l: &[&Value]| l.iter().map(|d| describe(d)).collect::<Vec<_>>();
+    let tagged: Vec<&Value> = match select.tag {
+        Some(tag) => {
+            let hit = |d: &&Value| {
+                str_at(d, &["annotations", "org.opencontainers.image.ref.name"]) == Some(tag)
+                    || str_at(d, &["annotations", "io.containerd.image.name"])
+                        .is_some_and(|n| n == tag || n.rsplit_once(':').is_some_and(|(_, t)| t == tag))
+            };
+            let hits: Vec<&Value> = list.iter().filter(hit).collect();
+            if hits.is_empty() {
+                let choices = names(&list.iter().collect::<Vec<_>>());
+                return Err(AuditError::NoSuchTag { path: path.to_path_buf(), tag: tag.into(), choices });
+            }
+            hits
+        }
+        None => list.iter().collect(),
+    };
+    let stated: Vec<(&Value, Platform)> =
+        tagged.iter().filter_map(|d| descriptor_platform(d).map(|p| (*d, p))).collect();
+    if stated.is_empty() {
+        return match (select.tag, tagged.as_slice()) {
+            // Several descriptors with one tag and no platforms: the first, as it always was.
+            (Some(_), [first, ..]) | (None, [first]) => Ok(Picked { desc: first, platforms: Vec::new() }),
+            (_, []) => Err(invalid(path, format!("{what} lists no image"))),
+            _ => Err(AuditError::Ambiguous {
+                path: path.to_path_buf(),
+                what: format!("{what} lists {} images; pick one with --tag", tagged.len()),
+                choices: names(&tagged),
+                by: "--tag",
+            }),
         };
-        return list.iter().find(hit).ok_or_else(|| AuditError::NoSuchTag {
-            path: path.to_path_buf(),
-            tag: tag.into(),
-            choices: names(),
-        });
     }
-    match list {
-        [one] => Ok(one),
-        [] => Err(invalid(path, format!("{what} lists no image"))),
-        _ => Err(AuditError::Ambiguous {
+    let mut platforms: Vec<Platform> = Vec::new();
+    for (_, p) in &stated {
+        if !platforms.contains(p) {
+            platforms.push(p.clone());
+        }
+    }
+    let wanted = select.platform.cloned().unwrap_or_else(Platform::host);
+    let hits: Vec<&(&Value, Platform)> = stated.iter().filter(|(_, p)| p.matches(&wanted)).collect();
+    // `linux/arm/v7` of `arm/v7` and a plain `arm`: the exact one.
+    let exact: Vec<&(&Value, Platform)> = hits.iter().copied().filter(|(_, p)| *p == wanted).collect();
+    let found = if exact.is_empty() { hits } else { exact };
+    let mut matching: Vec<String> = Vec::new();
+    for (_, p) in &found {
+        if !matching.contains(&p.to_string()) {
+            matching.push(p.to_string());
+        }
+    }
+    match found.as_slice() {
+        [(desc, _)] => Ok(Picked { desc, platforms }),
+        [] if select.platform.is_none() && tagged.len() == 1 => Ok(Picked { desc: tagged[0], platforms }),
+        [] => Err(AuditError::NoSuchPlatform {
             path: path.to_path_buf(),
-            what: format!("{what} lists {} images; pick one with --tag", list.len()),
-            choices: names(),
+            what: what.to_string(),
+            platform: wanted.to_string(),
+            host: select.platform.is_none(),
+            choices: platforms.iter().map(Platform::to_string).collect(),
+        }),
+        // Several platforms match (`linux/arm` of `arm/v6` and `arm/v7`): a variant picks one.
+        _ if matching.len() > 1 => Err(AuditError::Ambiguous {
+            path: path.to_path_buf(),
+            what: format!("{what} has {} platforms matching {wanted}; pick one with --platform", matching.len()),
+            choices: matching,
+            by: "--platform",
+        }),
+        // One platform, several images (tags).
+        many => Err(AuditError::Ambiguous {
+            path: path.to_path_buf(),
+            what: format!("{what} lists {} images for {wanted}; pick one with --tag", many.len()),
+            choices: many.iter().map(|(d, _)| describe(d)).collect(),
+            by: "--tag",
         }),
     }
 }
 
-fn oci(path: &Path, kind: ImageKind, store: Store, tag: Option<&str>) -> Result<Image, AuditError> {
+fn oci(path: &Path, kind: ImageKind, store: Store, select: Select) -> Result<Image, AuditError> {
     let index = store.json("index.json", path)?;
     let list = index.get("manifests").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    let mut desc = pick(path, list, tag, "index.json")?.clone();
+    let picked = pick(path, list, select, "index.json")?;
+    let (mut desc, mut platforms) = (picked.desc.clone(), picked.platforms);
     let reference = str_at(&desc, &["annotations", "io.containerd.image.name"])
         .or_else(|| str_at(&desc, &["annotations", "org.opencontainers.image.ref.name"]))
         .map(str::to_string);
-    // A multi-platform image: an index inside the index. Take this machine's platform.
+    // An index inside the index (a multi-platform image as docker and skopeo write it): the tag picked
+    // it; the platform picks within it.
     for _ in 0..4 {
         if !str_at(&desc, &["mediaType"]).is_some_and(|m| INDEX_TYPES.contains(&m)) {
             break;
@@ -226,14 +317,18 @@ fn oci(path: &Path, kind: ImageKind, store: Store, tag: Option<&str>) -> Result<
         let name = blob_name(digest).ok_or_else(|| invalid(path, format!("bad digest `{digest}`")))?;
         let nested = store.json(&name, path)?;
         let all = nested.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
-        let here: Vec<Value> =
-            all.iter().filter(|d| str_at(d, &["platform", "architecture"]) == Some(host_arch())).cloned().collect();
-        let choose = if here.is_empty() { &all } else { &here };
-        desc = pick(path, choose, None, &format!("the image index {}", &digest[..digest.len().min(19)]))?.clone();
+        let what = format!("the image index {}", &digest[..digest.len().min(19)]);
+        let inner = pick(path, &all, Select { tag: None, ..select }, &what)?;
+        (desc, platforms) = (inner.desc.clone(), inner.platforms);
     }
     let digest = str_at(&desc, &["digest"]).unwrap_or_default();
     let name = blob_name(digest).ok_or_else(|| invalid(path, format!("bad manifest digest `{digest}`")))?;
     let manifest = store.json(&name, path)?;
+    // What the index said, else what the config says (an image without a platform field names one there).
+    let platform = descriptor_platform(&desc).or_else(|| {
+        let config = blob_name(str_at(&manifest, &["config", "digest"])?)?;
+        platform_of(&store.json(&config, path).ok()?)
+    });
     let layers = manifest.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut tree = Tree::default();
     for l in &layers {
@@ -241,7 +336,16 @@ fn oci(path: &Path, kind: ImageKind, store: Store, tag: Option<&str>) -> Result<
         let name = blob_name(digest).ok_or_else(|| invalid(path, format!("bad layer digest `{digest}`")))?;
         apply_layer(path, &store, &name, Some(digest), &mut tree)?;
     }
-    Ok(Image { path: path.to_path_buf(), kind, reference, layers: layers.len(), tree, tar_sha256: None })
+    Ok(Image {
+        path: path.to_path_buf(),
+        kind,
+        reference,
+        layers: layers.len(),
+        tree,
+        tar_sha256: None,
+        platform,
+        platforms,
+    })
 }
 
 fn docker(path: &Path, store: Store, images: &[Value], tag: Option<&str>) -> Result<Image, AuditError> {
@@ -263,6 +367,7 @@ fn docker(path: &Path, store: Store, images: &[Value], tag: Option<&str>) -> Res
                 path: path.to_path_buf(),
                 what: format!("manifest.json lists {} images; pick one with --tag", images.len()),
                 choices: listed(),
+                by: "--tag",
             });
         }
     };
@@ -274,6 +379,8 @@ fn docker(path: &Path, store: Store, images: &[Value], tag: Option<&str>) -> Res
         apply_layer(path, &store, &name, None, &mut tree)?;
     }
     let reference = tags(image).into_iter().next();
+    let config = image.get("Config").and_then(Value::as_str).and_then(normalise);
+    let platform = config.and_then(|c| platform_of(&store.json(&c[1..], path).ok()?));
     Ok(Image {
         path: path.to_path_buf(),
         kind: ImageKind::DockerArchive,
@@ -281,6 +388,8 @@ fn docker(path: &Path, store: Store, images: &[Value], tag: Option<&str>) -> Res
         layers: layers.len(),
         tree,
         tar_sha256: None,
+        platform,
+        platforms: Vec::new(),
     })
 }
 
@@ -305,3 +414,7 @@ fn apply_layer(
     tree.apply(changes, true);
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "image_tests.rs"]
+mod tests;

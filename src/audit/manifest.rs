@@ -65,12 +65,18 @@ pub fn read(path: &Path) -> Result<FileManifest, AuditError> {
 }
 
 /// The manifest `compose build` writes beside an image: `out/busybox.tar`, `out/busybox.oci.tar`,
-/// `out/busybox.docker.tar` and `out/busybox.oci/` all have `out/busybox.files.json`.
-pub fn beside(image: &Path) -> Option<PathBuf> {
+/// `out/busybox.docker.tar` and `out/busybox.oci/` all have `out/busybox.files.json`. A build for
+/// several platforms writes one OCI image and a manifest per platform: with `arch` (the platform picked
+/// from such an image), `out/busybox-ARCH.files.json` comes first.
+pub fn beside(image: &Path, arch: Option<&str>) -> Option<PathBuf> {
     let name = image.file_name()?.to_str()?;
     let stem = [".oci.tar", ".docker.tar", ".tar", ".oci"].iter().find_map(|s| name.strip_suffix(s))?;
-    let candidate = image.with_file_name(format!("{stem}.files.json"));
-    candidate.is_file().then_some(candidate)
+    let per_platform = arch.map(|a| format!("{stem}-{a}.files.json"));
+    per_platform
+        .into_iter()
+        .chain([format!("{stem}.files.json")])
+        .map(|n| image.with_file_name(n))
+        .find(|p| p.is_file())
 }
 
 #[cfg(test)]
@@ -103,9 +109,23 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("bb.files.json"), "{}").unwrap();
         for name in ["bb.tar", "bb.oci.tar", "bb.docker.tar", "bb.oci"] {
-            assert_eq!(beside(&d.path().join(name)), Some(d.path().join("bb.files.json")), "{name}");
+            assert_eq!(beside(&d.path().join(name), None), Some(d.path().join("bb.files.json")), "{name}");
         }
-        assert_eq!(beside(&d.path().join("other.tar")), None);
-        assert_eq!(beside(&d.path().join("bb.img")), None);
+        assert_eq!(beside(&d.path().join("other.tar"), None), None);
+        assert_eq!(beside(&d.path().join("bb.img"), None), None);
+    }
+
+    #[test]
+    fn a_platform_picked_from_a_multi_platform_image_has_its_own_manifest_first() {
+        let d = tempfile::tempdir().unwrap();
+        let image = d.path().join("bb.oci.tar");
+        assert_eq!(beside(&image, Some("arm64")), None);
+        std::fs::write(d.path().join("bb.files.json"), "{}").unwrap();
+        assert_eq!(beside(&image, Some("arm64")), Some(d.path().join("bb.files.json")), "none of its own");
+        std::fs::write(d.path().join("bb-arm64.files.json"), "{}").unwrap();
+        assert_eq!(beside(&image, Some("arm64")), Some(d.path().join("bb-arm64.files.json")));
+        assert_eq!(beside(&d.path().join("bb.oci"), Some("arm64")), Some(d.path().join("bb-arm64.files.json")));
+        assert_eq!(beside(&image, Some("riscv64")), Some(d.path().join("bb.files.json")));
+        assert_eq!(beside(&image, None), Some(d.path().join("bb.files.json")));
     }
 }

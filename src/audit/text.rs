@@ -1,7 +1,9 @@
-//! The audit report people read (`compose audit` without `--json`): the image and its manifest, sizes
-//! by package, then one section per class of finding, each with its count ("none" when empty).
+//! The audit report people read (`compose audit` without `--json`): the image, its platform and the
+//! machines its ELF files are for, and its manifest; sizes by package, then one section per class of
+//! finding, each with its count ("none" when empty).
 
-use super::{Audit, ElfFile, Program, Special, chart};
+use super::{Audit, ElfFile, Program, Special, chart, elf};
+use crate::toolchain::Platform;
 
 /// The whole report, newline-terminated.
 pub fn text(a: &Audit) -> String {
@@ -33,7 +35,8 @@ pub fn text(a: &Audit) -> String {
     out.join("\n") + "\n"
 }
 
-/// The image line and the manifest line.
+/// The image line, the platform and machine lines (with a warning when the ELF files are for several
+/// machines, or for one the platform does not run), and the manifest line.
 fn header(a: &Audit) -> Vec<String> {
     let i = &a.image;
     let name = i.reference.as_ref().map(|r| format!(", {r}")).unwrap_or_default();
@@ -57,7 +60,47 @@ fn header(a: &Audit) -> Vec<String> {
         }
         None => "manifest: none: ownership unknown (give one with --manifest)".into(),
     };
-    vec![image, manifest]
+    let mut out = vec![image];
+    out.extend(machines(a));
+    out.push(manifest);
+    out
+}
+
+fn machines(a: &Audit) -> Vec<String> {
+    let mut out = Vec::new();
+    let platform = a.image.platform.as_deref();
+    if let Some(p) = platform {
+        let listed = &a.image.platforms;
+        let of = if listed.len() > 1 { format!(" (the image has {})", listed.join(", ")) } else { String::new() };
+        out.push(format!("platform: {p}{of}"));
+    }
+    let mut counts: Vec<(&str, usize)> = a.machines.iter().map(|(m, n)| (m.as_str(), *n)).collect();
+    counts.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+    let files = |n: usize| if n == 1 { "1 ELF file".to_string() } else { format!("{n} ELF files") };
+    let list: Vec<String> = counts.iter().map(|(m, n)| format!("{m} ({})", files(*n))).collect();
+    out.push(match list.is_empty() {
+        true => "machine: none (no ELF files)".into(),
+        false => format!("machine: {}", list.join(", ")),
+    });
+    if counts.len() > 1 {
+        let n = counts.len();
+        out.push(format!("WARNING: ELF files for {n} machines: a host runs only one of them natively"));
+    }
+    let want = platform.and_then(|p| Platform::parse(p).ok()).and_then(|p| elf::machine_of_arch(p.arch()));
+    if let (Some(p), Some(want)) = (platform, want) {
+        let foreign: Vec<&(&str, usize)> = counts.iter().filter(|(m, _)| *m != want).collect();
+        if !foreign.is_empty() {
+            let n: usize = foreign.iter().map(|(_, n)| n).sum();
+            let names: Vec<&str> = foreign.iter().map(|(m, _)| *m).collect();
+            out.push(format!(
+                "WARNING: the image is for {p} ({want}), but {} {} for {}",
+                files(n),
+                if n == 1 { "is" } else { "are" },
+                names.join(", ")
+            ));
+        }
+    }
+    out
 }
 
 /// The size table: one row per package (or directory, without a manifest).

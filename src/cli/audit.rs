@@ -8,7 +8,7 @@ use clap::Args;
 
 use compose::audit::{self, AuditError, AuditRequest, chart, policy};
 
-use super::{Failure, exit};
+use super::{Failure, exit, one_platform};
 
 #[derive(Args)]
 pub struct AuditArgs {
@@ -18,7 +18,12 @@ pub struct AuditArgs {
     /// Which image to audit when the index (or manifest.json) lists several: a tag or a full name.
     #[arg(long)]
     tag: Option<String>,
-    /// The file manifest (compose-files-v1). Default: NAME.files.json beside the image, if there.
+    /// Which platform's image to audit when the index lists several (`linux/arm64`, `linux/arm/v7`),
+    /// after --tag. Default: this machine's. Ignored for a rootfs tar or a docker-archive.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+    /// The file manifest (compose-files-v1). Default: NAME.files.json beside the image, if there
+    /// (NAME-ARCH.files.json first, for a platform of a multi-platform image).
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
     /// Print one JSON document (compose-audit-v1) instead of the report.
@@ -34,14 +39,16 @@ pub struct AuditArgs {
 }
 
 fn failure(e: AuditError) -> Failure {
-    let choices = match &e {
-        AuditError::Ambiguous { choices, .. } | AuditError::NoSuchTag { choices, .. } => Some(choices.clone()),
-        _ => None,
+    let (choices, flag) = match &e {
+        AuditError::Ambiguous { choices, by, .. } => (Some(choices), *by),
+        AuditError::NoSuchTag { choices, .. } => (Some(choices), "--tag"),
+        AuditError::NoSuchPlatform { choices, .. } => (Some(choices), "--platform"),
+        _ => (None, ""),
     };
-    match choices {
+    match choices.cloned() {
         Some(choices) => Failure {
             details: choices.iter().map(|c| format!("  {c}")).collect(),
-            hint: Some("name one of these with --tag".into()),
+            hint: Some(format!("name one of these with {flag}")),
             ..Failure::new(exit::USAGE, e)
         },
         None if matches!(e, AuditError::WriteChart { .. }) => Failure::new(exit::EXPORT, e),
@@ -61,7 +68,8 @@ pub fn run(args: AuditArgs) -> Result<(), Failure> {
             return Err(Failure::msg(exit::USAGE, msg, None));
         }
     }
-    let request = AuditRequest { image: args.image.clone(), tag: args.tag, manifest: args.manifest, deny };
+    let platform = args.platform.as_deref().map(|p| one_platform(p, "audit")).transpose()?;
+    let request = AuditRequest { image: args.image.clone(), tag: args.tag, platform, manifest: args.manifest, deny };
     let report = audit::audit(&request).map_err(failure)?;
     if let Some(c) = &args.chart {
         chart::write(&report, c).map_err(failure)?;

@@ -145,3 +145,19 @@ pub fn causes(e: &dyn std::error::Error) -> Vec<String> {
 pub fn absolute(p: &std::path::Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
+
+/// A `--platform` that names exactly one platform (`audit` reads one image, `verify` rebuilds one):
+/// a list is exit 2, saying so.
+pub fn one_platform(value: &str, command: &str) -> Result<compose::toolchain::Platform, Failure> {
+    let usage = |m: String| Failure::msg(exit::USAGE, format!("--platform: {m}"), None);
+    let list = compose::toolchain::platform::parse_list(value).map_err(usage)?;
+    match <[_; 1]>::try_from(list) {
+        Ok([one]) => Ok(one),
+        Err(list) => {
+            let names: Vec<String> = list.iter().map(|p| format!("`{p}`")).collect();
+            let hint = format!("run `compose {command}` once per platform");
+            let msg = format!("--platform: {command} takes one platform, not a list ({})", names.join(", "));
+            Err(Failure::msg(exit::USAGE, msg, Some(hint)))
+        }
+    }
+}

@@ -16,7 +16,7 @@ use compose::verify::{
 
 use super::image::{CompressionArg, FormatArg as Format, LayersArg};
 use super::settings::{self, CommonArgs};
-use super::{Failure, absolute, exit, load, sources};
+use super::{Failure, absolute, exit, load, one_platform, sources};
 
 #[derive(Args)]
 pub struct VerifyArgs {
@@ -24,6 +24,10 @@ pub struct VerifyArgs {
     recipe: PathBuf,
     #[arg(long, default_value = "musl")]
     toolchain: String,
+    /// The one platform both builds are for (`linux/arm64`), a target of the toolchain; outputs are then
+    /// named NAME-ARCH unless it is the host's. Default: the host's.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
     /// Jobs of the control build A (B runs with 1, or 2 when this is 1). Default: the number of cores.
     #[arg(short, long)]
     jobs: Option<usize>,
@@ -57,7 +61,9 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs) -> Result<(), Failure> {
     let common = settings::common(&args.common, args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
-    let closure = load::closure(std::slice::from_ref(&args.recipe), &args.toolchain)?;
+    let platform = args.platform.as_deref().map(|p| one_platform(p, "verify")).transpose()?;
+    let platforms: Vec<_> = platform.iter().cloned().collect();
+    let closure = load::closure_for(std::slice::from_ref(&args.recipe), &args.toolchain, &platforms)?;
     // Every source of the closure into the user's cache, exactly as `compose fetch` does.
     let requests = sources::requests(&closure);
     let fetched = sources::fetch_verified(&sources::open_cache(&common)?, &requests, &common, args.quiet, None)?;
@@ -65,8 +71,9 @@ pub fn run(args: VerifyArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::msg(exit::FAILURE, format!("cannot find compose's own executable: {e}"), None))?;
     let name = closure.specs[0].name.clone();
     let request = VerifyRequest {
-        work: absolute(&args.out_dir.join("verify").join(&name)),
+        work: absolute(&args.out_dir.join("verify").join(verify::output_name(&name, platform.as_ref()))),
         name,
+        platform,
         jobs: common.jobs,
         child: child_request(&args, exe),
         sources: requests.iter().map(|r| r.sha256.clone()).zip(fetched.paths).collect(),
@@ -130,10 +137,16 @@ fn failure(e: VerifyError, work: &Path) -> Failure {
     }
 }
 
+/// ` for linux/arm64/v8` when a platform was named, else nothing.
+fn for_platform(v: &Verified) -> String {
+    v.platform.as_ref().map(|p| format!(" for {p}")).unwrap_or_default()
+}
+
 fn reproducible(v: &Verified, keep: bool) {
     let cmp = &v.comparison;
     let (outputs, artifacts) = (cmp.outputs.len(), cmp.artifacts.len());
-    println!("reproducible  {}  ({outputs} output files, {artifacts} package artifacts identical)", v.name);
+    let (name, platform) = (&v.name, for_platform(v));
+    println!("reproducible  {name}{platform}  ({outputs} output files, {artifacts} package artifacts identical)");
     for f in &cmp.outputs {
         println!("  {}  sha256:{}", f.path, f.a.as_deref().unwrap_or("-"));
     }
@@ -164,7 +177,7 @@ fn unreproducible(v: &Verified, verdict: VerifyError, limit: Duration) -> Failur
 fn print_differences(v: &Verified) {
     let short = |s: &Option<String>| s.as_deref().unwrap_or("(missing)").to_string();
     let mark = |same: bool| if same { "same   " } else { "differs" };
-    println!("not reproducible  {}", v.name);
+    println!("not reproducible  {}{}", v.name, for_platform(v));
     for f in &v.comparison.outputs {
         println!("  {}  {}  A sha256:{}  B sha256:{}", mark(f.same()), f.path, short(&f.a), short(&f.b));
     }

@@ -131,6 +131,17 @@ pub struct Part {
     pub name: String,
 }
 
+/// The name the files of `platform` carry in a run for `platforms` (as named with `--platform`; none:
+/// the host's): `NAME-ARCH` (`busybox-arm64`), unless the run is for one platform that is the host's or
+/// names none, which keeps today's names (`busybox`). `compose verify` finds its outputs by it.
+pub fn part_name(name: &str, platform: &Platform, platforms: &[Platform]) -> String {
+    if platforms.is_empty() || platforms == [Platform::host()] {
+        name.to_string()
+    } else {
+        format!("{name}-{}", platform.arch())
+    }
+}
+
 /// What a run wrote for one platform.
 #[derive(Debug, Clone)]
 pub struct PlatformOutcome {
@@ -274,22 +285,19 @@ impl Planned {
         })
     }
 
-    /// The platforms of the run. Files carry the platform's architecture in their names unless the run is
-    /// for one platform that is the host's (or was not named: today's names and bytes).
+    /// The platforms of the run, each with the name its files carry (`part_name`).
     pub fn parts(&self) -> Vec<Part> {
-        let host_only = self.toolchains.len() == 1
-            && (self.request.platforms.is_empty() || self.toolchains[0].platform == Platform::host());
+        let named: Vec<Platform> = match self.request.platforms.is_empty() {
+            true => Vec::new(),
+            false => self.toolchains.iter().map(|tc| tc.platform.clone()).collect(),
+        };
         self.toolchains
             .iter()
             .enumerate()
             .map(|(target, tc)| Part {
                 target,
                 platform: tc.platform.clone(),
-                name: if host_only {
-                    self.spec.name.clone()
-                } else {
-                    format!("{}-{}", self.spec.name, tc.platform.arch())
-                },
+                name: part_name(&self.spec.name, &tc.platform, &named),
             })
             .collect()
     }

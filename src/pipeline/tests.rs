@@ -164,3 +164,15 @@ fn a_dry_run_plan_lists_the_package_and_then_marks_it_cached() {
     let steps = plan(request(d.path(), "out")).unwrap().steps().unwrap();
     assert!(steps[0].cached);
 }
+
+#[test]
+fn file_names_carry_the_architecture_unless_the_run_is_the_hosts_alone() {
+    let host = Platform::host();
+    let foreign = Platform::parse(if host.arch() == "riscv64" { "linux/arm64" } else { "linux/riscv64" }).unwrap();
+    assert_eq!(part_name("bb", &host, &[]), "bb", "no platform named");
+    assert_eq!(part_name("bb", &host, std::slice::from_ref(&host)), "bb", "the host's alone");
+    assert_eq!(part_name("bb", &foreign, std::slice::from_ref(&foreign)), format!("bb-{}", foreign.arch()));
+    let both = [host.clone(), foreign.clone()];
+    assert_eq!(part_name("bb", &host, &both), format!("bb-{}", host.arch()), "with another, the host's too");
+    assert_eq!(part_name("bb", &foreign, &both), format!("bb-{}", foreign.arch()));
+}

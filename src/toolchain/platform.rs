@@ -43,6 +43,29 @@ impl Platform {
         Platform::of_triple(&format!("{}-linux", std::env::consts::ARCH))
     }
 
+    /// A platform as an image index states it (`"platform": {"os", "architecture", "variant"}`): the
+    /// architecture in OCI terms, the variant as given. No default variant: a missing one is a wildcard
+    /// for `matches`.
+    pub fn stated(os: &str, architecture: &str, variant: Option<&str>) -> Platform {
+        Platform {
+            os: os.to_string(),
+            architecture: normal_arch(architecture).to_string(),
+            variant: variant.filter(|v| !v.is_empty()).map(str::to_string),
+        }
+    }
+
+    /// Whether `self` and `other` name the same machine: the same os and architecture, and the same
+    /// variant unless either says none (so `linux/arm64` matches both `linux/arm64/v8` and an index's
+    /// plain `arm64`).
+    pub fn matches(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && match (&self.variant, &other.variant) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+
     /// The architecture alone, for file names and labels (`arm64`).
     pub fn arch(&self) -> &str {
         &self.architecture
@@ -108,6 +131,20 @@ mod tests {
         assert_eq!(Platform::of_triple("x86_64-linux-musl").to_string(), "linux/amd64");
         assert_eq!(Platform::of_triple("aarch64-linux-musl").to_string(), "linux/arm64/v8");
         assert_eq!(Platform::of_triple("riscv64-linux-musl").to_string(), "linux/riscv64");
+    }
+
+    #[test]
+    fn a_missing_variant_matches_any_and_stated_platforms_keep_theirs() {
+        let arm64 = Platform::parse("linux/arm64").unwrap();
+        assert!(arm64.matches(&Platform::stated("linux", "arm64", Some("v8"))));
+        assert!(arm64.matches(&Platform::stated("linux", "aarch64", None)), "an index's plain arm64");
+        assert!(!arm64.matches(&Platform::stated("linux", "arm64", Some("v9"))));
+        assert!(!arm64.matches(&Platform::stated("linux", "amd64", None)));
+        assert!(!arm64.matches(&Platform::stated("freebsd", "arm64", Some("v8"))));
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        assert!(amd64.matches(&Platform::stated("linux", "amd64", Some("v3"))), "the host says no variant");
+        assert_eq!(Platform::stated("linux", "arm", Some("")).to_string(), "linux/arm");
+        assert_eq!(Platform::stated("linux", "x86_64", None), amd64);
     }
 
     #[test]

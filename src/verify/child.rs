@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 
 use super::{BuildSpec, VerifyError};
 use crate::source::SourceCache;
+use crate::toolchain::Platform;
 
 /// Internal, set only for the perturbed child build: `NAME=VALUE` lines that `compose build` adds to every
 /// build phase's environment (e.g. libfaketime's `LD_PRELOAD` and `FAKETIME`). Not part of build keys, so
@@ -49,14 +50,20 @@ pub fn seed(cache_dir: &Path, sources: &[(String, PathBuf)]) -> Result<(), Verif
     Ok(())
 }
 
-/// Runs `compose build` for `spec`; `show` gets each stderr line meant for people.
-pub fn build(req: &ChildRequest, spec: &BuildSpec, show: &dyn Fn(&str)) -> Result<(), VerifyError> {
+/// Runs `compose build` for `spec` (with `--platform`, when one is named); `show` gets each stderr line
+/// meant for people.
+pub fn build(
+    req: &ChildRequest,
+    platform: Option<&Platform>,
+    spec: &BuildSpec,
+    show: &dyn Fn(&str),
+) -> Result<(), VerifyError> {
     std::fs::create_dir_all(&spec.root).map_err(|source| VerifyError::Create { path: spec.root.clone(), source })?;
     let log_path = spec.root.join("build.log");
     let mut log =
         std::fs::File::create(&log_path).map_err(|source| VerifyError::Create { path: log_path.clone(), source })?;
     let run_fail = |source| VerifyError::Run { program: req.exe.clone(), source };
-    let mut child = command(req, spec).spawn().map_err(run_fail)?;
+    let mut child = command(req, platform, spec).spawn().map_err(run_fail)?;
     let stdout = child.stdout.take().expect("piped");
     let out_thread = std::thread::spawn(move || {
         let mut text = String::new();
@@ -88,7 +95,7 @@ pub fn build(req: &ChildRequest, spec: &BuildSpec, show: &dyn Fn(&str)) -> Resul
 }
 
 /// The child's command line, environment and umask.
-fn command(req: &ChildRequest, spec: &BuildSpec) -> Command {
+fn command(req: &ChildRequest, platform: Option<&Platform>, spec: &BuildSpec) -> Command {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(&req.exe);
     cmd.arg("build")
@@ -103,6 +110,9 @@ fn command(req: &ChildRequest, spec: &BuildSpec) -> Command {
         .arg(&spec.out_dir);
     if let Some(t) = &req.tag {
         cmd.args(["--tag", t]);
+    }
+    if let Some(p) = platform {
+        cmd.arg("--platform").arg(p.to_string());
     }
     if req.no_sandbox {
         cmd.arg("--no-sandbox");
@@ -125,4 +135,44 @@ fn command(req: &ChildRequest, spec: &BuildSpec) -> Command {
     };
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::DirOrder;
+
+    fn args(platform: Option<&Platform>) -> Vec<String> {
+        let req = ChildRequest {
+            exe: "/bin/compose".into(),
+            recipe: "/r/app.toml".into(),
+            toolchain: "musl".into(),
+            formats: vec!["tar".into(), "oci".into()],
+            layers: "single".into(),
+            compression: "gzip".into(),
+            tag: None,
+            no_sandbox: false,
+        };
+        let spec = BuildSpec {
+            label: "A",
+            root: "/w/a".into(),
+            cache_dir: "/w/a/cache".into(),
+            out_dir: "/w/a/out".into(),
+            jobs: 2,
+            umask: 0o022,
+            env: Vec::new(),
+            phase_env: Vec::new(),
+            dir_order: DirOrder::Unchanged,
+        };
+        command(&req, platform, &spec).get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn the_platform_reaches_the_child_build() {
+        let with = args(Some(&Platform::parse("linux/arm64").unwrap()));
+        let at = with.iter().position(|a| a == "--platform").expect("--platform");
+        assert_eq!(with[at + 1], "linux/arm64/v8");
+        assert_eq!(&with[..2], ["build", "/r/app.toml"]);
+        assert!(!args(None).iter().any(|a| a == "--platform"), "none named: the child builds the host's");
+    }
 }

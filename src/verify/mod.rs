@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub use child::{ChildRequest, PHASE_ENV_VAR};
 pub use compare::{ArtifactDigest, Comparison, FileDigest, OwnedDiff, Same, compare};
 pub use plan::{BuildSpec, DirOrder, HostFacts, Perturbation, Plan, Status, plan};
-pub use run::{Diffoscope, Verified, VerifyProgress, VerifyRequest, run};
+pub use run::{Diffoscope, Verified, VerifyProgress, VerifyRequest, output_name, run};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -42,11 +42,19 @@ pub enum VerifyError {
     ChildBuild { label: &'static str, code: u8, log: PathBuf, tail: Vec<String> },
     /// The verdict: what differs between the two builds.
     #[error(
-        "`{name}` is not reproducible: {differing} of {outputs} output file(s) differ; package artifact(s) that differ: {}{}",
+        "`{name}`{} is not reproducible: {differing} of {outputs} output file(s) differ; package artifact(s) that differ: {}{}",
+        platform.as_ref().map(|p| format!(" for {p}")).unwrap_or_default(),
         if packages.is_empty() { "none".into() } else { packages.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ") },
         if owners.is_empty() { String::new() } else { format!("; differing rootfs entries belong to {}", owners.join(", ")) }
     )]
-    Unreproducible { name: String, differing: usize, outputs: usize, packages: Vec<String>, owners: Vec<String> },
+    Unreproducible {
+        name: String,
+        platform: Option<String>,
+        differing: usize,
+        outputs: usize,
+        packages: Vec<String>,
+        owners: Vec<String>,
+    },
 }
 
 /// What build `label` is for.

@@ -8,19 +8,31 @@ use std::time::{Duration, Instant};
 
 use super::child::{self, ChildRequest};
 use super::{BuildSpec, Comparison, DirOrder, HostFacts, Perturbation, Plan, Same, VerifyError, diffoscope, mount};
+use crate::toolchain::Platform;
 
 /// One verify run.
 #[derive(Debug, Clone)]
 pub struct VerifyRequest {
-    /// The image's name: its rootfs tarball is `NAME.tar`.
+    /// The image's name: its rootfs tarball is `NAME.tar` (`NAME-ARCH.tar` for another platform).
     pub name: String,
-    /// The work directory (`OUT/verify/NAME`), emptied first.
+    /// The one platform both builds are for (`compose build --platform`); `None`: the host's.
+    pub platform: Option<Platform>,
+    /// The work directory (`OUT/verify/NAME`, see `output_name`), emptied first.
     pub work: PathBuf,
     /// Jobs of the control build A.
     pub jobs: usize,
     pub child: ChildRequest,
     /// Every source of the closure, `(sha256, path in the user's cache)`, seeded into each fresh cache.
     pub sources: Vec<(String, PathBuf)>,
+}
+
+/// The name the outputs of a build of `name` for `platform` carry, as `compose build` names them
+/// (`pipeline::part_name`): `busybox` for the host's platform, `busybox-arm64` for another.
+pub fn output_name(name: &str, platform: Option<&Platform>) -> String {
+    match platform {
+        Some(p) => crate::pipeline::part_name(name, p, std::slice::from_ref(p)),
+        None => name.to_string(),
+    }
 }
 
 /// What a verify run tells its caller as it goes.
@@ -36,12 +48,14 @@ pub trait VerifyProgress {
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub name: String,
+    /// The platform built for, when one was named.
+    pub platform: Option<Platform>,
     pub work: PathBuf,
     pub plan: Plan,
     /// How long A and B took.
     pub times: [Duration; 2],
     pub comparison: Comparison,
-    /// `NAME.tar`.
+    /// `NAME.tar`, or `NAME-ARCH.tar` for another platform than the host's.
     pub rootfs_tar: String,
     /// Where B's cache is now (with disorderfs unmounted, in its backing directory).
     pub b_cache: PathBuf,
@@ -83,12 +97,12 @@ pub fn run(req: &VerifyRequest, progress: &dyn VerifyProgress) -> Result<Verifie
     for (spec, took) in [&plan.control, &plan.perturbed].into_iter().zip(&mut times) {
         let started = Instant::now();
         child::seed(&spec.cache_dir, &req.sources)?;
-        child::build(&req.child, spec, &|line| progress.on_child_line(spec.label, line))?;
+        child::build(&req.child, req.platform.as_ref(), spec, &|line| progress.on_child_line(spec.label, line))?;
         *took = started.elapsed();
         progress.on_build_done(spec, *took);
     }
 
-    let rootfs_tar = format!("{}.tar", req.name);
+    let rootfs_tar = format!("{}.tar", output_name(&req.name, req.platform.as_ref()));
     let (a, b) = (&plan.control, &plan.perturbed);
     let comparison = super::compare(&a.out_dir, &b.out_dir, &a.cache_dir, &b.cache_dir, &rootfs_tar)?;
     drop(guard);
@@ -96,7 +110,16 @@ pub fn run(req: &VerifyRequest, progress: &dyn VerifyProgress) -> Result<Verifie
         DirOrder::Disorderfs { backing, .. } => backing.join("cache"),
         _ => b.cache_dir.clone(),
     };
-    Ok(Verified { name: req.name.clone(), work: work.clone(), plan, times, comparison, rootfs_tar, b_cache })
+    Ok(Verified {
+        name: req.name.clone(),
+        platform: req.platform.clone(),
+        work: work.clone(),
+        plan,
+        times,
+        comparison,
+        rootfs_tar,
+        b_cache,
+    })
 }
 
 impl Verified {
@@ -112,6 +135,7 @@ impl Verified {
         owners.dedup();
         Err(VerifyError::Unreproducible {
             name: self.name.clone(),
+            platform: self.platform.as_ref().map(Platform::to_string),
             differing: cmp.outputs.iter().filter(|f| !f.same()).count(),
             outputs: cmp.outputs.len(),
             packages: cmp.artifacts.iter().filter(|p| !p.same()).map(|p| p.name.clone()).collect(),
@@ -140,5 +164,19 @@ impl Verified {
         if self.plan.perturbed.dir_order == DirOrder::Tmpfs {
             let _ = std::fs::remove_dir_all(&self.plan.perturbed.root);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_named_as_compose_build_names_them() {
+        let host = Platform::host();
+        let foreign = Platform::parse(if host.arch() == "arm64" { "linux/riscv64" } else { "linux/arm64" }).unwrap();
+        assert_eq!(output_name("bb", None), "bb");
+        assert_eq!(output_name("bb", Some(&host)), "bb", "the host's platform keeps the plain names");
+        assert_eq!(output_name("bb", Some(&foreign)), format!("bb-{}", foreign.arch()));
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::audit_images::{layer_tar, oci_layout, write_manifest};
+use crate::audit_images::{layer_tar, oci_layout, oci_multi_platform, write_manifest};
 use crate::harness::{E, Run, Test, recipe, sha256_bytes};
 
 const HELLO_C: &str = "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n";
@@ -286,6 +286,55 @@ fn layers_apply_in_order_with_whiteouts_and_several_images_need_a_tag() {
     std::fs::write(t.path("junk.tar"), "this is not a tar archive\n".repeat(100)).unwrap();
     audit(&t, &["junk.tar"]).code(6).stderr_has("`junk.tar`");
     audit(&t, &["nope.tar"]).code(6).stderr_has("cannot read `nope.tar`");
+}
+
+/// An image of `compose build --platform linux/amd64,linux/arm64`: one OCI layout whose index lists a
+/// manifest per platform, and a file manifest per platform beside it (`img-amd64.files.json`...).
+#[test]
+fn a_multi_platform_image_is_audited_one_platform_at_a_time_with_that_platforms_manifest() {
+    let t = Test::new();
+    let amd = layer_tar(&[("etc/", 0o755, ""), ("etc/amd64", 0o644, "a")]);
+    let arm = layer_tar(&[("etc/", 0o755, ""), ("etc/arm64", 0o644, "b"), ("etc/extra", 0o644, "x")]);
+    std::fs::create_dir_all(t.path("out")).unwrap();
+    for (arch, layer) in [("amd64", &amd), ("arm64", &arm)] {
+        let tar = t.path(&format!("{arch}.layer.tar"));
+        std::fs::write(&tar, layer).unwrap();
+        write_manifest(&tar, &t.path(&format!("out/img-{arch}.files.json")), &|_| format!("pkg-{arch}"));
+    }
+    oci_multi_platform(&t.path("out/img.oci"), &[(amd, "amd64", None), (arm, "arm64", Some("v8"))], "1.0");
+
+    let r = audit(&t, &["out/img.oci", "--platform", "linux/arm64"]);
+    r.success()
+        .stdout_has(
+            "platform: linux/arm64/v8 (the image has linux/amd64, linux/arm64/v8)
+machine: none (no ELF files)
+",
+        )
+        .stdout_has("manifest: out/img-arm64.files.json");
+    let j = json_of(audit(&t, &["out/img.oci", "--platform", "linux/arm64", "--json"]).success());
+    assert_eq!(j["image"]["platform"], "linux/arm64/v8");
+    assert_eq!(j["image"]["platforms"], json!(["linux/amd64", "linux/arm64/v8"]));
+    assert_eq!((&j["machines"], &j["ownership"], &j["unowned"]), (&json!({}), &json!("manifest"), &json!([])));
+    assert_eq!(j["sizes"]["groups"][0]["name"], "pkg-arm64");
+    let j = json_of(audit(&t, &["out/img.oci", "--platform", "linux/amd64", "--json", "--tag", "1.0"]).success());
+    assert_eq!(
+        (&j["image"]["platform"], &j["manifest"]["path"]),
+        (&json!("linux/amd64"), &json!("out/img-amd64.files.json"))
+    );
+
+    audit(&t, &["out/img.oci", "--platform", "linux/riscv64"])
+        .code(2)
+        .stderr_has(
+            "error: `out/img.oci`: index.json has no image for linux/riscv64
+  linux/amd64
+  linux/arm64/v8
+",
+        )
+        .stderr_has("hint: name one of these with --platform");
+    audit(&t, &["out/img.oci", "--platform", "linux/amd64,linux/arm64"])
+        .code(2)
+        .stderr_has("--platform: audit takes one platform, not a list");
+    audit(&t, &["out/img.oci", "--platform", "arm64"]).code(2).stderr_has("--platform: `arm64` is not OS/ARCH");
 }
 
 fn compose_audit(args: &[&str]) -> (i32, String, String) {

@@ -102,3 +102,35 @@ pub(crate) fn layer_tar(entries: &[(&str, u32, &str)]) -> Vec<u8> {
     }
     b.into_inner().unwrap()
 }
+
+/// Writes an OCI layout at `dir` as `compose build --platform A,B` does: one manifest per platform
+/// (`(layer tar, architecture, variant)`, one uncompressed layer each), listed in `index.json` with its
+/// `platform` and the same `tag`.
+pub(crate) fn oci_multi_platform(dir: &Path, images: &[(Vec<u8>, &str, Option<&str>)], tag: &str) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let hex = sha256_bytes(bytes);
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let mut list = Vec::new();
+    for (layer, arch, variant) in images {
+        let (ld, ls) = put(layer);
+        let config = json!({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": [ld]}});
+        let (cd, cs) = put(config.to_string().as_bytes());
+        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}]});
+        let (md, ms) = put(manifest.to_string().as_bytes());
+        let mut platform = json!({"architecture": arch, "os": "linux"});
+        if let Some(v) = variant {
+            platform["variant"] = json!(v);
+        }
+        list.push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+            "platform": platform, "annotations": {"org.opencontainers.image.ref.name": tag}}));
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": list});
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}

@@ -3,7 +3,7 @@
 
 use crate::harness::{E, Test, recipe, sha256_file, started_packages, tar_listing};
 
-const TWO_TARGETS: &str = r#"
+pub(crate) const TWO_TARGETS: &str = r#"
 [toolchain]
 name = "pair"
 description = "two targets, host cc for both: fixture"

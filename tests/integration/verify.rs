@@ -149,6 +149,101 @@ fn e2e_busybox_is_reproducible_under_perturbation() {
     assert!(!stdout.contains("NOT applied"), "a perturbation was not applied:\n{stdout}");
 }
 
+/// A platform other than this machine's (of the fixture toolchain's two), its arch and how it prints.
+fn foreign() -> (&'static str, &'static str, &'static str) {
+    if std::env::consts::ARCH == "aarch64" {
+        ("linux/amd64", "amd64", "linux/amd64")
+    } else {
+        ("linux/arm64", "arm64", "linux/arm64/v8")
+    }
+}
+
+/// `--platform` reaches both child builds, whose outputs are named NAME-ARCH: the comparison, the entry
+/// diff of the rootfs tars and the work directory use those names.
+#[test]
+fn a_foreign_platform_is_verified_under_its_own_names() {
+    let (platform, arch, shown) = foreign();
+    let args = |t: &Test, extra: &[&str]| {
+        let mut a = vec!["verify", "recipes/app.toml", "--toolchain", "pair", "-o", "out", "--platform", platform];
+        a.extend_from_slice(extra);
+        t.run_with(&a, &[])
+    };
+    let t = fixture(INSTALL).file("toolchains/pair.toml", crate::platforms::TWO_TARGETS);
+    let r = args(&t, &["--keep"]);
+    r.success().stdout_has(&format!("reproducible  app for {shown}  ("));
+    for f in [".tar", ".oci.tar", ".docker.tar", ".oci/index.json", ".files.json"] {
+        r.stdout_has(&format!("  app-{arch}{f}  sha256:"));
+    }
+    assert!(!r.stdout.contains("  app.tar  "), "{}", r.stdout);
+    assert!(t.path(&format!("out/verify/app-{arch}/b/out/app-{arch}.tar")).is_file(), "work dir OUT/verify/NAME-ARCH");
+
+    // A difference is found in the platform's rootfs tar, entry by entry.
+    let t = stamped().file("toolchains/pair.toml", crate::platforms::TWO_TARGETS);
+    let r = args(&t, &[]);
+    r.code(16)
+        .stdout_has(&format!("not reproducible  app for {shown}\n"))
+        .stdout_has(&format!("differs  app-{arch}.tar"))
+        .stdout_has("entry  /etc/stamp  (app)")
+        .stderr_has(&format!("`app` for {shown} is not reproducible"));
+
+    // One platform at a time, and one the toolchain has.
+    let only = |p: &str| t.run_with(&["verify", "recipes/app.toml", "--toolchain", "pair", "--platform", p], &[]);
+    only("linux/amd64,linux/arm64")
+        .code(2)
+        .stderr_has("--platform: verify takes one platform, not a list (`linux/amd64`, `linux/arm64/v8`)")
+        .stderr_has("hint: run `compose verify` once per platform");
+    only("linux/riscv64").code(3).stderr_has("linux/riscv64");
+    assert!(!t.path("out/verify/app-riscv64").exists(), "nothing was built");
+}
+
+/// The real cross build, twice: busybox (with musl and linux-headers) for arm64 from the real toolchain,
+/// the second build perturbed, gives the same bytes, and what it built is aarch64 code. Needs the
+/// network (the Debian archive) and the cross compiler, besides verify's tools; two full builds.
+#[test]
+#[ignore = "tier: verify"]
+fn verify_busybox_for_arm64() {
+    require_verify_tools();
+    require("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu");
+    // On an arm64 machine arm64 is the host's platform, and the names stay plain.
+    let name = if std::env::consts::ARCH == "aarch64" { "busybox" } else { "busybox-arm64" };
+    let work = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compose"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["verify", "recipes/busybox.toml", "--platform", "linux/arm64", "--keep", "-q", "-o"])
+        .arg(work.path().join("out"))
+        .env("COMPOSE_CACHE_DIR", work.path().join("cache"))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("COMPOSE_DEBIAN_MIRROR")
+        .output()
+        .expect("run compose verify");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}\n(took {:.0}s)", started.elapsed().as_secs_f64());
+    assert!(out.status.success(), "verify failed ({:?}):\n{stdout}\n{stderr}", out.status);
+    assert!(stdout.contains("reproducible  busybox for linux/arm64/v8  ("), "{stdout}");
+    for pkg in ["busybox", "musl", "linux-headers"] {
+        assert!(stdout.contains(&format!("artifact {pkg}  tree sha256:")), "{pkg} not compared:\n{stdout}");
+    }
+    for f in [".tar", ".oci.tar", ".docker.tar", ".files.json"] {
+        let line = format!("  {name}{f}  sha256:");
+        assert!(stdout.contains(&line), "{line} not compared:\n{stdout}");
+    }
+    assert!(!stdout.contains("NOT applied"), "a perturbation was not applied:\n{stdout}");
+    // What was built is for arm64: audit build A's image (its manifest beside it).
+    let image = work.path().join(format!("out/verify/{name}/a/out/{name}.oci.tar"));
+    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_compose"))
+        .args(["audit", "--json"])
+        .arg(&image)
+        .output()
+        .expect("run compose audit");
+    assert!(audit.status.success(), "audit {}: {}", image.display(), String::from_utf8_lossy(&audit.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(j["machines"], serde_json::json!({"aarch64": 1}), "only /bin/busybox, for aarch64");
+    assert!(j["image"]["platform"].as_str().is_some_and(|p| p.starts_with("linux/arm64")), "{}", j["image"]);
+    assert_eq!(j["ownership"], "manifest", "{name}.files.json beside it");
+    assert_eq!((&j["mismatched"], &j["missing"]), (&serde_json::json!([]), &serde_json::json!([])));
+}
+
 #[test]
 #[ignore = "tier: verify"]
 fn verify_a_failing_perturbed_build_exits_with_its_code_names_it_and_unmounts() {
