@@ -209,7 +209,8 @@ mod tests {
             "#!/bin/sh\n[ \"$1\" = --version ] && { echo; echo 'fixture cc 9.9'; exit 0; }\nexec cc \"$@\"\n",
         );
         std::os::unix::fs::symlink(&real, d.path().join("cc-link")).unwrap();
-        let tools = probe_uncached(d.path().join("cc-link").to_str().unwrap(), "strip", Path::new("t.toml"), "gcc").unwrap();
+        let tools =
+            probe_uncached(d.path().join("cc-link").to_str().unwrap(), "strip", Path::new("t.toml"), "gcc").unwrap();
         let cc = tools.iter().find(|t| t.tool == "cc").unwrap();
         assert_eq!(cc.path, std::fs::canonicalize(&real).unwrap().display().to_string());
         assert_eq!(cc.version.as_deref(), Some("fixture cc 9.9"));
@@ -231,7 +232,8 @@ mod tests {
 
     #[test]
     fn a_missing_driver_is_an_error_naming_it_the_field_and_the_toolchain() {
-        let e = probe_uncached("no-such-cc-for-compose", "strip", Path::new("/p/toolchains/t.toml"), "gcc").unwrap_err();
+        let e =
+            probe_uncached("no-such-cc-for-compose", "strip", Path::new("/p/toolchains/t.toml"), "gcc").unwrap_err();
         let msg = e.to_string();
         for needle in ["no-such-cc-for-compose", "compiler.host_cc", "/p/toolchains/t.toml"] {
             assert!(msg.contains(needle), "{needle} not in: {msg}");
