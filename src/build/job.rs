@@ -241,7 +241,7 @@ fn environment(job: &Job, l: &Layout, cenv: &crate::toolchain::CompilerEnv) -> V
         ("BUILD_CC", c.build_cc.clone()),
         ("AR", format!("{}ar", c.cross_compile)),
         ("RANLIB", format!("{}ranlib", c.cross_compile)),
-        ("STRIP", format!("{}strip", c.cross_compile)),
+        ("STRIP", c.strip()),
         ("CC", cenv.cc.clone()),
         ("CFLAGS", cenv.cflags.clone()),
         ("LDFLAGS", cenv.ldflags.clone()),

@@ -352,6 +352,7 @@ impl Planned {
             groups: self.spec.config.groups.clone(),
             source_date_epoch: self.request.settings.source_date_epoch,
             scratch: scratch.to_path_buf(),
+            strip_program: self.toolchain.compiler.strip(),
         };
         Ok(rootfs::assemble(&plan)?)
     }

@@ -63,6 +63,10 @@ impl Source {
     }
 }
 
+/// The autotools style's cross arguments: `--host`/`--build` when `$CROSS_COMPILE` is set (a cross
+/// target), nothing for a native build.
+pub const CROSS_CONFIGURE: &str = "${CROSS_COMPILE:+--host=\"$TARGET\" --build=\"$BUILD\"}";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildStyle {
     Make,
@@ -465,8 +469,11 @@ fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, Rec
     match style {
         BuildStyle::Make | BuildStyle::Autotools => {
             if style == BuildStyle::Autotools {
+                // --host/--build only when cross-compiling: the native configure runs as it always has
+                // (given --host=x86_64-linux-musl, autoconf would take the host's own machine for a
+                // cross target, only because the triple is spelt differently from --build's).
                 configure = Some(format!(
-                    "./configure --prefix=\"$PREFIX\" --disable-shared --enable-static{}",
+                    "./configure --prefix=\"$PREFIX\" {CROSS_CONFIGURE} --disable-shared --enable-static{}",
                     join(&b.configure_args)
                 ));
             }
@@ -558,9 +565,30 @@ configure_args = ["--with-x"]
         let r = load(&write(d.path(), "hello.toml", GOOD)).unwrap();
         let names: Vec<_> = r.build.phases.iter().map(|p| p.name).collect();
         assert_eq!(names, ["configure", "build", "install"]);
-        assert!(r.build.phases[0].script.ends_with("--enable-static --with-x"));
+        let configure = &r.build.phases[0].script;
+        assert_eq!(
+            configure,
+            r#"./configure --prefix="$PREFIX" ${CROSS_COMPILE:+--host="$TARGET" --build="$BUILD"} --disable-shared --enable-static --with-x"#
+        );
         assert_eq!(r.sources[0].file_name(), "hello-1.0.tar.gz");
         assert_eq!(r.build.prefix, "/usr");
+    }
+
+    #[test]
+    fn cross_configure_arguments_only_when_cross_compiling() {
+        let args = |cross: &str| {
+            let script = format!("printf '<%s>' {CROSS_CONFIGURE}");
+            let out = std::process::Command::new("bash")
+                .args(["-c", &script])
+                .env("CROSS_COMPILE", cross)
+                .env("TARGET", "aarch64-linux-musl")
+                .env("BUILD", "x86_64-linux-gnu")
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(args("aarch64-linux-gnu-"), "<--host=aarch64-linux-musl><--build=x86_64-linux-gnu>");
+        assert_eq!(args(""), "<>");
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub struct Plan {
     pub source_date_epoch: u64,
     /// Scratch space for generated files (stripped binaries); must outlive the export.
     pub scratch: PathBuf,
+    /// The `strip` that knows the target's ELF (`aarch64-linux-gnu-strip`; the host's `strip` for x86_64).
+    pub strip_program: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,8 +81,8 @@ pub enum RootfsError {
     Io { step: &'static str, op: &'static str, path: PathBuf, source: std::io::Error },
     #[error("step `accounts`: `{package}` ships its own `/{file}`, so the image's users cannot be added to it")]
     AccountsShipped { package: String, file: String },
-    #[error("step `strip`: `strip` failed on `{path}` from `{package}`: {message}")]
-    Strip { path: String, package: String, message: String },
+    #[error("step `strip`: `{program}` failed on `{path}` from `{package}`: {message}")]
+    Strip { program: String, path: String, package: String, message: String },
 }
 
 type Step = fn(&mut RootfsTree, &Plan) -> Result<(), RootfsError>;
@@ -328,7 +330,7 @@ fn strip(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
             continue;
         }
         let out = plan.scratch.join(path.replace('/', "%"));
-        let res = std::process::Command::new("strip")
+        let res = std::process::Command::new(&plan.strip_program)
             .arg("--strip-all")
             .arg("-o")
             .arg(&out)
@@ -337,6 +339,7 @@ fn strip(tree: &mut RootfsTree, plan: &Plan) -> Result<(), RootfsError> {
             .map_err(io("run strip on", src))?;
         if !res.status.success() {
             return Err(RootfsError::Strip {
+                program: plan.strip_program.clone(),
                 path: format!("/{path}"),
                 package: e.owner.clone(),
                 message: String::from_utf8_lossy(&res.stderr).trim().to_string(),

@@ -1,6 +1,6 @@
 //! The host compiler is an input. Every byte of every artifact is written by host programs: the C
 //! compiler driver (`compiler.host_cc`), the compiler proper it runs (`cc1`), the assembler, the linker
-//! (`collect2`, `ld`) and `ar`; the image's binaries may also pass through the host `strip`. After an
+//! (`collect2`, `ld`) and `ar`; the image's binaries may also pass through the target's `strip`. After an
 //! upgrade of any of them the same recipe gives other bytes, so their identity (resolved path, first
 //! version line, sha256) enters build keys, the lock and the provenance.
 //!
@@ -80,13 +80,20 @@ pub fn probe(tc: &Toolchain) -> Result<Arc<Vec<HostTool>>, ToolchainError> {
     if let Some(v) = memo.lock().expect("probe memo").get(&k) {
         return Ok(v.clone());
     }
-    let tools = Arc::new(probe_uncached(&tc.compiler.host_cc, &tc.path, &tc.compiler.host_package)?);
+    let tools =
+        Arc::new(probe_uncached(&tc.compiler.host_cc, &tc.compiler.strip(), &tc.path, &tc.compiler.host_package)?);
     memo.lock().expect("probe memo").insert(k, tools.clone());
     Ok(tools)
 }
 
-/// Resolves the driver and what it runs, then hashes and asks each for its version (in parallel).
-pub fn probe_uncached(host_cc: &str, toolchain: &Path, debian: &str) -> Result<Vec<HostTool>, ToolchainError> {
+/// Resolves the driver and what it runs, and the target's `strip` (the image's), then hashes and asks each
+/// for its version (in parallel).
+pub fn probe_uncached(
+    host_cc: &str,
+    strip: &str,
+    toolchain: &Path,
+    debian: &str,
+) -> Result<Vec<HostTool>, ToolchainError> {
     let not_found = |tool: &str, program: &str| ToolchainError::HostToolNotFound {
         toolchain: toolchain.to_path_buf(),
         tool: tool.to_string(),
@@ -104,7 +111,7 @@ pub fn probe_uncached(host_cc: &str, toolchain: &Path, debian: &str) -> Result<V
         }
     }
     let path = std::env::var("PATH").unwrap_or_else(|_| BUILD_PATH.to_string());
-    if let Some(p) = find("strip", &path) {
+    if let Some(p) = find(strip, &path) {
         found.push(("strip".to_string(), p));
     }
     found.into_par_iter().map(|(tool, p)| identify(&tool, &p, toolchain)).collect()
@@ -202,7 +209,8 @@ mod tests {
             "#!/bin/sh\n[ \"$1\" = --version ] && { echo; echo 'fixture cc 9.9'; exit 0; }\nexec cc \"$@\"\n",
         );
         std::os::unix::fs::symlink(&real, d.path().join("cc-link")).unwrap();
-        let tools = probe_uncached(d.path().join("cc-link").to_str().unwrap(), Path::new("t.toml"), "gcc").unwrap();
+        let tools =
+            probe_uncached(d.path().join("cc-link").to_str().unwrap(), "strip", Path::new("t.toml"), "gcc").unwrap();
         let cc = tools.iter().find(|t| t.tool == "cc").unwrap();
         assert_eq!(cc.path, std::fs::canonicalize(&real).unwrap().display().to_string());
         assert_eq!(cc.version.as_deref(), Some("fixture cc 9.9"));
@@ -224,7 +232,8 @@ mod tests {
 
     #[test]
     fn a_missing_driver_is_an_error_naming_it_the_field_and_the_toolchain() {
-        let e = probe_uncached("no-such-cc-for-compose", Path::new("/p/toolchains/t.toml"), "gcc").unwrap_err();
+        let e =
+            probe_uncached("no-such-cc-for-compose", "strip", Path::new("/p/toolchains/t.toml"), "gcc").unwrap_err();
         let msg = e.to_string();
         for needle in ["no-such-cc-for-compose", "compiler.host_cc", "/p/toolchains/t.toml"] {
             assert!(msg.contains(needle), "{needle} not in: {msg}");

@@ -306,6 +306,13 @@ fn linux_arch(triple: &str) -> String {
     .to_string()
 }
 
+impl Compiler {
+    /// The target's `strip` (`$STRIP` in the phases): the host's own `strip` only knows the host's ELF.
+    pub fn strip(&self) -> String {
+        format!("{}strip", self.cross_compile)
+    }
+}
+
 impl Toolchain {
     pub fn is_member(&self, package: &str) -> bool {
         self.packages.iter().any(|p| p == package)
