@@ -197,8 +197,14 @@ fn summary(o: &Outcome, args: &BuildArgs) {
     for t in o.platforms.iter().filter_map(|p| p.rootfs_tar.as_ref().map(|t| (p, t))) {
         let (p, t) = t;
         let change = format!("--change 'ENV PATH={}'", export::oci::DEFAULT_PATH);
-        let platform = if o.platforms.len() > 1 { format!(" --platform {}", p.part.platform) } else { String::new() };
-        eprintln!("  podman import{platform} {change} {} {r}   # or: docker import", t.path.display());
+        let pl = &p.part.platform;
+        let (podman, docker) = if o.platforms.len() > 1 || pl != &compose::toolchain::Platform::host() {
+            let variant = pl.variant.as_ref().map(|v| format!(" --variant {v}")).unwrap_or_default();
+            (format!(" --arch {}{variant}", pl.arch()), format!(" --platform {pl}"))
+        } else {
+            (String::new(), String::new())
+        };
+        eprintln!("  podman import{podman} {change} {} {r}   # or: docker import{docker}", t.path.display());
     }
 }
 

@@ -253,7 +253,7 @@ impl Planned {
         for part in &parts {
             let contents = self.graph.as_ref().map(|g| g.image_contents_of(part.target)).unwrap_or_default();
             let scratch = self.scratch_dir()?;
-            let tree = self.assemble(&contents, &artifacts, scratch.path())?;
+            let tree = self.assemble(part, &contents, &artifacts, scratch.path())?;
             clock.lap(Stage::Assemble);
             let (exported, files) = image::export_and_hash(self, part, parts.len() == 1, &tree, &contents, &artifacts)?;
             clock.lap(Stage::Export);
@@ -328,6 +328,7 @@ impl Planned {
 
     fn assemble(
         &self,
+        part: &Part,
         contents: &[NodeIndex],
         artifacts: &HashMap<NodeIndex, Artifact>,
         scratch: &std::path::Path,
@@ -352,7 +353,7 @@ impl Planned {
             groups: self.spec.config.groups.clone(),
             source_date_epoch: self.request.settings.source_date_epoch,
             scratch: scratch.to_path_buf(),
-            strip_program: self.toolchain.compiler.strip(),
+            strip_program: self.toolchains[part.target].compiler.strip(),
         };
         Ok(rootfs::assemble(&plan)?)
     }

@@ -200,8 +200,8 @@ fn a_foreign_platform_is_verified_under_its_own_names() {
 /// the second build perturbed, gives the same bytes, and what it built is aarch64 code. Needs the
 /// network (the Debian archive) and the cross compiler, besides verify's tools; two full builds.
 #[test]
-#[ignore = "tier: verify"]
-fn verify_busybox_for_arm64() {
+#[ignore = "tier: cross"]
+fn cross_verify_busybox_for_arm64() {
     require_verify_tools();
     require("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu");
     // On an arm64 machine arm64 is the host's platform, and the names stay plain.
