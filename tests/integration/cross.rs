@@ -197,7 +197,9 @@ fn run_in_engines(out: &Path, tmp: &Path) {
     let p = Podman::new();
     let (ok, _, err) = p.run(&["load", "-i", out.join("busybox.oci.tar").to_str().unwrap()]);
     assert!(ok, "podman load of the multi-platform archive: {err}");
-    let (ok, o, err) = p.run(&["run", "--rm", "--network", "none", "localhost/busybox-cross:test", "uname", "-m"]);
+    // podman names an OCI archive's image by its qualified reference, a docker-archive's under localhost/.
+    let (ok, o, err) =
+        p.run(&["run", "--rm", "--network", "none", "docker.io/library/busybox-cross:test", "uname", "-m"]);
     assert!(ok && o.trim() == std::env::consts::ARCH, "podman run (host platform): {o}{err}");
     let (ok, _, err) = p.run(&["load", "-i", out.join("busybox-arm64.docker.tar").to_str().unwrap()]);
     assert!(ok, "podman load busybox-arm64.docker.tar: {err}");
@@ -244,7 +246,8 @@ fn cross_collection_for_arm64_runs_real_commands_under_qemu() {
     assert_eq!(run(&["usr/bin/sqlite3", ":memory:", "select 1+1;"]).trim(), "2");
     assert!(run(&["usr/bin/strace", "-V"]).contains("strace -- version"));
     let key = d.path().join("toolkit/tmp/key");
-    run(&["usr/bin/dropbearkey", "-t", "ed25519", "-f", key.to_str().unwrap()]);
+    // dropbearkey is a link to the multi-call binary (absolute, inside the image): call that by name.
+    run(&["usr/bin/dropbearmulti", "dropbearkey", "-t", "ed25519", "-f", key.to_str().unwrap()]);
     assert!(std::fs::metadata(&key).unwrap().len() > 0, "dropbearkey wrote no key");
     for (name, argv, want) in
         [("tini", &["sbin/tini", "--version"][..], "tini version"), ("hello", &["usr/bin/hello"][..], "Hello, world!")]
