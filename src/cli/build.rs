@@ -67,11 +67,7 @@ pub struct BuildArgs {
 pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let common = settings::common(&args.common, args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
     let offline = common.offline;
-    let platforms = match &args.platform {
-        None => Vec::new(),
-        Some(list) => compose::toolchain::platform::parse_list(list)
-            .map_err(|m| Failure::msg(exit::USAGE, format!("--platform: {m}"), None))?,
-    };
+    let platforms = super::platforms(args.platform.as_deref())?;
     let request = BuildRequest {
         recipe: args.recipe.clone(),
         toolchain: args.toolchain.clone(),

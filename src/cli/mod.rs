@@ -146,11 +146,18 @@ pub fn absolute(p: &std::path::Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// A `--platform LIST` (`build`, `lock`): none given is the empty list (the host's platform); a malformed
+/// one is exit 2.
+pub fn platforms(value: Option<&str>) -> Result<Vec<compose::toolchain::Platform>, Failure> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    compose::toolchain::platform::parse_list(value)
+        .map_err(|m| Failure::msg(exit::USAGE, format!("--platform: {m}"), None))
+}
+
 /// A `--platform` that names exactly one platform (`audit` reads one image, `verify` rebuilds one):
 /// a list is exit 2, saying so.
 pub fn one_platform(value: &str, command: &str) -> Result<compose::toolchain::Platform, Failure> {
-    let usage = |m: String| Failure::msg(exit::USAGE, format!("--platform: {m}"), None);
-    let list = compose::toolchain::platform::parse_list(value).map_err(usage)?;
+    let list = platforms(Some(value))?;
     match <[_; 1]>::try_from(list) {
         Ok([one]) => Ok(one),
         Err(list) => {

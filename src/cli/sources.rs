@@ -223,11 +223,7 @@ pub fn lock_failure(e: compose::lock::LockError) -> Failure {
 
 pub fn lock(args: LockArgs) -> Result<(), Failure> {
     let common = common(&args.common)?;
-    let platforms = match &args.platform {
-        None => Vec::new(),
-        Some(list) => compose::toolchain::platform::parse_list(list)
-            .map_err(|m| Failure::msg(exit::USAGE, format!("--platform: {m}"), None))?,
-    };
+    let platforms = super::platforms(args.platform.as_deref())?;
     let closure = compose::pipeline::load_for(std::slice::from_ref(&args.recipe), &args.toolchain, &platforms)
         .map_err(load::load_failure)?;
     let spec = &closure.specs[0];

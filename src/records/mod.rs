@@ -188,23 +188,22 @@ pub fn paths(dir: &Path, name: &str) -> [PathBuf; 4] {
 
 /// Writes the four records into `dir`, each to a temp file renamed into place.
 pub fn write(inv: &Inventory, dir: &Path) -> Result<Vec<RecordFile>, RecordsError> {
-    // One thread per document: the three with a line per file are of similar size.
-    let makers: [fn(&Inventory) -> stream::Doc<'_>; 4] =
-        [manifest::document, spdx::document, cyclonedx::document, provenance::statement];
-    std::thread::scope(|s| {
-        let jobs: Vec<_> = makers
-            .iter()
-            .zip(paths(dir, &inv.image.name))
-            .map(|(make, path)| s.spawn(move || stream::write(&make(inv), &path)))
-            .collect();
-        jobs.into_iter().map(|j| j.join().expect("writing a record does not panic")).collect()
-    })
+    write_docs(inv, dir, &[manifest::document, spdx::document, cyclonedx::document, provenance::statement])
 }
 
 /// Writes one platform's file manifest and SBOMs of a build for several platforms (named after
 /// `inv.image.name`, which carries the architecture); `write_provenance` writes the one provenance.
 pub fn write_platform(inv: &Inventory, dir: &Path) -> Result<Vec<RecordFile>, RecordsError> {
-    let makers: [fn(&Inventory) -> stream::Doc<'_>; 3] = [manifest::document, spdx::document, cyclonedx::document];
+    write_docs(inv, dir, &[manifest::document, spdx::document, cyclonedx::document])
+}
+
+/// `makers`' documents, in `paths` order, one thread each: the three with a line per file are of similar
+/// size.
+fn write_docs(
+    inv: &Inventory,
+    dir: &Path,
+    makers: &[fn(&Inventory) -> stream::Doc<'_>],
+) -> Result<Vec<RecordFile>, RecordsError> {
     std::thread::scope(|s| {
         let jobs: Vec<_> = makers
             .iter()
