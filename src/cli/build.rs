@@ -58,6 +58,14 @@ pub struct BuildArgs {
     /// (docs/cli.md); progress for people stays on stderr.
     #[arg(long, value_enum, default_value = "human")]
     message_format: MessageFormat,
+    /// After the build, push the image to `REGISTRY/REPO[:TAG]` with its SBOMs and provenance attached,
+    /// as `compose push` does.
+    #[arg(long, value_name = "REF")]
+    push: Option<String>,
+    #[command(flatten)]
+    sign: super::push::SignArgs,
+    #[command(flatten)]
+    registry: super::registry_args::RegistryArgs,
     #[arg(short, long)]
     quiet: bool,
     #[arg(short, long)]
@@ -68,6 +76,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let common = settings::common(&args.common, args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
     let offline = common.offline;
     let platforms = super::platforms(args.platform.as_deref())?;
+    check_push_flags(&args)?;
+    let cache_dir = common.cache_dir.clone();
     let request = BuildRequest {
         recipe: args.recipe.clone(),
         toolchain: args.toolchain.clone(),
@@ -106,7 +116,26 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     if !args.quiet {
         summary(&outcome, &args);
     }
-    Ok(())
+    match &args.push {
+        Some(r) => super::push::after_build(&outcome, r, &args.sign, &args.registry, &cache_dir, reporter),
+        None => Ok(()),
+    }
+}
+
+/// `--push` and `--sign-key` are checked before anything is built: a typo costs no build.
+fn check_push_flags(args: &BuildArgs) -> Result<(), Failure> {
+    match &args.push {
+        Some(r) => {
+            super::push::parse_reference(r)?;
+            args.sign.load()?;
+            args.registry.options()?;
+            Ok(())
+        }
+        None if args.sign.sign_key.is_some() => {
+            Err(Failure::msg(exit::USAGE, "--sign-key signs what --push pushes: give --push REF too".into(), None))
+        }
+        None => Ok(()),
+    }
 }
 
 fn print_plan(planned: &Planned, steps: &[PlanStep], verbose: bool) {

@@ -10,10 +10,13 @@ mod image;
 mod legal;
 mod load;
 mod messages;
+mod push;
+mod registry_args;
 mod reporter;
 mod settings;
 mod sources;
 mod verify;
+mod verify_image;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +42,9 @@ pub mod exit {
     pub const POLICY: u8 = 15;
     pub const UNREPRODUCIBLE: u8 = 16;
     pub const CACHE: u8 = 17;
+    pub const REGISTRY: u8 = 18;
+    pub const SIGNATURE: u8 = 19;
+    pub const KEY: u8 = 20;
 }
 
 #[derive(Parser)]
@@ -75,6 +81,12 @@ enum Command {
     /// Cache housekeeping: `du` (sizes by kind) and `prune` (remove what the recipes no longer need).
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Push an image `compose build` wrote to a registry, with its SBOMs and provenance attached (and
+    /// signed, with `--sign-key`); prints the pushed digest.
+    Push(push::PushArgs),
+    /// Check an image in a registry: its signature, that the signed provenance names it, that its SBOMs
+    /// describe it; a failed check is exit code 19.
+    VerifyImage(verify_image::VerifyImageArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -113,6 +125,8 @@ pub fn run() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Cache(cmd) => cache::run(cmd),
+        Command::Push(args) => push::run(args),
+        Command::VerifyImage(args) => verify_image::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ mod reference;
 pub mod tar;
 
 pub use check::{ConfigError, check_config};
-pub use json::rfc3339;
+pub use json::{canonical, rfc3339};
 pub use layers::{Compression, LayerBlob, Layering};
 pub use oci::{
     ImageMeta, ImageRequest, IndexOutputs, Outputs, PlatformImage, WrittenImage, WrittenIndex, WrittenManifest,
