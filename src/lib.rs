@@ -17,6 +17,7 @@ pub mod recipe;
 pub mod records;
 pub mod report;
 pub mod rootfs;
+pub mod sign;
 pub mod small_writes;
 pub mod source;
 pub mod timings;

@@ -7,11 +7,13 @@ mod cache;
 mod doctor;
 mod explain;
 mod image;
+mod keygen;
 mod legal;
 mod load;
 mod messages;
 mod reporter;
 mod settings;
+mod sign;
 mod sources;
 mod verify;
 
@@ -39,6 +41,9 @@ pub mod exit {
     pub const POLICY: u8 = 15;
     pub const UNREPRODUCIBLE: u8 = 16;
     pub const CACHE: u8 = 17;
+    pub const REGISTRY: u8 = 18;
+    pub const SIGNATURE: u8 = 19;
+    pub const KEY: u8 = 20;
 }
 
 #[derive(Parser)]
@@ -75,6 +80,10 @@ enum Command {
     /// Cache housekeeping: `du` (sizes by kind) and `prune` (remove what the recipes no longer need).
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Make a signing key pair: PREFIX.key (private, PKCS#8 PEM, mode 0600) and PREFIX.pub.
+    Keygen(keygen::KeygenArgs),
+    /// Sign a file (a provenance) as a DSSE envelope, e.g. before carrying it across an air gap.
+    Sign(sign::SignArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -113,6 +122,8 @@ pub fn run() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Cache(cmd) => cache::run(cmd),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
