@@ -38,8 +38,8 @@ pub fn run(args: KeygenArgs) -> Result<(), Failure> {
         PathBuf::from(p)
     };
     let (private, public) = (with(".key"), with(".pub"));
-    sign::generate(kind, &private, &public).map_err(key_failure)?;
-    let key_id = sign::PublicKey::load(&public).map_err(key_failure)?.key_id();
+    sign::generate(kind, &private, &public).map_err(sign_failure)?;
+    let key_id = sign::PublicKey::load(&public).map_err(sign_failure)?.key_id();
     println!("key id   {key_id}  ({})", kind.name());
     println!("private  {}", private.display());
     println!("public   {}", public.display());
@@ -47,8 +47,9 @@ pub fn run(args: KeygenArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A `SignError` about a key file: exit 20 (`KEY`), with a hint where there is a fix.
-pub fn key_failure(e: SignError) -> Failure {
+/// A `SignError` as a failure: key files exit 20 (`KEY`), with a hint where there is a fix; the file
+/// to sign unreadable 1, the envelope unwritable 10 (`EXPORT`), a failed check 19 (`SIGNATURE`).
+pub fn sign_failure(e: SignError) -> Failure {
     let hint = match &e {
         SignError::Exists { .. } => Some("choose another `--output PREFIX`, or move the old key away first".into()),
         SignError::UnsupportedKey { what, path } if what.contains("encrypted") => Some(format!(

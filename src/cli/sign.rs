@@ -7,7 +7,7 @@ use clap::Args;
 use compose::sign::{self, PAYLOAD_TYPE_IN_TOTO, SigningKey};
 
 use super::Failure;
-use super::keygen::key_failure;
+use super::keygen::sign_failure;
 
 #[derive(Args)]
 pub struct SignArgs {
@@ -25,9 +25,9 @@ pub struct SignArgs {
 }
 
 pub fn run(args: SignArgs) -> Result<(), Failure> {
-    let key = SigningKey::load(&args.key).map_err(key_failure)?;
+    let key = SigningKey::load(&args.key).map_err(sign_failure)?;
     let output = args.output.unwrap_or_else(|| sign::default_output(&args.file));
-    sign::sign_file(&key, &args.payload_type, &args.file, &output).map_err(key_failure)?;
+    sign::sign_file(&key, &args.payload_type, &args.file, &output).map_err(sign_failure)?;
     println!("{}", output.display());
     eprintln!("signed {} with key {} ({})", args.file.display(), key.key_id(), key.kind().name());
     Ok(())
