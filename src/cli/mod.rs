@@ -7,6 +7,7 @@ mod cache;
 mod doctor;
 mod explain;
 mod image;
+mod keygen;
 mod legal;
 mod load;
 mod messages;
@@ -14,6 +15,7 @@ mod push;
 mod registry_args;
 mod reporter;
 mod settings;
+mod sign;
 mod sources;
 mod verify;
 mod verify_image;
@@ -87,6 +89,10 @@ enum Command {
     /// Check an image in a registry: its signature, that the signed provenance names it, that its SBOMs
     /// describe it; a failed check is exit code 19.
     VerifyImage(verify_image::VerifyImageArgs),
+    /// Make a signing key pair: PREFIX.key (private, PKCS#8 PEM, mode 0600) and PREFIX.pub.
+    Keygen(keygen::KeygenArgs),
+    /// Sign a file (a provenance) as a DSSE envelope, e.g. before carrying it across an air gap.
+    Sign(sign::SignArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -127,6 +133,8 @@ pub fn run() -> ExitCode {
         Command::Cache(cmd) => cache::run(cmd),
         Command::Push(args) => push::run(args),
         Command::VerifyImage(args) => verify_image::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -272,8 +272,7 @@ fn artifact_manifest(kind: Kind, subject: &Descriptor, layer: &Descriptor, title
     })
 }
 
-/// The decoded payload of an envelope (standard base64, as DSSE writes it).
+/// The decoded payload of an envelope.
 pub fn payload_of(env: &Envelope) -> Option<Vec<u8>> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(&env.payload).ok()
+    env.decode_payload().ok()
 }

@@ -26,5 +26,6 @@ mod recipe_errors;
 mod records;
 mod sandbox;
 mod scheduler;
+mod signing;
 mod source_safety;
 mod verify;
