@@ -10,6 +10,7 @@ mod image;
 mod keygen;
 mod legal;
 mod load;
+mod login;
 mod messages;
 mod push;
 mod registry_args;
@@ -93,6 +94,8 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Sign a file (a provenance) as a DSSE envelope, e.g. before carrying it across an air gap.
     Sign(sign::SignArgs),
+    /// Check a user name and password against a registry and keep them in the podman/docker auth file.
+    Login(login::LoginArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -135,6 +138,7 @@ pub fn run() -> ExitCode {
         Command::VerifyImage(args) => verify_image::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
+        Command::Login(args) => login::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
