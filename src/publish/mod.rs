@@ -155,18 +155,23 @@ pub fn push(req: &PushRequest, reporter: &dyn Reporter) -> Result<PushOutcome, P
     })
 }
 
-/// `reference` with a tag: its own, else the layout's (the part after the last `:` of its ref name), else
-/// `latest`.
+/// `reference` with a tag: its own, else the layout's (its ref name is a tag, or a reference whose part
+/// after the last `:` is one), else `latest`.
 fn with_tag(reference: &Reference, layout_ref: Option<&str>) -> Reference {
     if reference.tag.is_some() || reference.digest.is_some() {
         return reference.clone();
     }
     let tag = layout_ref
-        .and_then(|r| r.rsplit_once(':'))
-        .map(|(_, t)| t)
-        .filter(|t| !t.contains('/'))
+        .map(|r| r.rsplit_once(':').map_or(r, |(_, t)| t))
+        .filter(|t| is_tag(t))
         .unwrap_or("latest");
     reference.with_tag(tag)
+}
+
+/// The distribution spec's tag grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+fn is_tag(t: &str) -> bool {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-';
+    !t.is_empty() && t.len() <= 128 && t.chars().all(ok) && !t.starts_with(['.', '-'])
 }
 
 fn push_blob(
