@@ -21,6 +21,8 @@ mod session;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fake;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
