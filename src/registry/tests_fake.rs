@@ -235,3 +235,35 @@ fn transient_failures_are_retried_and_then_reported() {
     assert!(e.to_string().ends_with("answered HTTP 500: UNKNOWN (boom)"), "{e}");
     assert_eq!(fake.count("/v2/app/manifests/broken"), 3, "one try and two retries");
 }
+
+#[test]
+fn the_referrers_api_when_the_registry_has_it() {
+    let index = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+        {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aa","size":5,"artifactType":"application/spdx+json"}]}"#;
+    let fake = Fake::start(move |r, _| match r.path.as_str() {
+        "/v2/" => reply(200, &[], ""),
+        p if p.starts_with("/v2/app/referrers/sha256:") => reply(200, &[("Content-Type", OCI_INDEX)], index),
+        _ => reply(404, &[], ""),
+    });
+    let found = connect(&fake, &options()).unwrap().referrers(EMPTY_DIGEST).unwrap();
+    assert_eq!(found.via, ReferrersVia::Api);
+    assert_eq!(found.descriptors.len(), 1);
+    assert_eq!(found.descriptors[0].artifact_type.as_deref(), Some("application/spdx+json"));
+    assert_eq!(fake.count("/v2/app/manifests/"), 0, "no tag-schema lookup");
+}
+
+#[test]
+fn a_refused_chunk_range_is_a_clear_error() {
+    let fake = Fake::start(|r, _| match (r.method.as_str(), r.path.as_str()) {
+        (_, "/v2/") => reply(200, &[], ""),
+        ("HEAD", _) => reply(404, &[], ""),
+        ("POST", "/v2/app/blobs/uploads/") => reply(202, &[("Location", "/up/1")], ""),
+        ("PATCH", "/up/1") => reply(202, &[("Location", "/up/2"), ("Range", "0-3")], ""),
+        ("PATCH", "/up/2") => reply(416, &[("Range", "0-2")], ""),
+        _ => reply(404, &[], ""),
+    });
+    let client = connect(&fake, &Options { chunk_size: 4, ..options() }).unwrap();
+    let data = b"0123456789";
+    let e = client.push_blob(&sha256_digest(data), 10, BlobSource::Bytes(data), None).unwrap_err();
+    assert!(e.to_string().ends_with("the registry refused bytes 4-7 (HTTP 416; it holds `0-2`)"), "{e}");
+}
