@@ -125,10 +125,11 @@ fn bearer_registry(realm: Option<String>) -> Fake {
             return reply(200, &[], if push { r#"{"access_token":"tok-push"}"# } else { r#"{"token":"tok-pull"}"# });
         }
         let wanted = if r.method == "PUT" { "Bearer tok-push" } else { "Bearer tok-pull" };
-        if path == "/v2/" || auth != wanted {
+        if auth != wanted {
             return reply(401, &[("WWW-Authenticate", &challenge)], r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#);
         }
         match (r.method.as_str(), path) {
+            ("GET", "/v2/") => reply(200, &[], "{}"),
             ("GET", "/v2/app/manifests/v1") => {
                 reply(200, &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")], MANIFEST)
             }
@@ -266,4 +267,22 @@ fn a_refused_chunk_range_is_a_clear_error() {
     let data = b"0123456789";
     let e = client.push_blob(&sha256_digest(data), 10, BlobSource::Bytes(data), None).unwrap_err();
     assert!(e.to_string().ends_with("the registry refused bytes 4-7 (HTTP 416; it holds `0-2`)"), "{e}");
+}
+
+#[test]
+fn login_through_the_token_flow_writes_the_file() {
+    let fake = bearer_registry(None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("auth.json");
+    let options = Options { auth_file: Some(file.clone()), ..options() };
+    let credentials = options.credentials.clone().unwrap();
+    assert_eq!(login(&fake.addr, &credentials, &options).unwrap(), file);
+    assert_eq!(auth::lookup(&fake.addr, "app", &[file]).unwrap(), Some(credentials));
+    // As for `docker login`: a token for no scope.
+    assert_eq!(fake.requests().iter().filter(|r| r.path == "/token?service=fake%2Csvc").count(), 1);
+    let wrong = Credentials { username: "u".into(), password: "x".into() };
+    let e =
+        login(&fake.addr, &wrong, &Options { auth_file: Some(dir.path().join("other.json")), ..options }).unwrap_err();
+    assert!(matches!(e, RegistryError::Unauthorized { with_credentials: true, .. }), "{e:?}");
+    assert!(!dir.path().join("other.json").exists(), "nothing written on a refusal");
 }
