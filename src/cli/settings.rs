@@ -42,6 +42,7 @@ impl Common {
             keep_going,
             fetch: self.fetch(),
             phase_env: phase_env(),
+            remote: None,
         }
     }
 }
