@@ -13,8 +13,9 @@ use compose::report::Reporter;
 
 use super::image::{FormatArg, ImageArgs};
 use super::messages::{self, JsonReporter, MessageFormat};
+use super::registry_args::RegistryArgs;
 use super::reporter::CliReporter;
-use super::settings::CommonArgs;
+use super::settings::{CacheArgs, CommonArgs};
 use super::{Failure, absolute, exit, load, settings};
 
 #[derive(Args)]
@@ -36,6 +37,10 @@ pub struct BuildArgs {
     image: ImageArgs,
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Run build steps without namespaces. Recorded in every build key.
     #[arg(long)]
     no_sandbox: bool,
@@ -68,6 +73,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let common = settings::common(&args.common, args.jobs).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
     let offline = common.offline;
     let platforms = super::platforms(args.platform.as_deref())?;
+    let mut settings = common.build(!args.no_sandbox, args.keep_going);
+    settings.remote = common.remote(args.cache.cache.as_deref(), args.cache.cache_push, &args.registry)?;
     let request = BuildRequest {
         recipe: args.recipe.clone(),
         toolchain: args.toolchain.clone(),
@@ -78,7 +85,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
             locked: args.locked,
         },
         timings: args.timings,
-        settings: common.build(!args.no_sandbox, args.keep_going),
+        settings,
     };
     let planned = pipeline::plan(request).map_err(|e| failure(e, &args.recipe, offline, None))?;
     if args.dry_run {
@@ -105,6 +112,10 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     }
     if !args.quiet {
         summary(&outcome, &args);
+        if planned.request.settings.remote.is_some() {
+            let (compiled, remote) = human.counts();
+            eprintln!("packages: {compiled} compiled, {remote} from the remote cache");
+        }
     }
     Ok(())
 }

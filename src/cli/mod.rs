@@ -10,6 +10,7 @@ mod image;
 mod legal;
 mod load;
 mod messages;
+mod registry_args;
 mod reporter;
 mod settings;
 mod sources;
