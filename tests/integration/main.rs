@@ -2,10 +2,12 @@
 //! (docs/testing.md), each test `#[ignore = "tier: NAME"]` and named with its tier as a prefix: the
 //! real end-to-end busybox build with the musl toolchain (`e2e`) and the package collection built and
 //! run (`collection`), both tier `e2e`; the real container engines (`engines_*`), the SBOM validators
-//! (`validators_*`) and `compose verify`'s perturbations (`verify_*`) on fixture images.
+//! (`validators_*`) and `compose verify`'s perturbations (`verify_*`) on fixture images, and a real
+//! registry server (`registry_*`, started by `registry_server`).
 
 mod engines;
 mod harness;
+mod registry_server;
 
 mod airgap;
 mod audit;
@@ -24,6 +26,7 @@ mod incremental;
 mod platforms;
 mod recipe_errors;
 mod records;
+mod registry_harness;
 mod sandbox;
 mod scheduler;
 mod source_safety;
