@@ -15,6 +15,7 @@ pub mod lock;
 pub mod pipeline;
 pub mod recipe;
 pub mod records;
+pub mod registry;
 pub mod report;
 pub mod rootfs;
 pub mod small_writes;

@@ -9,6 +9,7 @@ mod explain;
 mod image;
 mod legal;
 mod load;
+mod login;
 mod messages;
 mod registry_args;
 mod reporter;
@@ -40,6 +41,11 @@ pub mod exit {
     pub const POLICY: u8 = 15;
     pub const UNREPRODUCIBLE: u8 = 16;
     pub const CACHE: u8 = 17;
+    pub const REGISTRY: u8 = 18;
+    #[allow(dead_code, reason = "verify-image (issue 18) returns it")]
+    pub const SIGNATURE: u8 = 19;
+    #[allow(dead_code, reason = "keygen and --sign-key (issue 18) return it")]
+    pub const KEY: u8 = 20;
 }
 
 #[derive(Parser)]
@@ -76,6 +82,8 @@ enum Command {
     /// Cache housekeeping: `du` (sizes by kind) and `prune` (remove what the recipes no longer need).
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Check a user name and password against a registry and keep them in the podman/docker auth file.
+    Login(login::LoginArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -114,6 +122,7 @@ pub fn run() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Cache(cmd) => cache::run(cmd),
+        Command::Login(args) => login::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
