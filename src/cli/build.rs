@@ -111,11 +111,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         MessageFormat::Json => messages::outcome(&outcome),
     }
     if !args.quiet {
-        summary(&outcome, &args);
-        if planned.request.settings.remote.is_some() {
-            let (compiled, remote) = human.counts();
-            eprintln!("packages: {compiled} compiled, {remote} from the remote cache");
-        }
+        let remote = planned.request.settings.remote.is_some();
+        summary(&outcome, &args, remote.then(|| human.counts()));
     }
     Ok(())
 }
@@ -180,8 +177,9 @@ fn output_lines(o: &Outcome) -> Vec<String> {
     lines
 }
 
-/// The closing lines for people (stderr): sizes, stage times, and how to run the image.
-fn summary(o: &Outcome, args: &BuildArgs) {
+/// The closing lines for people (stderr): sizes, stage times, with a remote cache the packages compiled
+/// and downloaded, and how to run the image.
+fn summary(o: &Outcome, args: &BuildArgs, counts: Option<(usize, usize)>) {
     let secs = |s: Stage| o.stage_time(s).as_secs_f64();
     let all: f64 = o.stages.iter().map(|(_, d)| d.as_secs_f64()).sum();
     eprintln!(
@@ -194,6 +192,9 @@ fn summary(o: &Outcome, args: &BuildArgs) {
         secs(Stage::Export),
         secs(Stage::Record),
     );
+    if let Some((compiled, remote)) = counts {
+        eprintln!("packages: {compiled} compiled, {remote} from the remote cache");
+    }
     let r = o.reference.familiar();
     eprintln!("next:");
     if args.image.format.contains(&FormatArg::OciArchive) {

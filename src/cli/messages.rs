@@ -77,6 +77,9 @@ impl Reporter for JsonReporter<'_> {
         emit(json!({"reason": "package-pushed-to-remote-cache", "package": package, "size": bytes}));
         self.inner.on_remote_pushed(package, bytes)
     }
+    fn warning(&self, line: &str) {
+        self.inner.warning(line)
+    }
     fn note(&self, line: &str) {
         self.inner.note(line)
     }

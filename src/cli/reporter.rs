@@ -122,6 +122,12 @@ impl Reporter for CliReporter {
             }
         }
     }
+    fn warning(&self, line: &str) {
+        match &self.bars {
+            Some((m, _)) => drop(m.println(line)),
+            None => eprintln!("{line}"),
+        }
+    }
     fn note(&self, line: &str) {
         if !self.quiet {
             match &self.bars {

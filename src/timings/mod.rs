@@ -144,6 +144,9 @@ impl Reporter for Recorder<'_> {
     fn on_remote_pushed(&self, package: &str, bytes: u64) {
         self.inner.on_remote_pushed(package, bytes)
     }
+    fn warning(&self, line: &str) {
+        self.inner.warning(line)
+    }
     fn note(&self, line: &str) {
         self.inner.note(line)
     }

@@ -27,6 +27,7 @@ mod platforms;
 mod recipe_errors;
 mod records;
 mod registry_harness;
+mod remote_cache;
 mod sandbox;
 mod scheduler;
 mod source_safety;

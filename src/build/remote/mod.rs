@@ -126,6 +126,6 @@ impl<'a> Remote<'a> {
     }
 
     fn warn(&self, text: &str) {
-        self.reporter.note(&format!("warning: remote cache: {text}"));
+        self.reporter.warning(&format!("warning: remote cache: {text}"));
     }
 }
