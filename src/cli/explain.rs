@@ -58,16 +58,16 @@ pub fn run(args: ExplainArgs) -> Result<(), Failure> {
     let remote = remote_lookup(graph, &settings);
     let building: Vec<&str> = plan.iter().filter(|s| !s.cached).map(|s| s.label.as_str()).collect();
     for s in &plan {
-        if let (Some(k), Some(r)) = (remote.hits.get(&s.node), &settings.remote)
-            && !s.cached
-        {
-            println!(
-                "{}: in the remote cache {}: would be downloaded, not built (key {})",
-                s.label,
-                r.reference,
-                &k[..16]
-            );
-            continue;
+        if let Some(r) = settings.remote.as_ref().filter(|_| !s.cached) {
+            let (from, k16) = (&r.reference, |k: &String| k[..16].to_string());
+            if let Some(k) = remote.hits.get(&s.node) {
+                println!("{}: in the remote cache {from}: would be downloaded, not built (key {})", s.label, k16(k));
+                continue;
+            }
+            if let (None, Some(k)) = (&s.key, remote.missing.get(&s.node)) {
+                println!("{}: rebuilds (key {}): not in the remote cache {from}", s.label, k16(k));
+                continue;
+            }
         }
         match (&s.key, s.cached) {
             (Some(k), true) => println!("{}: up to date (key {})", s.label, &k[..16]),

@@ -30,6 +30,8 @@ fn project() -> Test {
         .tarball("app-1.0.tar.gz", &[E::Dir("app-1.0"), E::File("app-1.0/app.sh", "#!/bin/sh\necho app\n", 0o755)])
         .recipe("lib", &recipe("lib", "lib-1.0.tar.gz", &[], &[], INSTALL_LIB))
         .recipe("app", &recipe("app", "app-1.0.tar.gz", &["lib"], &["lib"], INSTALL_APP))
+        // Never built by A: its key is known only through `lib`'s, which the registry gives.
+        .recipe("extra", &recipe("extra", "app-1.0.tar.gz", &["lib"], &[], "mkdir -p \"$DESTDIR/x\""))
 }
 
 /// `compose build recipes/app.toml` into `out/` with cache `cache`, the registry as remote cache.
@@ -133,7 +135,11 @@ fn registry_machine_b_without_sources_builds_nothing_and_writes_the_same_bytes()
     for p in ["lib", "app"] {
         r.stdout_has(&format!("{p}: in the remote cache {remote}: would be downloaded, not built"));
     }
-    assert!(!t.path("cacheC/artifacts-v1").exists() || key_list(&t, "cacheC").is_empty(), "nothing stored");
+    let explain = ["explain", "extra", "--toolchain", "stub", "--cache-dir", &cache_c, "--cache", &remote];
+    let r = t.run_with(&[&explain[..], &["--tls-verify=false"]].concat(), &[]);
+    r.success().stdout_has("lib: in the remote cache").stdout_has("extra: rebuilds (key ");
+    r.stdout_has(&format!("): not in the remote cache {remote}"));
+    assert!(key_list(&t, "cacheC").is_empty(), "explain stores nothing");
 
     // Machine B: an empty cache, and no source tarball anywhere (the recipes' file:// URLs point nowhere).
     std::fs::rename(t.path("dl"), t.path("dl.gone")).unwrap();
@@ -235,4 +241,13 @@ fn cache_push_without_a_registry_bad_creds_and_a_bad_push_setting_are_usage_erro
     r.code(2).stderr_has("--creds: expected USER:PASS");
     let r = t.run_with(&base, &[("COMPOSE_CACHE_REGISTRY", "127.0.0.1:1/c"), ("COMPOSE_CACHE_PUSH", "maybe")]);
     r.code(2).stderr_has("COMPOSE_CACHE_PUSH=`maybe` is not a boolean");
+    let r = t.run_with(&[&base[..], &["--cache", "127.0.0.1:1/c:latest"]].concat(), &[]);
+    r.code(2).stderr_has("names a tag or digest");
+    let r = t.run_with(&[&base[..], &["--cache", "127.0.0.1:1/UPPER"]].concat(), &[]);
+    r.code(2).stderr_has("--cache `127.0.0.1:1/UPPER`");
+    // The config file's keys: a push without a registry is refused there too.
+    let t = t.file("config.toml", "cache_push = true\n");
+    t.run_with(&base, &[]).code(2).stderr_has("--cache-push needs a registry");
+    let t = t.file("config.toml", "cache_registry = \"127.0.0.1:1/c:v1\"\n");
+    t.run_with(&base, &[]).code(2).stderr_has("names a tag or digest");
 }

@@ -207,6 +207,9 @@ impl Write for Limited {
 pub struct Lookup {
     /// Each package whose key the registry has (the key).
     pub hits: HashMap<NodeIndex, String>,
+    /// Each package absent from both stores whose key is known (the key): through the hits' claimed
+    /// tree digests, some keys the local plan cannot compute yet.
+    pub missing: HashMap<NodeIndex, String>,
     /// Entries the registry has that a pull would refuse: (label, why).
     pub refused: Vec<(String, String)>,
 }
@@ -228,12 +231,16 @@ pub fn lookup(
                 found.hits.insert(i, key.to_string());
                 Some(meta.tree_digest)
             }
-            Ok(None) => None,
+            Ok(None) => {
+                found.missing.insert(i, key.to_string());
+                None
+            }
             Err(e) if e.unreachable() => {
                 gone = Some(e);
                 None
             }
             Err(e) => {
+                found.missing.insert(i, key.to_string());
                 found.refused.push((graph.label(i).to_string(), chain(&e)));
                 None
             }
