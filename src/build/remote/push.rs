@@ -45,6 +45,8 @@ pub(in crate::build) fn push(
     if let Err(e) = std::fs::create_dir_all(scratch) {
         return remote.warn(&format!("cannot create `{}`: {e}; nothing pushed", scratch.display()));
     }
+    // Layers packed by pushes that were killed (`.compose-<pid>-*` of dead processes).
+    crate::export::sweep(scratch);
     queue.reverse();
     let (queue, results) = (Mutex::new(queue), Mutex::new(Vec::new()));
     std::thread::scope(|s| {
@@ -81,7 +83,8 @@ fn registry(op: &'static str) -> impl FnOnce(RegistryError) -> RemoteError {
     move |source| RemoteError::Registry { op, source }
 }
 
-/// Packs one artifact into a temp file under `scratch` and uploads its blobs, then its manifest tag.
+/// Packs one artifact into a temp file under `scratch` (`.compose-<pid>-*`, removed when dropped, or by a
+/// later push's sweep if this process is killed) and uploads its blobs, then its manifest tag.
 fn push_one(client: &Client, a: &Artifact, scratch: &Path) -> Result<Pushed, RemoteError> {
     let m = &a.meta;
     let tag = format::tag(&m.name, &m.key).map_err(RemoteError::Format)?;
@@ -95,7 +98,8 @@ fn push_one(client: &Client, a: &Artifact, scratch: &Path) -> Result<Pushed, Rem
     };
     let meta = std::fs::read(&meta_path).map_err(io("read", &meta_path))?;
     let config = format::descriptor(META_MEDIA_TYPE, &Sha256::hex_of(&meta), meta.len() as u64);
-    let file = tempfile::Builder::new().prefix(".compose-push-").tempfile_in(scratch).map_err(io("create", scratch))?;
+    let prefix = crate::export::temp_prefix();
+    let file = tempfile::Builder::new().prefix(&prefix).tempfile_in(scratch).map_err(io("create", scratch))?;
     let w = HashingWriter::new(BufWriter::new(file.as_file()));
     let (mut w, _) = pack::pack(&a.tree(), m.inputs.source_date_epoch, w)?;
     w.flush().map_err(io("write", file.path()))?;
