@@ -34,13 +34,16 @@ fn project() -> Test {
         .recipe("extra", &recipe("extra", "app-1.0.tar.gz", &["lib"], &[], "mkdir -p \"$DESTDIR/x\""))
 }
 
-/// `compose build recipes/app.toml` into `out/` with cache `cache`, the registry as remote cache.
+/// `compose build recipes/app.toml` into `out/` with cache `cache`, the plain-HTTP registry as remote cache.
 fn build(t: &Test, reg: &TestRegistry, cache: &str, extra: &[&str]) -> Run {
+    build_with(t, reg, cache, &[&["--tls-verify=false"], extra].concat())
+}
+
+fn build_with(t: &Test, reg: &TestRegistry, cache: &str, extra: &[&str]) -> Run {
     let cache_dir = t.path(cache).display().to_string();
     let remote = format!("{}/{REPO}", reg.addr);
     let mut args = vec!["build", "recipes/app.toml", "--toolchain", "stub", "-o", "out", "--message-format", "json"];
     args.extend(["--format", "tar,oci,oci-archive", "--cache-dir", &cache_dir, "--cache", &remote]);
-    args.extend(["--tls-verify=false"]);
     args.extend_from_slice(extra);
     t.run_with(&args, &[])
 }
@@ -215,6 +218,36 @@ fn registry_a_consistent_forgery_whose_tree_differs_from_its_meta_is_refused() {
     r.success().stderr_has("warning: remote cache: `app`: ").stderr_has("tree digest");
     assert_eq!(r.built(), ["app"]);
     assert_eq!(digests(&t.path("out")), a);
+}
+
+#[test]
+#[ignore = "tier: registry"]
+fn registry_over_tls_with_bearer_tokens_through_cert_dir_creds_and_an_auth_file() {
+    let reg = TestRegistry::tls_token();
+    let t = project();
+    let ca = reg.cert_dir.as_ref().expect("a TLS registry has a CA").display().to_string();
+    let creds = format!("{}:{}", reg.username, reg.password);
+    let r = build_with(&t, &reg, "cacheA", &["--cert-dir", &ca, "--creds", &creds, "--cache-push"]);
+    r.success().stderr_has("remote cache: pushed 2 artifact(s)");
+    std::fs::rename(t.path("out"), t.path("outA")).unwrap();
+    assert!(reg.token_requests() > 0, "the bearer token flow was used");
+
+    let auth = t.path("auth.json");
+    reg.write_auth_file(&auth);
+    let auth = auth.display().to_string();
+    let r = build_with(&t, &reg, "cacheB", &["--cert-dir", &ca, "--authfile", &auth, "--offline"]);
+    r.success().stderr_has("packages: 0 compiled, 2 from the remote cache");
+    assert_eq!(digests(&t.path("out")), digests(&t.path("outA")));
+
+    // Wrong credentials (refused at the first token), or no CA (refused at connect): one warning each,
+    // about the registry, not an entry; and a local build.
+    let reference = format!("warning: remote cache: `{}/{REPO}`: ", reg.addr);
+    for (cache, flags) in [("cacheC", vec!["--cert-dir", &ca, "--creds", "nobody:wrong"]), ("cacheD", vec![])] {
+        let r = build_with(&t, &reg, cache, &flags);
+        r.success().stderr_has(&reference).stderr_has("; building locally");
+        assert_eq!(r.stderr.matches("warning: remote cache:").count(), 1, "{}", r.stderr);
+        assert_eq!(r.built(), ["app", "lib"]);
+    }
 }
 
 /// Needs no registry: the one it names cannot be reached. The warning shows even with `-q`.

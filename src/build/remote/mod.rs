@@ -46,7 +46,7 @@ pub struct RemoteCacheSettings {
 /// Why one artifact was not taken from (or given to) the registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("cannot reach the registry")]
+    #[error("cannot use the registry")]
     Connect(#[source] RegistryError),
     #[error("cannot {op}")]
     Registry { op: &'static str, source: RegistryError },
@@ -67,9 +67,17 @@ pub enum RemoteError {
 }
 
 impl RemoteError {
-    /// Whether the registry itself is out of reach (rather than one entry being wrong).
-    fn unreachable(&self) -> bool {
-        matches!(self, RemoteError::Connect(_) | RemoteError::Registry { source: RegistryError::Connect { .. }, .. })
+    /// Whether the registry itself cannot be used (out of reach, or refusing these credentials), rather
+    /// than one entry being wrong: then it is not asked again this run.
+    fn unusable(&self) -> bool {
+        use RegistryError as R;
+        match self {
+            RemoteError::Connect(_) => true,
+            RemoteError::Registry { source, .. } => {
+                matches!(source, R::Connect { .. } | R::Unauthorized { .. } | R::PlainHttpRefused { .. })
+            }
+            _ => false,
+        }
     }
 }
 

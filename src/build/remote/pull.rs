@@ -56,7 +56,7 @@ pub(in crate::build) fn pull(
             }
             Ok(Pulled::Stored(a)) => Some(a.meta.tree_digest),
             Ok(Pulled::Miss | Pulled::Busy) => None,
-            Err(e) if e.unreachable() => {
+            Err(e) if e.unusable() => {
                 remote.gone(&e, "building locally");
                 None
             }
@@ -235,7 +235,7 @@ pub fn lookup(
                 found.missing.insert(i, key.to_string());
                 None
             }
-            Err(e) if e.unreachable() => {
+            Err(e) if e.unusable() => {
                 gone = Some(e);
                 None
             }

@@ -57,7 +57,7 @@ pub(in crate::build) fn push(
                     let r = push_one(client, a, scratch);
                     match &r {
                         Ok(Pushed::Uploaded(bytes)) => remote.reporter.on_remote_pushed(label, *bytes),
-                        Err(e) if e.unreachable() => remote.gone(e, "nothing more pushed"),
+                        Err(e) if e.unusable() => remote.gone(e, "nothing more pushed"),
                         Err(e) => remote.warn(&format!("`{label}`: {}; not pushed", chain(e))),
                         Ok(Pushed::There) => {}
                     }
