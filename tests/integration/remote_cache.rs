@@ -40,12 +40,17 @@ fn build(t: &Test, reg: &TestRegistry, cache: &str, extra: &[&str]) -> Run {
 }
 
 fn build_with(t: &Test, reg: &TestRegistry, cache: &str, extra: &[&str]) -> Run {
+    let args = args(t, reg, cache, extra);
+    t.run_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+}
+
+fn args(t: &Test, reg: &TestRegistry, cache: &str, extra: &[&str]) -> Vec<String> {
     let cache_dir = t.path(cache).display().to_string();
     let remote = format!("{}/{REPO}", reg.addr);
     let mut args = vec!["build", "recipes/app.toml", "--toolchain", "stub", "-o", "out", "--message-format", "json"];
     args.extend(["--format", "tar,oci,oci-archive", "--cache-dir", &cache_dir, "--cache", &remote]);
     args.extend_from_slice(extra);
-    t.run_with(&args, &[])
+    args.into_iter().map(String::from).collect()
 }
 
 /// Every file under `dir` (relative path -> sha256).
@@ -162,6 +167,26 @@ fn registry_machine_b_without_sources_builds_nothing_and_writes_the_same_bytes()
     assert_eq!(events(&again, "package-from-remote-cache"), ["app", "lib"]);
     assert!(events(&again, "package-pushed-to-remote-cache").is_empty());
     assert!(!again.stderr.contains("remote cache: pushed"), "{}", again.stderr);
+}
+
+#[test]
+#[ignore = "tier: registry"]
+fn registry_two_builds_sharing_one_empty_cache_pull_each_key_once() {
+    let reg = TestRegistry::plain();
+    let t = project();
+    let a = machine_a(&t, &reg);
+    std::fs::rename(t.path("dl"), t.path("dl.gone")).unwrap();
+    let args = args(&t, &reg, "cacheB", &["--tls-verify=false", "--offline"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (one, two) = (t.spawn(&args), t.spawn(&args));
+    let (one, two) = (Run::of(one), Run::of(two));
+    one.success();
+    two.success();
+    assert!(one.built().is_empty() && two.built().is_empty());
+    let mut pulled = [events(&one, "package-from-remote-cache"), events(&two, "package-from-remote-cache")].concat();
+    pulled.sort();
+    assert_eq!(pulled, ["app", "lib"], "each key pulled once between them");
+    assert_eq!(digests(&t.path("out")), a);
 }
 
 #[test]

@@ -22,11 +22,9 @@ use crate::registry::{Client, Descriptor, RegistryError};
 enum Pulled {
     /// Downloaded, checked and committed (the layer's size in bytes).
     Hit(Artifact, u64),
-    /// Another process committed the key meanwhile.
+    /// Another process committed the key meanwhile (this one may have waited for its build lock).
     Stored(Artifact),
     Miss,
-    /// Another process holds the key's build lock: the drain waits for it as for any build.
-    Busy,
 }
 
 /// The pull pass: every package whose key is known and not in the local store is asked for in the
@@ -48,14 +46,15 @@ pub(in crate::build) fn pull(
             }
         };
         let client = remote.client("building locally")?;
-        match pull_one(client, store, &tag, inputs) {
+        let waiting = |pid| remote.reporter.on_waiting(label, pid);
+        match pull_one(client, store, &tag, inputs, &waiting) {
             Ok(Pulled::Hit(a, bytes)) => {
                 remote.reporter.on_remote_hit(label, bytes);
                 pulled.insert(i);
                 Some(a.meta.tree_digest)
             }
             Ok(Pulled::Stored(a)) => Some(a.meta.tree_digest),
-            Ok(Pulled::Miss | Pulled::Busy) => None,
+            Ok(Pulled::Miss) => None,
             Err(e) if e.unusable() => {
                 remote.gone(&e, "building locally");
                 None
@@ -141,13 +140,26 @@ fn check_meta(meta: &ArtifactMeta, tag: &str, inputs: &KeyInputs) -> Result<(), 
     Ok(())
 }
 
-/// Asks for one key, and on a hit downloads, checks and commits it under the key's build lock.
-fn pull_one(client: &Client, store: &ArtifactStore, tag: &str, inputs: &KeyInputs) -> Result<Pulled, RemoteError> {
+/// Asks for one key, and on a hit downloads, checks and commits it under the key's build lock. If
+/// another process holds that lock (it is pulling or building the key), `waiting` says so and this one
+/// waits: it holds no other lock and no jobserver token yet, so nothing can deadlock, and it then finds
+/// the artifact stored (or pulls it, if that process failed).
+fn pull_one(
+    client: &Client,
+    store: &ArtifactStore,
+    tag: &str,
+    inputs: &KeyInputs,
+    waiting: &dyn Fn(Option<u32>),
+) -> Result<Pulled, RemoteError> {
     let Some((layer, meta)) = manifest_and_meta(client, tag, inputs)? else { return Ok(Pulled::Miss) };
     let (name, key) = (meta.name.as_str(), meta.key.as_str());
     let lock_path = store.lock_path(name, key);
-    let Some(_lock) = KeyLock::try_acquire(&lock_path).map_err(io("lock", &lock_path))? else {
-        return Ok(Pulled::Busy);
+    let _lock = match KeyLock::try_acquire(&lock_path).map_err(io("lock", &lock_path))? {
+        Some(lock) => lock,
+        None => {
+            waiting(KeyLock::holder(&lock_path));
+            KeyLock::acquire(&lock_path).map_err(io("lock", &lock_path))?
+        }
     };
     if let Some(a) = store.get(name, key) {
         return Ok(Pulled::Stored(a));
