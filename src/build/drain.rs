@@ -83,13 +83,20 @@ struct DrainState<'a> {
     rx: Receiver<Msg>,
 }
 
-/// Builds `todo` (packages the plan did not find in the store) on top of `done`, and returns every
-/// package's artifact, and which of them this run built.
+/// What a drain did: every package's artifact (those that have one), which of them this run built, and
+/// every failure (`--keep-going` goes on after one).
+pub(super) struct Drained {
+    pub(super) artifacts: HashMap<NodeIndex, Artifact>,
+    pub(super) built: Vec<NodeIndex>,
+    pub(super) failures: Vec<BuildError>,
+}
+
+/// Builds `todo` (packages the plan did not find in the store) on top of `done`.
 pub(super) fn drain(
     cx: &Context,
     done: HashMap<NodeIndex, Artifact>,
     todo: &[NodeIndex],
-) -> Result<(HashMap<NodeIndex, Artifact>, Vec<NodeIndex>), BuildError> {
+) -> Result<Drained, BuildError> {
     let (tx, rx) = mpsc::channel::<Msg>();
     let token_tx = tx.clone();
     let helper = cx
@@ -101,7 +108,7 @@ pub(super) fn drain(
     let mut state = DrainState::new(cx, done, todo, tx, rx);
     std::thread::scope(|scope| state.run(scope, &helper));
     drop(helper);
-    super::all_or_failures((state.done, state.built), state.failures)
+    Ok(Drained { artifacts: state.done, built: state.built, failures: state.failures })
 }
 
 impl<'a> DrainState<'a> {

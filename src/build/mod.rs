@@ -148,11 +148,12 @@ fn build_with(
         runner,
         host_tools: &host_tools,
     };
-    let (artifacts, built) = drain::drain(&cx, done, &todo)?;
+    let drained = drain::drain(&cx, done, &todo)?;
+    // What did build is shared even when something else failed (`--keep-going`).
     if let Some(r) = remote.as_ref().filter(|r| r.settings.push) {
-        remote::push(r, graph, &built, &artifacts, &settings.cache_root.join("work"));
+        remote::push(r, graph, &drained.built, &drained.artifacts, &settings.cache_root.join("work"));
     }
-    Ok(artifacts)
+    all_or_failures(drained.artifacts, drained.failures)
 }
 
 /// The artifacts of the plan's stored steps, and the nodes left to build. A stored artifact that has

@@ -191,6 +191,32 @@ fn registry_two_builds_sharing_one_empty_cache_pull_each_key_once() {
 
 #[test]
 #[ignore = "tier: registry"]
+fn registry_with_keep_going_what_built_is_pushed_though_another_package_failed() {
+    let reg = TestRegistry::plain();
+    let t = project()
+        .recipe("bad", &recipe("bad", "app-1.0.tar.gz", &[], &[], "exit 3"))
+        .recipe("top", &recipe("top", "app-1.0.tar.gz", &["lib", "bad"], &[], "mkdir -p \"$DESTDIR/x\""));
+    let cache_dir = t.path("cacheA").display().to_string();
+    let remote = format!("{}/{REPO}", reg.addr);
+    let r = t.run_with(
+        &[
+            "build",
+            "recipes/top.toml",
+            "--toolchain",
+            "stub",
+            "--message-format",
+            "json",
+            "--keep-going",
+            "--tls-verify=false",
+        ],
+        &[("COMPOSE_CACHE_DIR", &cache_dir), ("COMPOSE_CACHE_REGISTRY", &remote), ("COMPOSE_CACHE_PUSH", "1")],
+    );
+    r.code(7).stderr_has("`bad`: phase `install` failed").stderr_has("remote cache: pushed 1 artifact(s)");
+    assert_eq!(events(&r, "package-pushed-to-remote-cache"), ["lib"]);
+}
+
+#[test]
+#[ignore = "tier: registry"]
 fn registry_a_tampered_layer_is_refused_and_built_locally_with_the_same_result() {
     let reg = TestRegistry::plain();
     let t = project();
