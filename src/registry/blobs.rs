@@ -79,7 +79,7 @@ impl Client {
         let resp = self.session.send(op, &Req::new(Method::POST, url.clone(), scopes.to_vec()))?;
         match resp.status() {
             StatusCode::CREATED => Ok(None),
-            StatusCode::ACCEPTED => Ok(Some(location(&resp, &url).ok_or_else(|| no_location(op, &url))?)),
+            StatusCode::ACCEPTED => Ok(Some(location(&resp).ok_or_else(|| no_location(op, &url))?)),
             _ => Err(status_error(op, resp)),
         }
     }
@@ -88,7 +88,7 @@ impl Client {
     fn start_upload(&self, op: &str, url: Url, scopes: &[String]) -> Result<Url, RegistryError> {
         let resp = self.session.send(op, &Req::new(Method::POST, url.clone(), scopes.to_vec()))?;
         match resp.status() {
-            StatusCode::ACCEPTED => location(&resp, &url).ok_or_else(|| no_location(op, &url)),
+            StatusCode::ACCEPTED => location(&resp).ok_or_else(|| no_location(op, &url)),
             _ => Err(status_error(op, resp)),
         }
     }
@@ -114,7 +114,7 @@ impl Client {
                 .long();
             let resp = self.session.send(op, &req)?;
             match resp.status() {
-                StatusCode::ACCEPTED => upload = location(&resp, &upload).ok_or_else(|| no_location(op, &upload))?,
+                StatusCode::ACCEPTED => upload = location(&resp).ok_or_else(|| no_location(op, &upload))?,
                 StatusCode::RANGE_NOT_SATISFIABLE => {
                     let has =
                         resp.headers().get("Range").and_then(|v| v.to_str().ok()).unwrap_or("nothing").to_string();

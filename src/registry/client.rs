@@ -81,6 +81,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_client_is_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Client>();
+    }
+
+    #[test]
     fn registry_names_for_login() {
         assert_eq!(registry_name("localhost:5000").unwrap(), "localhost:5000");
         assert_eq!(registry_name("https://index.docker.io/v1/").unwrap(), "docker.io");

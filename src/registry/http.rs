@@ -157,7 +157,7 @@ impl HttpClients {
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 return Ok(resp);
             }
-            let next = location(&resp, &url).ok_or_else(|| protocol(op, &url, "a redirect without a Location"))?;
+            let next = location(&resp).ok_or_else(|| protocol(op, &url, "a redirect without a Location"))?;
             if resp.status() == StatusCode::SEE_OTHER {
                 (method, body) = (Method::GET, Payload::Empty);
             }
@@ -220,10 +220,11 @@ fn transient(e: &reqwest::Error) -> bool {
     (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()) && !tls && !dns
 }
 
-/// The `Location` of a response, resolved against the URL asked (it may be relative).
-pub(crate) fn location(resp: &Response, asked: &Url) -> Option<Url> {
+/// The `Location` of a response, resolved against the URL that answered (after any redirects: it may
+/// be relative to that one).
+pub(crate) fn location(resp: &Response) -> Option<Url> {
     let value = resp.headers().get(LOCATION)?.to_str().ok()?;
-    asked.join(value).ok()
+    resp.url().join(value).ok()
 }
 
 pub(crate) fn protocol(op: &str, url: &Url, reason: impl Into<String>) -> RegistryError {

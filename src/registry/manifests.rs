@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode};
 use super::blobs::check_digest;
 use super::client::Client;
 use super::http::{Payload, Req, protocol, read_body, status_error};
+use super::reference::valid_tag;
 use super::session::scope;
 use super::{
     DOCKER_LIST, DOCKER_MANIFEST, Descriptor, Manifest, ManifestPut, OCI_INDEX, OCI_MANIFEST, Referrers, ReferrersVia,
@@ -24,6 +25,7 @@ struct IndexJson {
 impl Client {
     /// PUT /v2/<repo>/manifests/<reference> (a tag or a digest; a digest must be the bytes').
     pub fn put_manifest(&self, reference: &str, media_type: &str, bytes: &[u8]) -> Result<ManifestPut, RegistryError> {
+        check_reference(reference)?;
         let digest = sha256_digest(bytes);
         if reference.contains(':') && reference != digest {
             check_digest(reference)?;
@@ -48,6 +50,7 @@ impl Client {
     /// GET, accepting OCI manifest/index and Docker v2 manifest/list; None on 404. Checks the digest
     /// when `reference` is a digest (DigestMismatch).
     pub fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
+        check_reference(reference)?;
         let op = format!("get manifest `{reference}`");
         let url = self.repo_url(&format!("manifests/{reference}"));
         let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(", ");
@@ -135,6 +138,18 @@ impl Client {
     }
 }
 
+/// A tag or a digest: anything else would not name one manifest (or would change the URL).
+fn check_reference(reference: &str) -> Result<(), RegistryError> {
+    match reference.contains(':') {
+        true => check_digest(reference),
+        false if valid_tag(reference) => Ok(()),
+        false => Err(RegistryError::InvalidReference {
+            reference: reference.to_string(),
+            reason: "a tag is 1 to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'".into(),
+        }),
+    }
+}
+
 /// `sha256:HEX` -> `sha256-HEX`.
 pub fn referrers_tag(digest: &str) -> String {
     digest.replacen(':', "-", 1)
@@ -185,6 +200,10 @@ mod tests {
     #[test]
     fn referrers_tag_of_a_digest() {
         assert_eq!(referrers_tag("sha256:abc"), "sha256-abc");
+        assert!(check_reference(&referrers_tag(crate::registry::EMPTY_DIGEST)).is_ok());
+        assert!(check_reference(crate::registry::EMPTY_DIGEST).is_ok());
+        assert!(check_reference("a/b").is_err());
+        assert!(check_reference("sha256:abc").is_err());
     }
 
     #[test]

@@ -21,6 +21,8 @@ mod session;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fake;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use auth::Credentials;
 pub use client::{Client, login};
 pub use error::RegistryError;
+pub use manifests::referrers_tag;
 pub use reference::Reference;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -113,7 +113,7 @@ pub(crate) fn valid_registry(registry: &str) -> bool {
     host_ok && port_ok
 }
 
-fn valid_tag(tag: &str) -> bool {
+pub(crate) fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.len() <= 128
         && !tag.starts_with(['.', '-'])

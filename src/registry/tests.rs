@@ -20,14 +20,23 @@ struct Server {
 
 impl Server {
     fn plain() -> Server {
-        Server::start(false)
+        Server::start(false, false)
     }
 
     fn basic() -> Server {
-        Server::start(true)
+        Server::start(true, false)
     }
 
-    fn start(auth: bool) -> Server {
+    /// https with a certificate from a test CA (`cert_dir()` holds `ca.crt`), and basic auth.
+    fn tls_basic() -> Server {
+        Server::start(true, true)
+    }
+
+    fn cert_dir(&self) -> PathBuf {
+        self.dir.path().join("certs")
+    }
+
+    fn start(auth: bool, tls: bool) -> Server {
         assert!(Path::new(REGISTRY_BIN).exists(), "{REGISTRY_BIN} is missing: apt-get install docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -36,6 +45,10 @@ impl Server {
             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
             dir.path().join("storage").display()
         );
+        if tls {
+            let (cert, key) = test_ca(dir.path());
+            config.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
+        }
         if auth {
             let out = Command::new("htpasswd").args(["-Bbn", USER, PASS]).output().expect("htpasswd (apache2-utils)");
             assert!(out.status.success(), "htpasswd: {}", String::from_utf8_lossy(&out.stderr));
@@ -79,6 +92,47 @@ impl Server {
         let hex = digest.strip_prefix("sha256:").unwrap();
         self.dir.path().join(format!("storage/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
     }
+}
+
+/// A CA in `dir/certs/ca.crt` and a certificate it signed for 127.0.0.1 (returned with its key).
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir(dir.join("certs")).unwrap();
+    let ext = dir.join("ext.cnf");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let p = |name: &str| dir.join(name).display().to_string();
+    let ca = dir.join("certs/ca.crt").display().to_string();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let steps: Vec<Vec<String>> = vec![
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &p("ca.key"), "-out", &ca, "-days", "2", "-subj", "/CN=compose test CA"],
+        ]
+        .concat()
+        .iter()
+        .chain(&["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"])
+        .map(|s| s.to_string())
+        .collect(),
+        [&["req"][..], &ec, &["-keyout", &p("server.key"), "-out", &p("server.csr"), "-subj", "/CN=127.0.0.1"]]
+            .concat()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ["x509", "-req", "-in", &p("server.csr"), "-CA", &ca, "-CAkey", &p("ca.key"), "-CAcreateserial"]
+            .iter()
+            .chain(&["-out", &p("server.crt"), "-days", "2", "-extfile", &p("ext.cnf")])
+            .map(|s| s.to_string())
+            .collect(),
+    ];
+    for args in steps {
+        let out = Command::new("openssl").args(&args).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    (dir.join("server.crt"), dir.join("server.key"))
 }
 
 impl Drop for Server {

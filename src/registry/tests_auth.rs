@@ -68,3 +68,37 @@ fn registry_plain_http_needs_tls_verify_false() {
     eprintln!("tls_verify true against plain HTTP: {e}: {:?}", super::super::error::chain_text(&e));
     assert!(e.hint().unwrap().contains("--tls-verify=false"), "{:?}", e.hint());
 }
+
+#[test]
+#[ignore = "tier: registry"]
+fn registry_tls_with_a_private_ca() {
+    let server = Server::tls_basic();
+    let with_creds = Options { credentials: Some(creds()), retries: 0, ..Options::default() };
+    let e = Client::connect(&server.reference("app"), &with_creds).err().unwrap();
+    assert!(matches!(e, RegistryError::Connect { .. }), "{e:?}");
+    assert_eq!(
+        e.hint().unwrap(),
+        "pass --cert-dir DIR with the registry's CA (`*.crt`), or add the CA to the system store"
+    );
+
+    let trusted = Options { cert_dir: Some(server.cert_dir()), ..with_creds.clone() };
+    let client = server.client("app", &trusted);
+    let data = b"over verified TLS".to_vec();
+    let (digest, size) = blob(&data);
+    assert_eq!(
+        client.push_blob(&digest, size, BlobSource::Bytes(&data), None).unwrap(),
+        BlobPush::Uploaded { chunks: 1 }
+    );
+
+    // --tls-verify=false: the unverified certificate of the registry named is accepted (still https:
+    // this server answers plain HTTP with 400, so a fall back to http could not have worked).
+    let unverified = Options { tls_verify: false, ..with_creds };
+    assert!(server.client("app", &unverified).has_blob(&digest).unwrap());
+    let e = Client::connect(
+        &server.reference("app"),
+        &Options { cert_dir: Some(server.dir.path().join("none")), ..trusted },
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, RegistryError::CertDir { .. }), "{e:?}");
+}
