@@ -22,6 +22,15 @@ pub trait Reporter: Sync {
         let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into());
         self.note(&format!("waiting for another compose building {package} (pid {pid})"))
     }
+    /// `package` came from the remote artifact cache (`bytes`: the layer downloaded) instead of being built.
+    fn on_remote_hit(&self, _package: &str, _bytes: u64) {}
+    /// `package`'s artifact, built by this run, was pushed to the remote artifact cache (`bytes` uploaded).
+    fn on_remote_pushed(&self, _package: &str, _bytes: u64) {}
+    /// A `warning: ...` line for people: shown even when progress is not (`-q`). The default says it
+    /// through `note`.
+    fn warning(&self, line: &str) {
+        self.note(line)
+    }
     /// One plain line for people (stderr).
     fn note(&self, _line: &str) {}
 }

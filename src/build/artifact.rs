@@ -68,6 +68,11 @@ impl ArtifactStore {
         Ok(ArtifactStore { root })
     }
 
+    /// `artifacts-v1/`: temp directories beside the entries make a commit a rename.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn dir(&self, name: &str, key: &str) -> PathBuf {
         self.root.join(format!("{name}-{key}"))
     }

@@ -74,6 +74,8 @@ struct DrainState<'a> {
     /// Key inputs of each ready package, computed when its dependencies were done.
     inputs: HashMap<NodeIndex, KeyInputs>,
     running: HashSet<NodeIndex>,
+    /// Packages this run built (not found in the store), in the order they finished.
+    built: Vec<NodeIndex>,
     /// Tokens asked of the jobserver helper and not received yet.
     requested: usize,
     failures: Vec<BuildError>,
@@ -81,13 +83,20 @@ struct DrainState<'a> {
     rx: Receiver<Msg>,
 }
 
-/// Builds `todo` (packages the plan did not find in the store) on top of `done`, and returns every
-/// package's artifact.
+/// What a drain did: every package's artifact (those that have one), which of them this run built, and
+/// every failure (`--keep-going` goes on after one).
+pub(super) struct Drained {
+    pub(super) artifacts: HashMap<NodeIndex, Artifact>,
+    pub(super) built: Vec<NodeIndex>,
+    pub(super) failures: Vec<BuildError>,
+}
+
+/// Builds `todo` (packages the plan did not find in the store) on top of `done`.
 pub(super) fn drain(
     cx: &Context,
     done: HashMap<NodeIndex, Artifact>,
     todo: &[NodeIndex],
-) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
+) -> Result<Drained, BuildError> {
     let (tx, rx) = mpsc::channel::<Msg>();
     let token_tx = tx.clone();
     let helper = cx
@@ -99,7 +108,7 @@ pub(super) fn drain(
     let mut state = DrainState::new(cx, done, todo, tx, rx);
     std::thread::scope(|scope| state.run(scope, &helper));
     drop(helper);
-    super::all_or_failures(state.done, state.failures)
+    Ok(Drained { artifacts: state.done, built: state.built, failures: state.failures })
 }
 
 impl<'a> DrainState<'a> {
@@ -125,6 +134,7 @@ impl<'a> DrainState<'a> {
             done,
             inputs: HashMap::new(),
             running: HashSet::new(),
+            built: Vec::new(),
             requested: 0,
             failures: Vec::new(),
             tx,
@@ -190,6 +200,7 @@ impl<'a> DrainState<'a> {
         let artifact = result.map(|f| match f {
             Finished::Built(a) => {
                 self.cx.reporter.on_build_done(name, Duration::from_secs_f64(a.meta.build_seconds));
+                self.built.push(node);
                 a
             }
             Finished::Stored(a) => {

@@ -6,8 +6,10 @@
 //! never run more than N jobs. The ready package with the longest remaining path (weighted by its last
 //! recorded build time) goes first.
 //!
-//! `build` reads as its steps: `plan` (keys, what the store holds), take the stored artifacts, check the
-//! host tools, probe the sandbox, fetch every source, make the jobserver, then `drain::drain`. The rules
+//! `build` reads as its steps: with a remote cache, `remote::pull` (what the registry has for keys the
+//! store lacks), then `plan` (keys, what the store holds), take the stored artifacts, check the host
+//! tools, probe the sandbox, fetch every source, make the jobserver, `drain::drain`, and with
+//! `--cache-push`, `remote::push` of what was built. The rules
 //! of the schedule live in `queue` (pure data, unit-tested); `drain` runs them with threads and a
 //! channel, and owns every piece of mutable state in one `DrainState`.
 //!
@@ -29,12 +31,13 @@ pub mod lock;
 mod plan;
 mod queue;
 pub mod reason;
+pub mod remote;
 pub mod sandbox;
 #[cfg(test)]
 mod tests;
 
 use petgraph::graph::NodeIndex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::graph::BuildGraph;
@@ -57,6 +60,8 @@ pub struct BuildSettings {
     /// of build keys: only `compose verify` sets it (through `COMPOSE_INTERNAL_PHASE_ENV`), to run its
     /// perturbed rebuild under a shifted clock in a fresh cache.
     pub phase_env: Vec<(String, String)>,
+    /// `--cache REGISTRY/REPO`: a registry below the local store (`remote`); `None`: local only.
+    pub remote: Option<remote::RemoteCacheSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,12 +115,17 @@ fn build_with(
     janitor: &Janitor,
     runner: &drain::Runner<'_>,
 ) -> Result<HashMap<NodeIndex, Artifact>, BuildError> {
-    let steps = plan(graph, settings)?;
     let store = ArtifactStore::open(&settings.cache_root).map_err(BuildError::OpenStore)?;
+    let remote = settings.remote.as_ref().map(|r| remote::Remote::new(r, reporter));
+    let pulled = match &remote {
+        Some(r) => remote::pull(graph, settings, &store, r)?,
+        None => HashSet::new(),
+    };
+    let steps = plan(graph, settings)?;
     // What killed builds and ended failed runs left, in any process: only unclaimed directories go.
     lock::sweep(&settings.cache_root.join("work"));
     store.sweep();
-    let (done, todo) = take_stored(&steps, &store, reporter);
+    let (done, todo) = take_stored(&steps, &store, reporter, &pulled);
     if todo.is_empty() {
         return Ok(done);
     }
@@ -138,15 +148,22 @@ fn build_with(
         runner,
         host_tools: &host_tools,
     };
-    drain::drain(&cx, done, &todo)
+    let drained = drain::drain(&cx, done, &todo)?;
+    // What did build is shared even when something else failed (`--keep-going`).
+    if let Some(r) = remote.as_ref().filter(|r| r.settings.push) {
+        remote::push(r, graph, &drained.built, &drained.artifacts, &settings.cache_root.join("work"));
+    }
+    all_or_failures(drained.artifacts, drained.failures)
 }
 
 /// The artifacts of the plan's stored steps, and the nodes left to build. A stored artifact that has
-/// gone since the plan (removed by hand, or its `meta.json` now unreadable) is built again.
+/// gone since the plan (removed by hand, or its `meta.json` now unreadable) is built again. Those just
+/// `pulled` from the remote cache were reported as such, not as cached.
 fn take_stored(
     steps: &[PlanStep],
     store: &ArtifactStore,
     reporter: &dyn Reporter,
+    pulled: &HashSet<NodeIndex>,
 ) -> (HashMap<NodeIndex, Artifact>, Vec<NodeIndex>) {
     let mut done = HashMap::new();
     let mut todo = Vec::new();
@@ -154,7 +171,9 @@ fn take_stored(
         match s.key.as_deref().filter(|_| s.cached).and_then(|k| store.get(&s.name, k)) {
             Some(a) => {
                 done.insert(s.node, a);
-                reporter.on_cached(&s.label);
+                if !pulled.contains(&s.node) {
+                    reporter.on_cached(&s.label);
+                }
             }
             None => todo.push(s.node),
         }

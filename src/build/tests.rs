@@ -50,6 +50,7 @@ fn settings(dir: &Path, keep_going: bool) -> BuildSettings {
         keep_going,
         fetch: FetchSettings { offline: true, ..Default::default() },
         phase_env: Vec::new(),
+        remote: None,
     }
 }
 

@@ -13,8 +13,9 @@ use compose::report::Reporter;
 
 use super::image::{FormatArg, ImageArgs};
 use super::messages::{self, JsonReporter, MessageFormat};
+use super::registry_args::RegistryArgs;
 use super::reporter::CliReporter;
-use super::settings::CommonArgs;
+use super::settings::{CacheArgs, CommonArgs};
 use super::{Failure, absolute, exit, load, settings};
 
 #[derive(Args)]
@@ -36,6 +37,10 @@ pub struct BuildArgs {
     image: ImageArgs,
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Run build steps without namespaces. Recorded in every build key.
     #[arg(long)]
     no_sandbox: bool,
@@ -64,8 +69,6 @@ pub struct BuildArgs {
     push: Option<String>,
     #[command(flatten)]
     sign: super::push::SignArgs,
-    #[command(flatten)]
-    registry: super::registry_args::RegistryArgs,
     #[arg(short, long)]
     quiet: bool,
     #[arg(short, long)]
@@ -78,6 +81,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let platforms = super::platforms(args.platform.as_deref())?;
     check_push_flags(&args)?;
     let cache_dir = common.cache_dir.clone();
+    let mut settings = common.build(!args.no_sandbox, args.keep_going);
+    settings.remote = common.remote(args.cache.cache.as_deref(), args.cache.cache_push, &args.registry)?;
     let request = BuildRequest {
         recipe: args.recipe.clone(),
         toolchain: args.toolchain.clone(),
@@ -88,7 +93,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
             locked: args.locked,
         },
         timings: args.timings,
-        settings: common.build(!args.no_sandbox, args.keep_going),
+        settings,
     };
     let planned = pipeline::plan(request).map_err(|e| failure(e, &args.recipe, offline, None))?;
     if args.dry_run {
@@ -114,7 +119,8 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
         MessageFormat::Json => messages::outcome(&outcome),
     }
     if !args.quiet {
-        summary(&outcome, &args);
+        let remote = planned.request.settings.remote.is_some();
+        summary(&outcome, &args, remote.then(|| human.counts()));
     }
     match &args.push {
         Some(r) => super::push::after_build(&outcome, r, &args.sign, &args.registry, &cache_dir, reporter),
@@ -198,8 +204,9 @@ fn output_lines(o: &Outcome) -> Vec<String> {
     lines
 }
 
-/// The closing lines for people (stderr): sizes, stage times, and how to run the image.
-fn summary(o: &Outcome, args: &BuildArgs) {
+/// The closing lines for people (stderr): sizes, stage times, with a remote cache the packages compiled
+/// and downloaded, and how to run the image.
+fn summary(o: &Outcome, args: &BuildArgs, counts: Option<(usize, usize)>) {
     let secs = |s: Stage| o.stage_time(s).as_secs_f64();
     let all: f64 = o.stages.iter().map(|(_, d)| d.as_secs_f64()).sum();
     eprintln!(
@@ -212,6 +219,9 @@ fn summary(o: &Outcome, args: &BuildArgs) {
         secs(Stage::Export),
         secs(Stage::Record),
     );
+    if let Some((compiled, remote)) = counts {
+        eprintln!("packages: {compiled} compiled, {remote} from the remote cache");
+    }
     let r = o.reference.familiar();
     eprintln!("next:");
     if args.image.format.contains(&FormatArg::OciArchive) {

@@ -69,6 +69,17 @@ impl Reporter for JsonReporter<'_> {
         emit(json!({"reason": "package-waiting", "package": package, "pid": pid}));
         self.inner.on_waiting(package, pid)
     }
+    fn on_remote_hit(&self, package: &str, bytes: u64) {
+        emit(json!({"reason": "package-from-remote-cache", "package": package, "size": bytes}));
+        self.inner.on_remote_hit(package, bytes)
+    }
+    fn on_remote_pushed(&self, package: &str, bytes: u64) {
+        emit(json!({"reason": "package-pushed-to-remote-cache", "package": package, "size": bytes}));
+        self.inner.on_remote_pushed(package, bytes)
+    }
+    fn warning(&self, line: &str) {
+        self.inner.warning(line)
+    }
     fn note(&self, line: &str) {
         self.inner.note(line)
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -15,6 +16,9 @@ pub struct CliReporter {
     verbose: bool,
     quiet: bool,
     started: Instant,
+    /// Packages compiled, and taken from the remote cache, for the summary.
+    compiled: AtomicUsize,
+    from_remote: AtomicUsize,
 }
 
 impl CliReporter {
@@ -25,7 +29,14 @@ impl CliReporter {
             verbose,
             quiet,
             started: Instant::now(),
+            compiled: AtomicUsize::new(0),
+            from_remote: AtomicUsize::new(0),
         }
+    }
+
+    /// How many packages this run compiled, and how many came from the remote cache.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.compiled.load(Ordering::Relaxed), self.from_remote.load(Ordering::Relaxed))
     }
 
     fn line(&self, package: &str, text: &str) {
@@ -84,6 +95,7 @@ impl Reporter for CliReporter {
         self.bar(package, phase);
     }
     fn on_build_done(&self, package: &str, took: Duration) {
+        self.compiled.fetch_add(1, Ordering::Relaxed);
         self.finish_bar(package);
         self.line(package, &format!("built in {:.1}s", took.as_secs_f64()));
     }
@@ -91,6 +103,13 @@ impl Reporter for CliReporter {
         if self.verbose {
             self.line(package, "cached");
         }
+    }
+    fn on_remote_hit(&self, package: &str, bytes: u64) {
+        self.from_remote.fetch_add(1, Ordering::Relaxed);
+        self.line(package, &format!("from the remote cache ({})", compose::cache::format_size(bytes)));
+    }
+    fn on_remote_pushed(&self, package: &str, bytes: u64) {
+        self.line(package, &format!("pushed to the remote cache ({})", compose::cache::format_size(bytes)));
     }
     fn on_build_failed(&self, package: &str) {
         self.finish_bar(package);
@@ -101,6 +120,12 @@ impl Reporter for CliReporter {
             for r in reasons {
                 self.line(package, &format!("why: {r}"));
             }
+        }
+    }
+    fn warning(&self, line: &str) {
+        match &self.bars {
+            Some((m, _)) => drop(m.println(line)),
+            None => eprintln!("{line}"),
         }
     }
     fn note(&self, line: &str) {

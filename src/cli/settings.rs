@@ -8,7 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use compose::build::BuildSettings;
+use compose::build::remote::RemoteCacheSettings;
+use compose::registry::Reference;
 use compose::source::FetchSettings;
+
+use super::registry_args::RegistryArgs;
+use super::{Failure, exit};
 
 /// Default SOURCE_DATE_EPOCH when neither the environment nor a flag sets one: 2023-11-14T22:13:20Z.
 pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 1_700_000_000;
@@ -19,6 +24,10 @@ pub struct Common {
     pub source_date_epoch: u64,
     pub offline: bool,
     pub mirrors: Vec<String>,
+    /// The remote artifact cache from $COMPOSE_CACHE_REGISTRY or the config file (`--cache` wins).
+    pub cache_registry: Option<String>,
+    /// `--cache-push` from $COMPOSE_CACHE_PUSH or the config file.
+    pub cache_push: bool,
 }
 
 impl Common {
@@ -42,8 +51,49 @@ impl Common {
             keep_going,
             fetch: self.fetch(),
             phase_env: phase_env(),
+            remote: None,
         }
     }
+
+    /// The remote artifact cache: `--cache` (else the environment or config file's) as REGISTRY/REPO,
+    /// pushed to with `--cache-push` (or its environment or config setting). A malformed reference, a
+    /// tag in it, or a push without a registry is a usage error (exit 2).
+    pub fn remote(
+        &self,
+        cache: Option<&str>,
+        push: bool,
+        registry: &RegistryArgs,
+    ) -> Result<Option<RemoteCacheSettings>, Failure> {
+        let push = push || self.cache_push;
+        let usage = |m: String, hint: &str| Failure::msg(exit::USAGE, m, Some(hint.to_string()));
+        let Some(text) = cache.or(self.cache_registry.as_deref()) else {
+            if push {
+                return Err(usage("--cache-push needs a registry to push to".into(), "add `--cache REGISTRY/REPO`"));
+            }
+            return Ok(None);
+        };
+        let options = registry.options()?;
+        let hint = "`--cache` takes a registry repository, e.g. `registry.example:5000/team/compose-cache`";
+        let reference = Reference::parse(text).map_err(|e| usage(format!("--cache `{text}`: {e}"), hint))?;
+        if reference.tag.is_some() || reference.digest.is_some() {
+            return Err(usage(format!("--cache `{text}`: names a tag or digest; each artifact is its own tag"), hint));
+        }
+        Ok(Some(RemoteCacheSettings { reference, options, push }))
+    }
+}
+
+/// `--cache` and `--cache-push` of `compose build`.
+#[derive(clap::Args, Clone, Default)]
+pub struct CacheArgs {
+    /// A registry repository used as a shared artifact cache below the local one: a package whose build
+    /// key it holds is downloaded, checked and stored instead of built. Default: $COMPOSE_CACHE_REGISTRY,
+    /// the config file's `cache_registry`; none.
+    #[arg(long, value_name = "REGISTRY/REPO")]
+    pub cache: Option<String>,
+    /// Upload every package this run builds to the --cache registry. Whoever can push there decides what
+    /// others run: keep it to trusted CI. Default: $COMPOSE_CACHE_PUSH, the config file's `cache_push`; off.
+    #[arg(long)]
+    pub cache_push: bool,
 }
 
 /// The flags every command that touches the cache shares.
@@ -70,6 +120,8 @@ pub struct ConfigFile {
     pub jobs: Option<usize>,
     pub offline: Option<bool>,
     pub mirrors: Option<Vec<String>>,
+    pub cache_registry: Option<String>,
+    pub cache_push: Option<bool>,
 }
 
 /// Where the config file is looked for: `$COMPOSE_CONFIG`, else `$XDG_CONFIG_HOME/compose/config.toml`,
@@ -92,7 +144,7 @@ pub fn load_config(path: &Path) -> Result<ConfigFile, String> {
     let cfg: ConfigFile = toml::from_str(&text).map_err(|e| {
         let (line, col) = compose::recipe::line_col(&text, e.span().map(|s| s.start).unwrap_or(0));
         format!(
-            "{}:{line}:{col}: {} (keys: cache_dir, jobs, offline, mirrors; see docs/cli.md)",
+            "{}:{line}:{col}: {} (keys: cache_dir, jobs, offline, mirrors, cache_registry, cache_push; see docs/cli.md)",
             path.display(),
             e.message().trim()
         )
@@ -182,5 +234,15 @@ pub fn common(args: &CommonArgs, jobs_flag: Option<usize>) -> Result<Common, Str
             return Err(format!("mirror `{m}` is neither an absolute directory nor a URL"));
         }
     }
-    Ok(Common { cache_dir, jobs, source_date_epoch: source_date_epoch()?, offline, mirrors })
+    // Set but empty, $COMPOSE_CACHE_REGISTRY turns off a config file's registry (`compose verify`'s builds).
+    let cache_registry = match std::env::var("COMPOSE_CACHE_REGISTRY") {
+        Ok(v) => Some(v.trim().to_string()).filter(|v| !v.is_empty()),
+        Err(_) => cfg.cache_registry,
+    };
+    let cache_push = match var("COMPOSE_CACHE_PUSH") {
+        Some(v) => parse_bool("COMPOSE_CACHE_PUSH", &v)?,
+        None => cfg.cache_push.unwrap_or(false),
+    };
+    let source_date_epoch = source_date_epoch()?;
+    Ok(Common { cache_dir, jobs, source_date_epoch, offline, mirrors, cache_registry, cache_push })
 }

@@ -63,6 +63,7 @@ fn request(dir: &Path, out: &str) -> BuildRequest {
             keep_going: false,
             fetch: FetchSettings { offline: true, ..Default::default() },
             phase_env: Vec::new(),
+            remote: None,
         },
         lock: LockPolicy { path: dir.join("recipes/hello.lock"), locked: false },
         timings: false,

@@ -298,7 +298,7 @@ fn sanitised_mode(shipped: u32) -> u32 {
 }
 
 /// Splits an archive path into its components, dropping `.` and empty ones.
-fn components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
+pub(crate) fn components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
     if raw.starts_with(b"/") {
         return Err("absolute path");
     }
@@ -317,7 +317,7 @@ fn components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
 /// the directories it climbs are then real ones (no entry passes through a symlink), so the link
 /// stays inside even when it points at other links. After a name, `..` could climb out of a
 /// symlinked directory: `a/up -> ..` plus `b -> a/up/..` is dest/.. though each looks harmless.
-fn symlink_check(mut depth: usize, target: &[u8]) -> Result<(), &'static str> {
+pub(crate) fn symlink_check(mut depth: usize, target: &[u8]) -> Result<(), &'static str> {
     if target.starts_with(b"/") {
         return Err("symlink target is absolute");
     }

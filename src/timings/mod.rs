@@ -136,6 +136,17 @@ impl Reporter for Recorder<'_> {
     fn on_waiting(&self, package: &str, pid: Option<u32>) {
         self.inner.on_waiting(package, pid)
     }
+    fn on_remote_hit(&self, package: &str, bytes: u64) {
+        // Not built here: shown as cached, as a package the local store had.
+        self.state.lock().expect("not poisoned").entry(package.to_string()).or_default().2 = true;
+        self.inner.on_remote_hit(package, bytes)
+    }
+    fn on_remote_pushed(&self, package: &str, bytes: u64) {
+        self.inner.on_remote_pushed(package, bytes)
+    }
+    fn warning(&self, line: &str) {
+        self.inner.warning(line)
+    }
     fn note(&self, line: &str) {
         self.inner.note(line)
     }

@@ -120,6 +120,9 @@ fn command(req: &ChildRequest, platform: Option<&Platform>, spec: &BuildSpec) ->
     for v in SETTINGS_ENV {
         cmd.env_remove(v);
     }
+    // Both builds build everything themselves: set but empty, this also turns off a config file's
+    // `cache_registry` (and so `cache_push`).
+    cmd.env("COMPOSE_CACHE_REGISTRY", "").env_remove("COMPOSE_CACHE_PUSH");
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
     if !spec.phase_env.is_empty() {
         let lines: Vec<String> = spec.phase_env.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -29,6 +29,7 @@ mod records;
 mod push;
 mod registry_e2e;
 mod registry_harness;
+mod remote_cache;
 mod sandbox;
 mod scheduler;
 mod signing;
