@@ -96,13 +96,15 @@ pub fn after_build(
         let hint = "build with `--format oci-archive` (the default) or `--format oci`";
         return Err(Failure::msg(exit::USAGE, "--push needs an OCI image".into(), Some(hint.into())));
     };
-    let image = oci.files.iter().map(|f| f.path.clone()).min_by_key(|p| !p.is_dir()).expect("an OCI output was written");
+    let image =
+        oci.files.iter().map(|f| f.path.clone()).min_by_key(|p| !p.is_dir()).expect("an OCI output was written");
     let several = outcome.platforms.len() > 1;
     let mut attachments = Vec::new();
     for p in &outcome.platforms {
         let subject = several.then(|| oci.digests_for(&p.part.platform).map(|d| d.manifest)).flatten();
         for r in &p.records {
-            let kind = [Kind::Spdx, Kind::CycloneDx].into_iter().find(|k| r.path.to_string_lossy().ends_with(k.suffix()));
+            let kind =
+                [Kind::Spdx, Kind::CycloneDx].into_iter().find(|k| r.path.to_string_lossy().ends_with(k.suffix()));
             if let Some(kind) = kind {
                 attachments.push(Attachment { kind, path: r.path.clone(), subject: subject.clone() });
             }
@@ -140,12 +142,12 @@ fn report(o: &PushOutcome) {
     let b = &o.blobs;
     eprintln!("pushed {} in {:.2}s", o.reference, o.took.as_secs_f64());
     eprintln!(
-        "  blobs: {} uploaded ({} bytes in {} chunk(s)), {} already there, {} mounted; {} manifest(s)",
+        "  blobs: {} uploaded ({} bytes in {} request(s)), {} already there, {} mounted; {} manifest(s)",
         b.uploaded, b.bytes_uploaded, b.chunks, b.existed, b.mounted, o.manifests
     );
     for a in &o.attachments {
         let state = if a.pushed { format!("attached ({})", a.via) } else { "already attached".into() };
-        eprintln!("  {} `{}` {state}: {} on {}", a.kind.label(), a.title, a.manifest, a.subject);
+        eprintln!("  {} `{}` {state}: {} (on {})", a.kind.label(), a.title, a.manifest, short(&a.subject));
     }
     if let Some(k) = &o.signed_by {
         eprintln!("  signed with key {k}");
@@ -155,6 +157,11 @@ fn report(o: &PushOutcome) {
         eprintln!("  nothing uploaded: the registry already had every blob and attachment");
     }
     println!("{}", o.digest);
+}
+
+/// `sha256:` and the first 12 hex digits.
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
 }
 
 pub fn failure(e: PublishError) -> Failure {

@@ -107,13 +107,21 @@ impl<'c> Attacher<'c> {
 
     /// Attaches the record `a` (its subject found in `top`), as a DSSE envelope when it is the
     /// provenance and a key is given.
-    pub fn attach_record(&mut self, top: &Node, a: &Attachment, key: Option<&SigningKey>) -> Result<Attached, PublishError> {
-        let bytes = std::fs::read(&a.path).map_err(|source| PublishError::ReadRecord { path: a.path.clone(), source })?;
+    pub fn attach_record(
+        &mut self,
+        top: &Node,
+        a: &Attachment,
+        key: Option<&SigningKey>,
+    ) -> Result<Attached, PublishError> {
+        let bytes =
+            std::fs::read(&a.path).map_err(|source| PublishError::ReadRecord { path: a.path.clone(), source })?;
         let subject = subject_of(top, a.subject.as_deref())?;
         let title = a.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         match (a.kind, key) {
             (Kind::Provenance, Some(key)) => {
-                self.attach_signed(&subject, Kind::Provenance, &format!("{title}.dsse"), PAYLOAD_TYPE_IN_TOTO, &bytes, key)
+                let signed = crate::sign::default_output(&a.path);
+                let title = signed.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                self.attach_signed(&subject, Kind::Provenance, &title, PAYLOAD_TYPE_IN_TOTO, &bytes, key)
             }
             (kind, _) => self.attach(&subject, kind, &title, kind.artifact_type(), &bytes),
         }
@@ -169,15 +177,22 @@ impl<'c> Attacher<'c> {
         let repo = format!("{}/{}", self.client.registry(), self.client.repository());
         if !self.empty_pushed {
             let op = format!("push the empty config to `{repo}`");
-            self.client.push_blob(EMPTY_DIGEST, 2, BlobSource::Bytes(b"{}"), None).map_err(PublishError::registry(op))?;
+            self.client
+                .push_blob(EMPTY_DIGEST, 2, BlobSource::Bytes(b"{}"), None)
+                .map_err(PublishError::registry(op))?;
             self.empty_pushed = true;
         }
         let op = format!("push the {} `{title}` to `{repo}`", kind.label());
-        self.client.push_blob(&layer.digest, layer.size, BlobSource::Bytes(bytes), None).map_err(PublishError::registry(op.clone()))?;
+        self.client
+            .push_blob(&layer.digest, layer.size, BlobSource::Bytes(bytes), None)
+            .map_err(PublishError::registry(op.clone()))?;
         let manifest = crate::export::canonical(&artifact_manifest(kind, subject, &layer, title));
         let mut d = descriptor(MANIFEST_TYPE, &manifest, Some(title));
         d.artifact_type = Some(kind.artifact_type().to_string());
-        let put = self.client.put_manifest(&d.digest, MANIFEST_TYPE, &manifest).map_err(PublishError::registry(op.clone()))?;
+        let put = self
+            .client
+            .put_manifest(&d.digest, MANIFEST_TYPE, &manifest)
+            .map_err(PublishError::registry(op.clone()))?;
         if !put.subject_accepted {
             self.client.add_to_referrers_tag(&subject.digest, &d).map_err(PublishError::registry(op))?;
         }
@@ -187,7 +202,15 @@ impl<'c> Attacher<'c> {
         Ok(a)
     }
 
-    fn attached(&self, kind: Kind, title: &str, subject: &Descriptor, manifest: &str, layer: Descriptor, pushed: bool) -> Attached {
+    fn attached(
+        &self,
+        kind: Kind,
+        title: &str,
+        subject: &Descriptor,
+        manifest: &str,
+        layer: Descriptor,
+        pushed: bool,
+    ) -> Attached {
         let via = match self.referrers.get(&subject.digest).map(|(_, v)| v) {
             Some(ReferrersVia::Api) => "referrers API",
             _ => "referrers tag",
@@ -204,7 +227,12 @@ impl<'c> Attacher<'c> {
     }
 
     /// The referrers of `subject` of this kind and title, each with its manifest.
-    fn existing(&mut self, subject: &Descriptor, kind: Kind, title: &str) -> Result<Vec<(Descriptor, Value)>, PublishError> {
+    fn existing(
+        &mut self,
+        subject: &Descriptor,
+        kind: Kind,
+        title: &str,
+    ) -> Result<Vec<(Descriptor, Value)>, PublishError> {
         if !self.referrers.contains_key(&subject.digest) {
             let op = format!("list the referrers of {}", subject.digest);
             let r = self.client.referrers(&subject.digest).map_err(PublishError::registry(op))?;
@@ -232,11 +260,9 @@ impl<'c> Attacher<'c> {
 /// The descriptor of `subject` (a manifest digest) in `top`, or `top` itself.
 pub fn subject_of(top: &Node, subject: Option<&str>) -> Result<Descriptor, PublishError> {
     let Some(digest) = subject else { return Ok(bare(&top.descriptor)) };
-    top.manifests()
-        .into_iter()
-        .find(|m| m.descriptor.digest == digest)
-        .map(|m| bare(&m.descriptor))
-        .ok_or_else(|| PublishError::Layout { path: PathBuf::new(), reason: format!("no manifest {digest} in the image") })
+    top.manifests().into_iter().find(|m| m.descriptor.digest == digest).map(|m| bare(&m.descriptor)).ok_or_else(|| {
+        PublishError::Layout { path: PathBuf::new(), reason: format!("no manifest {digest} in the image") }
+    })
 }
 
 /// A descriptor with only media type, digest and size (what a `subject` holds).

@@ -59,7 +59,10 @@ impl Layout {
         let index: Value = read_json(&root.join("index.json"), path)?;
         let entries = index["manifests"].as_array().cloned().unwrap_or_default();
         let [entry] = entries.as_slice() else {
-            return Err(bad(path, format!("`index.json` tags {} images; compose pushes a layout of one", entries.len())));
+            return Err(bad(
+                path,
+                format!("`index.json` tags {} images; compose pushes a layout of one", entries.len()),
+            ));
         };
         let descriptor: Descriptor =
             serde_json::from_value(entry.clone()).map_err(|e| bad(path, format!("`index.json`: {e}")))?;
@@ -76,13 +79,15 @@ impl Layout {
     }
 
     fn node(&self, descriptor: Descriptor, platform: Option<Platform>, origin: &Path) -> Result<Node, PublishError> {
-        let hex = hex_of(&descriptor.digest).ok_or_else(|| bad(origin, format!("bad digest `{}`", descriptor.digest)))?;
+        let hex =
+            hex_of(&descriptor.digest).ok_or_else(|| bad(origin, format!("bad digest `{}`", descriptor.digest)))?;
         let path = self.blob_path(&descriptor.digest);
         let bytes = std::fs::read(&path).map_err(|e| bad(origin, format!("blob {}: {e}", descriptor.digest)))?;
         if crate::digest::Sha256::hex_of(&bytes) != hex {
             return Err(bad(origin, format!("blob {} does not match its digest", descriptor.digest)));
         }
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| bad(origin, format!("{}: {e}", descriptor.digest)))?;
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| bad(origin, format!("{}: {e}", descriptor.digest)))?;
         let mut node = Node { descriptor, bytes, children: Vec::new(), blobs: Vec::new(), platform };
         match node.descriptor.media_type.as_str() {
             INDEX_TYPE => {

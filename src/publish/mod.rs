@@ -33,7 +33,7 @@ pub enum PublishError {
     #[error("`{}` is not an image compose can push: {reason}", path.display())]
     Layout { path: PathBuf, reason: String },
     #[error("cannot {op}")]
-    Registry { op: String, source: RegistryError },
+    Registry { op: String, source: Box<RegistryError> },
     #[error("cannot read the record `{}`", path.display())]
     ReadRecord { path: PathBuf, source: std::io::Error },
     #[error("a signed push signs the provenance, and none was found for `{}`", image.display())]
@@ -51,13 +51,13 @@ pub enum PublishError {
 impl PublishError {
     pub fn registry(op: impl Into<String>) -> impl FnOnce(RegistryError) -> PublishError {
         let op = op.into();
-        move |source| PublishError::Registry { op, source }
+        move |source| PublishError::Registry { op, source: Box::new(source) }
     }
 
     /// The registry error underneath, for its hint.
     pub fn registry_error(&self) -> Option<&RegistryError> {
         match self {
-            PublishError::Registry { source, .. } => Some(source),
+            PublishError::Registry { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
@@ -112,7 +112,8 @@ pub fn push(req: &PushRequest, reporter: &dyn Reporter) -> Result<PushOutcome, P
     }
     let layout = Layout::open(&req.image)?;
     let reference = with_tag(&req.reference, layout.ref_name.as_deref());
-    let client = Client::connect(&reference, &req.options).map_err(PublishError::registry(format!("reach `{reference}`")))?;
+    let client =
+        Client::connect(&reference, &req.options).map_err(PublishError::registry(format!("reach `{reference}`")))?;
     let log = req.push_log.as_deref().map(pushlog::PushLog::new);
     let mut blobs = BlobCounts::default();
     let mut manifests = 0;
@@ -127,10 +128,7 @@ pub fn push(req: &PushRequest, reporter: &dyn Reporter) -> Result<PushOutcome, P
     }
     put(&client, reference.tag_or_digest(), &layout.top)?;
     manifests += 1;
-    reporter.note(&format!(
-        "pushed {reference}@{}: {} blob(s) uploaded, {} already there, {} mounted",
-        layout.top.descriptor.digest, blobs.uploaded, blobs.existed, blobs.mounted
-    ));
+    reporter.note(&format!("pushed {reference}@{}; attaching the records", layout.top.descriptor.digest));
     let mut attacher = attach::Attacher::new(&client);
     let mut attached = Vec::new();
     for a in &req.attachments {
@@ -161,10 +159,7 @@ fn with_tag(reference: &Reference, layout_ref: Option<&str>) -> Reference {
     if reference.tag.is_some() || reference.digest.is_some() {
         return reference.clone();
     }
-    let tag = layout_ref
-        .map(|r| r.rsplit_once(':').map_or(r, |(_, t)| t))
-        .filter(|t| is_tag(t))
-        .unwrap_or("latest");
+    let tag = layout_ref.map(|r| r.rsplit_once(':').map_or(r, |(_, t)| t)).filter(|t| is_tag(t)).unwrap_or("latest");
     reference.with_tag(tag)
 }
 
@@ -184,7 +179,10 @@ fn push_blob(
     let path = layout.blob_path(&b.digest);
     let from = log.and_then(|l| l.other_repository(client.registry(), client.repository(), &b.digest));
     let op = format!("push blob {} to `{}/{}`", b.digest, client.registry(), client.repository());
-    match client.push_blob(&b.digest, b.size, BlobSource::File(&path), from.as_deref()).map_err(PublishError::registry(op))? {
+    match client
+        .push_blob(&b.digest, b.size, BlobSource::File(&path), from.as_deref())
+        .map_err(PublishError::registry(op))?
+    {
         BlobPush::Exists => counts.existed += 1,
         BlobPush::Mounted => counts.mounted += 1,
         BlobPush::Uploaded { chunks } => {
@@ -201,8 +199,15 @@ fn push_blob(
 
 /// PUTs a manifest or index under `tag_or_digest` and checks the registry stored the same bytes.
 fn put(client: &Client, tag_or_digest: &str, node: &layout::Node) -> Result<(), PublishError> {
-    let op = format!("push manifest {} as `{}/{}:{tag_or_digest}`", node.descriptor.digest, client.registry(), client.repository());
-    let put = client.put_manifest(tag_or_digest, &node.descriptor.media_type, &node.bytes).map_err(PublishError::registry(op))?;
+    let op = format!(
+        "push manifest {} as `{}/{}:{tag_or_digest}`",
+        node.descriptor.digest,
+        client.registry(),
+        client.repository()
+    );
+    let put = client
+        .put_manifest(tag_or_digest, &node.descriptor.media_type, &node.bytes)
+        .map_err(PublishError::registry(op))?;
     if put.digest != node.descriptor.digest {
         return Err(PublishError::DigestChanged {
             reference: format!("{}/{}:{tag_or_digest}", client.registry(), client.repository()),

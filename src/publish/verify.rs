@@ -53,7 +53,8 @@ struct Verifier<'a> {
 /// Runs every check; the first that fails is the error (`PublishError::Verification`).
 pub fn verify_image(req: &VerifyRequest) -> Result<VerifyReport, PublishError> {
     let reference = req.reference.to_string();
-    let client = Client::connect(&req.reference, &req.options).map_err(PublishError::registry(format!("reach `{reference}`")))?;
+    let client = Client::connect(&req.reference, &req.options)
+        .map_err(PublishError::registry(format!("reach `{reference}`")))?;
     let op = format!("read the manifest of `{reference}`");
     let top = client
         .get_manifest(req.reference.tag_or_digest())
@@ -177,15 +178,30 @@ impl Verifier<'_> {
     }
 
     /// Check 3: the manifests under the tag are the ones signed.
-    fn manifests(&mut self, media_type: &str, bytes: &[u8], digest: &str, predicate: &Value) -> Result<Vec<String>, PublishError> {
+    fn manifests(
+        &mut self,
+        media_type: &str,
+        bytes: &[u8],
+        digest: &str,
+        predicate: &Value,
+    ) -> Result<Vec<String>, PublishError> {
         let now: Vec<String> = if media_type == INDEX_TYPE {
             let v: Value = serde_json::from_slice(bytes).map_err(|e| self.fail(format!("the index: {e}")))?;
-            v["manifests"].as_array().into_iter().flatten().filter_map(|m| m["digest"].as_str().map(String::from)).collect()
+            v["manifests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["digest"].as_str().map(String::from))
+                .collect()
         } else {
             vec![digest.to_string()]
         };
-        let signed: Vec<String> =
-            predicate["manifests"].as_array().into_iter().flatten().filter_map(|m| m.as_str().map(String::from)).collect();
+        let signed: Vec<String> = predicate["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str().map(String::from))
+            .collect();
         if now != signed {
             return Err(self.fail(format!("the image's manifests {now:?} are not the ones signed {signed:?}")));
         }
@@ -198,14 +214,22 @@ impl Verifier<'_> {
         let mut seen: Vec<(Kind, String)> = Vec::new();
         for a in predicate["attachments"].as_array().into_iter().flatten() {
             let field = |k: &str| a[k].as_str().unwrap_or_default().to_string();
-            let (title, subject, manifest, digest) = (field("title"), field("subject"), field("manifest"), field("digest"));
+            let (title, subject, manifest, digest) =
+                (field("title"), field("subject"), field("manifest"), field("digest"));
             let Some(kind) = Kind::of_artifact_type(&field("artifactType")) else { continue };
             if !self.referrers_of(&subject)?.iter().any(|d| d.digest == manifest) {
-                return Err(self.fail(format!("the signed {} `{title}` ({manifest}) is no longer attached to {subject}", kind.label())));
+                return Err(self.fail(format!(
+                    "the signed {} `{title}` ({manifest}) is no longer attached to {subject}",
+                    kind.label()
+                )));
             }
             let (layer, bytes) = self.artifact(&format!("the {} `{title}`", kind.label()), &manifest)?;
             if layer.digest != digest {
-                return Err(self.fail(format!("the {} `{title}` is {}, not the signed {digest}", kind.label(), layer.digest)));
+                return Err(self.fail(format!(
+                    "the {} `{title}` is {}, not the signed {digest}",
+                    kind.label(),
+                    layer.digest
+                )));
             }
             match kind {
                 Kind::Provenance => self.provenance(&title, &bytes, manifests)?,
@@ -250,7 +274,10 @@ impl Verifier<'_> {
         serde_json::from_str::<Value>(text).map_err(|e| self.fail(format!("`{title}` is not JSON: {e}")))?;
         let hex = subject.trim_start_matches("sha256:");
         if !text.contains(hex) {
-            return Err(self.fail(format!("the {} `{title}` does not name the manifest {subject} it is attached to", kind.label())));
+            return Err(self.fail(format!(
+                "the {} `{title}` does not name the manifest {subject} it is attached to",
+                kind.label()
+            )));
         }
         self.pass("sbom", format!("`{title}` describes {subject}"));
         Ok(())

@@ -11,13 +11,18 @@ use crate::engines::{require, tool};
 use crate::harness::{E, Test, recipe, sha256_bytes};
 use crate::registry_server::{self, TestRegistry};
 
+const DSSE_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/validators/dsse.py");
+
 const INSTALL: &str = r#"mkdir -p "$DESTDIR/bin" && cp hello.sh "$DESTDIR/bin/hello""#;
 
 /// The fixture image `hello:1.0` as an OCI layout and archive, with its records, in `out/`.
 fn built() -> Test {
     assert!(registry_server::available(), "the registry tier needs Debian's `docker-registry` package");
     let t = Test::new()
-        .tarball("hello-1.0.tar.gz", &[E::Dir("hello-1.0"), E::File("hello-1.0/hello.sh", "#!/bin/sh\necho hi\n", 0o755)])
+        .tarball(
+            "hello-1.0.tar.gz",
+            &[E::Dir("hello-1.0"), E::File("hello-1.0/hello.sh", "#!/bin/sh\necho hi\n", 0o755)],
+        )
         .recipe("hello", &recipe("hello", "hello-1.0.tar.gz", &[], &[], INSTALL))
         .build("hello", &["--format", "oci,oci-archive"]);
     t.run().success();
@@ -71,7 +76,11 @@ impl Http {
             }
             None => "http",
         };
-        Http { client: b.build().unwrap(), base: format!("{scheme}://{}", r.addr), auth: Some((r.username.clone(), r.password.clone())) }
+        Http {
+            client: b.build().unwrap(),
+            base: format!("{scheme}://{}", r.addr),
+            auth: Some((r.username.clone(), r.password.clone())),
+        }
     }
 
     fn get(&self, path: &str, accept: &str) -> (u16, Vec<u8>) {
@@ -98,7 +107,8 @@ impl Http {
 
     /// The referrers of `digest`: the API if the registry has it, else the `sha256-<hex>` tag.
     fn referrers(&self, repo: &str, digest: &str) -> Vec<Value> {
-        let (status, body) = self.get(&format!("/v2/{repo}/referrers/{digest}"), "application/vnd.oci.image.index.v1+json");
+        let (status, body) =
+            self.get(&format!("/v2/{repo}/referrers/{digest}"), "application/vnd.oci.image.index.v1+json");
         let index: Value = if status == 200 {
             serde_json::from_slice(&body).unwrap()
         } else {
@@ -180,7 +190,10 @@ fn registry_push_over_tls_with_basic_auth_attaches_the_records_and_a_second_push
     let other = push(&t, &r, "other/hello:mounted", &[]);
     other.success();
     assert!(other.stderr.contains("0 uploaded") && other.stderr.contains("2 mounted"), "{}", other.stderr);
-    assert_eq!(sha256_bytes(&http.get("/v2/other/hello/manifests/mounted", "application/vnd.oci.image.manifest.v1+json").1), sha256_bytes(&bytes));
+    assert_eq!(
+        sha256_bytes(&http.get("/v2/other/hello/manifests/mounted", "application/vnd.oci.image.manifest.v1+json").1),
+        sha256_bytes(&bytes)
+    );
 }
 
 #[test]
@@ -230,14 +243,18 @@ fn registry_login_then_push_through_the_bearer_token_flow_in_chunks() {
     let before = r.token_requests();
     let pushed = compose(
         &t,
-        &[&["push", "out/hello.oci", &format!("{}/hello:chunked", r.addr)], &certs.iter().map(String::as_str).collect::<Vec<_>>()[..]].concat(),
+        &[
+            &["push", "out/hello.oci", &format!("{}/hello:chunked", r.addr)],
+            &certs.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        ]
+        .concat(),
         &[("COMPOSE_REGISTRY_CHUNK_SIZE", "512")],
     );
     pushed.success();
     assert!(r.token_requests() > before, "the push asked the token endpoint");
     let chunks: u32 = pushed
         .stderr
-        .split(" chunk(s)")
+        .split(" request(s)")
         .next()
         .and_then(|s| s.rsplit(" in ").next())
         .and_then(|n| n.trim().parse().ok())
@@ -248,7 +265,10 @@ fn registry_login_then_push_through_the_bearer_token_flow_in_chunks() {
     assert_eq!(pushed.stdout.trim(), digest);
     let manifest: Value = serde_json::from_slice(&bytes).unwrap();
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
-    let data = std::fs::read(r.storage().join("docker/registry/v2/blobs/sha256").join(&layer[7..9]).join(&layer[7..]).join("data")).unwrap();
+    let data = std::fs::read(
+        r.storage().join("docker/registry/v2/blobs/sha256").join(&layer[7..9]).join(&layer[7..]).join("data"),
+    )
+    .unwrap();
     assert_eq!(format!("sha256:{}", sha256_bytes(&data)), layer);
 }
 
@@ -258,7 +278,8 @@ fn keygen(t: &Test, prefix: &str) -> (PathBuf, PathBuf) {
 }
 
 fn verify(t: &Test, r: &TestRegistry, reference: &str, key: &Path) -> crate::harness::Run {
-    let mut args = vec!["verify-image".to_string(), format!("{}/{reference}", r.addr), "--key".into(), key.display().to_string()];
+    let mut args =
+        vec!["verify-image".to_string(), format!("{}/{reference}", r.addr), "--key".into(), key.display().to_string()];
     args.extend(cert_args(r));
     compose(t, &args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
 }
@@ -283,6 +304,36 @@ fn registry_signed_push_verifies_and_fails_with_a_wrong_key_a_changed_provenance
 
     verify(&t, &r, "hello:1.0", &stranger).code(19).stderr_has("verifies with key");
 
+    // An implementation independent of compose's (Python's `cryptography`) accepts both envelopes as the
+    // registry serves them, and the provenance inside is the file in out/, byte for byte.
+    let http = Http::of(&r);
+    let (digest, _) = layout_top(&t);
+    for artifact_type in ["application/vnd.compose.signature.v1+json", "application/vnd.in-toto+json"] {
+        let d = http.referrers("hello", &digest).into_iter().find(|d| d["artifactType"] == artifact_type).unwrap();
+        let m = http.manifest("hello", d["digest"].as_str().unwrap());
+        let envelope = http.blob("hello", m["layers"][0]["digest"].as_str().unwrap());
+        let file = t.path("served.dsse.json");
+        std::fs::write(&file, &envelope).unwrap();
+        let o =
+            std::process::Command::new("python3").arg(DSSE_PY).arg("verify").arg(&file).arg(&public).output().unwrap();
+        assert!(
+            o.status.success(),
+            "cryptography rejected the {artifact_type} envelope: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let parsed: Value = serde_json::from_slice(&envelope).unwrap();
+        use base64::Engine;
+        let payload = base64::engine::general_purpose::STANDARD.decode(parsed["payload"].as_str().unwrap()).unwrap();
+        if artifact_type == "application/vnd.in-toto+json" {
+            assert_eq!(payload, std::fs::read(t.path("out/hello.provenance.json")).unwrap());
+        } else {
+            let statement: Value = serde_json::from_slice(&payload).unwrap();
+            assert_eq!(statement["subject"][0]["digest"]["sha256"], &digest[7..]);
+            assert_eq!(statement["predicate"]["reference"], format!("{}/hello:1.0", r.addr));
+            assert_eq!(statement["predicate"]["attachments"].as_array().unwrap().len(), 3);
+        }
+    }
+
     // The same image under another tag: the signature names the tag it was pushed as.
     let creds = format!("{}:{}", r.username, r.password);
     let cert_dir = r.cert_dir.as_ref().unwrap().to_str().unwrap();
@@ -306,8 +357,6 @@ fn registry_signed_push_verifies_and_fails_with_a_wrong_key_a_changed_provenance
     verify(&t, &r, "hello:evil", &public).code(19).stderr_has("re-tagged");
 
     // The provenance changed in the registry's storage: its bytes no longer match what was signed.
-    let http = Http::of(&r);
-    let (digest, _) = layout_top(&t);
     let prov = http
         .referrers("hello", &digest)
         .into_iter()

@@ -76,8 +76,21 @@ fn registry_busybox_for_two_platforms_pushed_signed_pulled_run_and_shared_as_a_b
     ok(&compose(&["keygen", "--output", &s(&path("release"))], &path("cacheA"), &home, &[]), "keygen");
     let (out_a, cache_a) = (path("outA"), path("cacheA"));
     let build_a = [
-        "build", "recipes/busybox.toml", "--platform", PLATFORMS, "--format", "tar,oci,oci-archive", "-o", &s(&out_a),
-        "--push", &image, "--sign-key", &s(&path("release.key")), "--cache", &cache_repo, "--cache-push",
+        "build",
+        "recipes/busybox.toml",
+        "--platform",
+        PLATFORMS,
+        "--format",
+        "tar,oci,oci-archive",
+        "-o",
+        &s(&out_a),
+        "--push",
+        &image,
+        "--sign-key",
+        &s(&path("release.key")),
+        "--cache",
+        &cache_repo,
+        "--cache-push",
         "--tls-verify=false",
     ];
     let a = compose(&build_a, &cache_a, &home, &[]);
@@ -91,12 +104,17 @@ fn registry_busybox_for_two_platforms_pushed_signed_pulled_run_and_shared_as_a_b
     let (okk, raw, err) = tool("skopeo", &["inspect", "--raw", "--tls-verify=false", &format!("docker://{image}")]);
     assert!(okk, "skopeo inspect: {err}");
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    let archs: Vec<&str> =
-        index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    let archs: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
     assert_eq!(archs, ["amd64", "arm64"]);
     assert_eq!(format!("sha256:{}", crate::harness::sha256_bytes(raw.as_bytes())), digest);
     let copied = format!("oci:{}:e2e", s(&path("copied")));
-    let (okk, _, err) = tool("skopeo", &["copy", "--all", "--src-tls-verify=false", &format!("docker://{image}"), &copied]);
+    let (okk, _, err) =
+        tool("skopeo", &["copy", "--all", "--src-tls-verify=false", &format!("docker://{image}"), &copied]);
     assert!(okk, "skopeo copy --all: {err}");
 
     // podman pulls it and runs both platforms (arm64 through qemu's binfmt handler).
@@ -105,8 +123,18 @@ fn registry_busybox_for_two_platforms_pushed_signed_pulled_run_and_shared_as_a_b
     assert!(okk, "podman pull: {err}");
     let (okk, out, err) = podman.run(&["run", "--rm", "--network", "none", &image, "echo", "pulled"]);
     assert!(okk && out.trim() == "pulled", "podman run: {out} {err}");
-    let (okk, out, err) =
-        podman.run(&["run", "--rm", "--network", "none", "--platform", "linux/arm64", "--tls-verify=false", &image, "uname", "-m"]);
+    let (okk, out, err) = podman.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--platform",
+        "linux/arm64",
+        "--tls-verify=false",
+        &image,
+        "uname",
+        "-m",
+    ]);
     assert!(okk && out.trim() == "aarch64", "podman run --platform linux/arm64: {out} {err}");
 
     // docker (which treats 127.0.0.0/8 as an insecure registry) pulls and runs it.
@@ -117,7 +145,12 @@ fn registry_busybox_for_two_platforms_pushed_signed_pulled_run_and_shared_as_a_b
     assert!(okk && out.trim() == "from-docker", "docker run: {out} {err}");
 
     // The signature, the provenance and all four SBOMs check out.
-    let v = compose(&["verify-image", &image, "--key", &s(&path("release.pub")), "--tls-verify=false"], &cache_a, &home, &[]);
+    let v = compose(
+        &["verify-image", &image, "--key", &s(&path("release.pub")), "--tls-verify=false"],
+        &cache_a,
+        &home,
+        &[],
+    );
     let report = ok(&v, "verify-image");
     assert!(report.contains("verified") && report.contains("2 manifest(s)"), "{report}");
     assert_eq!(report.matches("sbom").count(), 4, "{report}");
@@ -136,8 +169,20 @@ fn registry_busybox_for_two_platforms_pushed_signed_pulled_run_and_shared_as_a_b
     // Machine B: an empty cache, offline, no mirror holding the sources: everything comes from the registry.
     let (out_b, cache_b) = (path("outB"), path("cacheB"));
     let build_b = [
-        "build", "recipes/busybox.toml", "--platform", PLATFORMS, "--format", "tar,oci,oci-archive", "-o", &s(&out_b),
-        "--cache", &cache_repo, "--tls-verify=false", "--offline", "--message-format", "json",
+        "build",
+        "recipes/busybox.toml",
+        "--platform",
+        PLATFORMS,
+        "--format",
+        "tar,oci,oci-archive",
+        "-o",
+        &s(&out_b),
+        "--cache",
+        &cache_repo,
+        "--tls-verify=false",
+        "--offline",
+        "--message-format",
+        "json",
     ];
     let b = compose(&build_b, &cache_b, &home, &[("COMPOSE_DEBIAN_MIRROR", "file:///nonexistent-debian-mirror")]);
     let stdout = ok(&b, "machine B's build from the remote cache");
