@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::PublishError;
 use super::layout::{MANIFEST_TYPE, Node};
-use crate::registry::{BlobSource, Client, Descriptor, ReferrersVia};
+use crate::registry::{BlobSource, Client, Descriptor, EMPTY_DIGEST, OCI_EMPTY as EMPTY_TYPE, ReferrersVia};
 use crate::sign::{ENVELOPE_MEDIA_TYPE, Envelope, PAYLOAD_TYPE_IN_TOTO, SigningKey};
 
 pub const SPDX_TYPE: &str = "application/spdx+json";
@@ -23,8 +23,6 @@ pub const CYCLONEDX_TYPE: &str = "application/vnd.cyclonedx+json";
 /// The artifact type of compose's image signature: a DSSE envelope of an in-toto statement whose subject
 /// is the image's digest (see `super::sign`).
 pub const SIGNATURE_TYPE: &str = "application/vnd.compose.signature.v1+json";
-pub const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
-pub const EMPTY_DIGEST: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 pub const TITLE: &str = "org.opencontainers.image.title";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,7 @@ use super::PublishError;
 use crate::registry::Descriptor;
 use crate::toolchain::Platform;
 
-pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub use crate::registry::{OCI_INDEX as INDEX_TYPE, OCI_MANIFEST as MANIFEST_TYPE};
 
 /// A manifest or index of the layout, with its bytes.
 #[derive(Debug, Clone)]
