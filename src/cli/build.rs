@@ -83,6 +83,7 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     let cache_dir = common.cache_dir.clone();
     let mut settings = common.build(!args.no_sandbox, args.keep_going);
     settings.remote = common.remote(args.cache.cache.as_deref(), args.cache.cache_push, &args.registry)?;
+    check_one_registry(&args, settings.remote.as_ref())?;
     let request = BuildRequest {
         recipe: args.recipe.clone(),
         toolchain: args.toolchain.clone(),
@@ -128,11 +129,34 @@ pub fn run(args: BuildArgs) -> Result<(), Failure> {
     }
 }
 
+/// `--creds` and `--tls-verify=false` name no registry: with `--cache` and `--push` on two different
+/// registries they would reach both (the cache's password sent to the other; plain HTTP allowed to a
+/// registry never meant), so that is refused. An auth file holds credentials per registry.
+fn check_one_registry(
+    args: &BuildArgs,
+    remote: Option<&compose::build::remote::RemoteCacheSettings>,
+) -> Result<(), Failure> {
+    let (Some(push), Some(remote)) = (&args.push, remote) else { return Ok(()) };
+    let push = super::push::parse_reference(push)?;
+    let shared = args.registry.creds.is_some() || !args.registry.tls_verify;
+    if push.registry == remote.reference.registry || !shared {
+        return Ok(());
+    }
+    Err(Failure::msg(
+        exit::USAGE,
+        format!(
+            "--creds and --tls-verify=false would apply to both `{}` (--push) and `{}` (--cache)",
+            push.registry, remote.reference.registry
+        ),
+        Some("keep the credentials per registry in an auth file (`compose login HOST`, `--authfile`), or push afterwards with `compose push`".into()),
+    ))
+}
+
 /// `--push` and `--sign-key` are checked before anything is built: a typo costs no build.
 fn check_push_flags(args: &BuildArgs) -> Result<(), Failure> {
     match &args.push {
         Some(r) => {
-            super::push::parse_reference(r)?;
+            super::push::push_reference(r)?;
             args.sign.load()?;
             args.registry.options()?;
             Ok(())

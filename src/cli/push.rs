@@ -55,7 +55,7 @@ impl SignArgs {
 }
 
 pub fn run(args: PushArgs) -> Result<(), Failure> {
-    let reference = parse_reference(&args.reference)?;
+    let reference = push_reference(&args.reference)?;
     let key = args.sign.load()?;
     let layout = publish::Layout::open(&args.image).map_err(failure)?;
     let (attachments, missing) = match args.no_attach {
@@ -90,7 +90,7 @@ pub fn after_build(
     cache_dir: &Path,
     reporter: &dyn Reporter,
 ) -> Result<(), Failure> {
-    let reference = parse_reference(reference)?;
+    let reference = push_reference(reference)?;
     let key = sign.load()?;
     let Some(oci) = &outcome.oci else {
         let hint = "build with `--format oci-archive` (the default) or `--format oci`";
@@ -128,6 +128,17 @@ pub fn after_build(
 
 fn push_log(cache_dir: &Path) -> PathBuf {
     cache_dir.join("registry-pushes.tsv")
+}
+
+/// Where to push: a tag, never a digest (the registry decides nothing by digest, and the signature
+/// names the tag the image was pushed as).
+pub fn push_reference(s: &str) -> Result<Reference, Failure> {
+    let r = parse_reference(s)?;
+    if r.digest.is_some() {
+        let hint = "push to REGISTRY/REPO[:TAG]; the digest is what compose prints after the push";
+        return Err(Failure::msg(exit::USAGE, format!("`{s}`: a push goes to a tag, not a digest"), Some(hint.into())));
+    }
+    Ok(r)
 }
 
 pub fn parse_reference(s: &str) -> Result<Reference, Failure> {

@@ -24,6 +24,8 @@ pub const CYCLONEDX_TYPE: &str = "application/vnd.cyclonedx+json";
 /// is the image's digest (see `super::sign`).
 pub const SIGNATURE_TYPE: &str = "application/vnd.compose.signature.v1+json";
 pub const TITLE: &str = "org.opencontainers.image.title";
+/// The largest envelope already in the registry that a push reads to see whether it can reuse it.
+const MAX_ENVELOPE: u64 = 256 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -138,15 +140,18 @@ impl<'c> Attacher<'c> {
     ) -> Result<Attached, PublishError> {
         let key_id = key.key_id();
         for (d, manifest) in self.existing(subject, kind, title)? {
-            let Some(layer) = layer_of(&manifest) else { continue };
-            let mut bytes = Vec::new();
+            let Some(layer) = layer_of(&manifest).filter(|l| l.size <= MAX_ENVELOPE) else { continue };
+            let mut bytes = crate::registry::AtMost::new(Vec::new(), layer.size);
             if self.client.get_blob(&layer.digest, &mut bytes).is_err() {
                 continue;
             }
-            let Ok(env) = serde_json::from_slice::<Envelope>(&bytes) else { continue };
+            let Ok(env) = serde_json::from_slice::<Envelope>(&bytes.inner) else { continue };
+            // Reused only if it really verifies: an envelope planted with our key id and a bad
+            // signature would otherwise be signed into every later statement.
             let same = payload_of(&env).is_some_and(|p| p == payload)
                 && env.payload_type == payload_type
-                && env.signatures.iter().any(|s| s.keyid == key_id);
+                && env.signatures.iter().any(|s| s.keyid == key_id)
+                && key.public_key().verify(&env).is_ok();
             if same {
                 return Ok(self.attached(kind, title, subject, &d.digest, layer, false));
             }

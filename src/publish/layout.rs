@@ -140,14 +140,15 @@ fn read_json(path: &Path, origin: &Path) -> Result<Value, PublishError> {
 }
 
 /// Unpacks the layout members of an OCI archive (`oci-layout`, `index.json`, `blobs/sha256/<hex>`) into
-/// a temporary directory beside it. Anything else (Docker's `manifest.json`, directories) is skipped;
+/// a temporary directory. Anything else (Docker's `manifest.json`, directories) is skipped;
 /// links and special files are refused: an archive is input from elsewhere.
 fn unpack_archive(path: &Path) -> Result<tempfile::TempDir, PublishError> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // In the system's temporary directory, not beside the archive: `out/` may be read-only, and a push
+    // killed here must not leave a copy of the image among the outputs.
     let dir = tempfile::Builder::new()
-        .prefix(".compose-push-")
-        .tempdir_in(parent)
-        .map_err(|e| bad(path, format!("cannot create a temporary directory beside it: {e}")))?;
+        .prefix("compose-push-")
+        .tempdir()
+        .map_err(|e| bad(path, format!("cannot create a temporary directory to unpack it: {e}")))?;
     std::fs::create_dir_all(dir.path().join("blobs/sha256")).map_err(|e| bad(path, e.to_string()))?;
     let file = std::fs::File::open(path).map_err(|e| bad(path, e.to_string()))?;
     let mut archive = tar::Archive::new(std::io::BufReader::new(file));

@@ -42,6 +42,11 @@ pub struct VerifyReport {
     pub checks: Vec<Check>,
 }
 
+/// The most signatures of one digest tried, and the largest attachment read (an SBOM of a large image
+/// is tens of MiB): referrers are listed by whoever can push, so neither is left unbounded.
+const MAX_SIGNATURES: usize = 16;
+const MAX_ATTACHMENT: u64 = 256 << 20;
+
 struct Verifier<'a> {
     client: Client,
     key: &'a PublicKey,
@@ -61,8 +66,13 @@ pub fn verify_image(req: &VerifyRequest) -> Result<VerifyReport, PublishError> {
         .map_err(PublishError::registry(op))?
         .ok_or_else(|| PublishError::NotFound { reference: reference.clone() })?;
     let mut v = Verifier { client, key: req.key, reference, referrers: HashMap::new(), checks: Vec::new() };
-    let predicate = v.signature(&top.digest)?;
-    v.reference_named(&req.reference, &predicate)?;
+    // Asked by digest alone, any tag the image was signed under will do; otherwise (no tag means
+    // `latest`) the signature must name this very reference.
+    let wanted = match (&req.reference.tag, &req.reference.digest) {
+        (None, Some(_)) => None,
+        _ => Some(signed_name(&req.reference)),
+    };
+    let predicate = v.signature(&top.digest, wanted.as_deref())?;
     let manifests = v.manifests(&top.media_type, &top.bytes, &top.digest, &predicate)?;
     v.attachments(&predicate, &manifests)?;
     Ok(VerifyReport { reference: req.reference.clone(), digest: top.digest, checks: v.checks })
@@ -98,9 +108,15 @@ impl Verifier<'_> {
         };
         let v: Value = serde_json::from_slice(&m.bytes).map_err(|e| self.fail(format!("{what}: {e}")))?;
         let layer = layer_of(&v).ok_or_else(|| self.fail(format!("{what} ({manifest_digest}) has no layer")))?;
-        let mut bytes = Vec::new();
+        if layer.size > MAX_ATTACHMENT {
+            return Err(self.fail(format!(
+                "{what} ({manifest_digest}) is {} bytes, over the limit of {MAX_ATTACHMENT}",
+                layer.size
+            )));
+        }
+        let mut bytes = crate::registry::AtMost::new(Vec::new(), layer.size);
         match self.client.get_blob(&layer.digest, &mut bytes) {
-            Ok(_) => Ok((layer, bytes)),
+            Ok(_) => Ok((layer, bytes.inner)),
             Err(e @ RegistryError::DigestMismatch { .. }) => {
                 Err(self.fail(format!("{what}: its content no longer matches its digest: {e}")))
             }
@@ -115,8 +131,9 @@ impl Verifier<'_> {
         payload_of(&env).ok_or_else(|| format!("{what}: the payload is not base64"))
     }
 
-    /// Check 1: the predicate of the first signature of `digest` that verifies with the key.
-    fn signature(&mut self, digest: &str) -> Result<Value, PublishError> {
+    /// Checks 1 and 2: the predicate of a signature of `digest` that verifies with the key and names
+    /// `wanted` (any, when `None`). A registry error is the registry's (exit 18), not a failed check.
+    fn signature(&mut self, digest: &str, wanted: Option<&str>) -> Result<Value, PublishError> {
         let sigs: Vec<Descriptor> = self
             .referrers_of(digest)?
             .into_iter()
@@ -125,10 +142,11 @@ impl Verifier<'_> {
         if sigs.is_empty() {
             return Err(self.fail(format!("no signature is attached to {digest}")));
         }
-        let mut reasons = Vec::new();
-        for s in &sigs {
-            let (_, bytes) = match self.artifact("the signature", &s.digest) {
-                Ok(found) => found,
+        let (mut reasons, mut signed_as) = (Vec::new(), Vec::new());
+        for s in sigs.iter().take(MAX_SIGNATURES) {
+            let bytes = match self.artifact("the signature", &s.digest) {
+                Ok((_, bytes)) => bytes,
+                Err(e @ PublishError::Registry { .. }) => return Err(e),
                 Err(e) => {
                     reasons.push(e.to_string());
                     continue;
@@ -145,12 +163,31 @@ impl Verifier<'_> {
             let subject = v["subject"][0]["digest"]["sha256"].as_str().map(|h| format!("sha256:{h}"));
             if v["_type"] != STATEMENT_TYPE || v["predicateType"] != PREDICATE_TYPE {
                 reasons.push(format!("signature {}: not a compose image statement", s.digest));
-            } else if subject.as_deref() != Some(digest) {
-                reasons.push(format!("signature {}: signs {}, not {digest}", s.digest, subject.unwrap_or_default()));
-            } else {
-                self.pass("signature", format!("{digest} signed by key {}", self.key.key_id()));
-                return Ok(v["predicate"].clone());
+                continue;
             }
+            if subject.as_deref() != Some(digest) {
+                reasons.push(format!("signature {}: signs {}, not {digest}", s.digest, subject.unwrap_or_default()));
+                continue;
+            }
+            let named = v["predicate"]["reference"].as_str().unwrap_or_default().to_string();
+            if wanted.is_some_and(|w| w != named) {
+                signed_as.push(named);
+                continue;
+            }
+            self.pass("signature", format!("{digest} signed by key {}", self.key.key_id()));
+            let how = match wanted {
+                Some(_) => format!("signed as `{named}`"),
+                None => format!("asked by digest; signed as `{named}`"),
+            };
+            self.pass("reference", how);
+            return Ok(v["predicate"].clone());
+        }
+        if let Some(w) = wanted.filter(|_| !signed_as.is_empty()) {
+            let list: Vec<String> = signed_as.iter().map(|n| format!("`{n}`")).collect();
+            return Err(self.fail(format!(
+                "the signature is for {}, not `{w}`: the image was re-tagged or copied after signing",
+                list.join(", ")
+            )));
         }
         Err(self.fail(format!(
             "no signature of {digest} verifies with key {} ({} found: {})",
@@ -158,23 +195,6 @@ impl Verifier<'_> {
             sigs.len(),
             reasons.join("; ")
         )))
-    }
-
-    /// Check 2: the statement names the reference asked for.
-    fn reference_named(&mut self, asked: &Reference, predicate: &Value) -> Result<(), PublishError> {
-        let signed = predicate["reference"].as_str().unwrap_or_default().to_string();
-        if asked.tag.is_none() {
-            self.pass("reference", format!("asked by digest; signed as `{signed}`"));
-            return Ok(());
-        }
-        let wanted = signed_name(asked);
-        if signed != wanted {
-            return Err(self.fail(format!(
-                "the signature is for `{signed}`, not `{wanted}`: the image was re-tagged or copied after signing"
-            )));
-        }
-        self.pass("reference", format!("signed as `{signed}`"));
-        Ok(())
     }
 
     /// Check 3: the manifests under the tag are the ones signed.

@@ -116,6 +116,43 @@ impl Client {
     /// of an existing index are kept.
     pub fn add_to_referrers_tag(&self, subject: &str, descriptor: &Descriptor) -> Result<(), RegistryError> {
         check_digest(subject)?;
+        // Read, add, write, then read back: another pusher of the same subject may have written the tag
+        // between our read and our write (the registry has no conditional PUT), and ours would have
+        // replaced theirs. Whoever finds its entry gone adds it again, after a short, varying wait.
+        // The entry must still be there after a settling wait longer than another writer's read-to-write
+        // window (milliseconds), since a writer that read before ours wrote would drop it when it writes.
+        // Best effort: the registry offers nothing stronger.
+        let jitter = || {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            u64::from((nanos.subsec_nanos() ^ std::process::id()) % 100)
+        };
+        for attempt in 0..8u64 {
+            if !self.add_once(subject, descriptor)? && attempt == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100 + 50 * attempt + jitter()));
+            if self.referrers_in_tag(subject)?.iter().any(|d| d.digest == descriptor.digest) {
+                return Ok(());
+            }
+        }
+        let tag = referrers_tag(subject);
+        let op = format!("add {} to the referrers tag `{tag}`", descriptor.digest);
+        Err(protocol(&op, &self.repo_url(&format!("manifests/{tag}")), "other writers kept replacing it (8 tries)"))
+    }
+
+    /// The entries of the referrers tag of `subject` (none if there is no tag).
+    fn referrers_in_tag(&self, subject: &str) -> Result<Vec<Descriptor>, RegistryError> {
+        let tag = referrers_tag(subject);
+        match self.get_manifest(&tag)? {
+            None => Ok(Vec::new()),
+            Some(m) => parse_index(&m.bytes).map_err(|reason| {
+                protocol(&format!("read the referrers tag `{tag}`"), &self.repo_url("manifests/"), reason)
+            }),
+        }
+    }
+
+    /// One read-modify-write of the referrers tag; false when the entry was there already.
+    fn add_once(&self, subject: &str, descriptor: &Descriptor) -> Result<bool, RegistryError> {
         let tag = referrers_tag(subject);
         let op = format!("add {} to the referrers tag `{tag}`", descriptor.digest);
         let existing = self.get_manifest(&tag)?;
@@ -134,7 +171,7 @@ impl Client {
             let bytes = serde_json::to_vec(&index).expect("a JSON value serializes");
             self.put_manifest(&tag, OCI_INDEX, &bytes)?;
         }
-        Ok(())
+        Ok(updated)
     }
 }
 

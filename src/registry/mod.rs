@@ -146,3 +146,32 @@ pub(crate) fn valid_digest(digest: &str) -> bool {
 pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", crate::digest::Sha256::hex_of(bytes))
 }
+
+/// A writer that takes at most `limit` bytes: a blob is read into one with its descriptor's `size`
+/// as the limit, so a registry that serves more (a hostile or broken one) is cut off at once rather
+/// than filling memory or disk before the digest check fails.
+pub struct AtMost<W> {
+    pub inner: W,
+    left: u64,
+}
+
+impl<W> AtMost<W> {
+    pub fn new(inner: W, limit: u64) -> Self {
+        AtMost { inner, left: limit }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for AtMost<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(std::io::Error::other("the registry sent more bytes than the descriptor's size"));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -75,3 +75,29 @@ fn registry_artifact_with_subject_found_through_the_referrers_tag() {
     // The image itself is unchanged, and its tag still points at it.
     assert_eq!(client.get_manifest("v1").unwrap().unwrap().digest, image_desc.digest);
 }
+
+#[test]
+#[ignore = "tier: registry"]
+fn registry_concurrent_writers_of_one_referrers_tag_lose_no_entry() {
+    let server = Server::plain();
+    let client = server.client("app", &plain_http());
+    let (image, image_desc) = push_image(&client, "subject");
+    client.put_manifest("v1", OCI_MANIFEST, &image).unwrap();
+    let artifacts: Vec<(Vec<u8>, Descriptor)> =
+        (0..8).map(|n| artifact(&client, &image_desc, format!("{{\"n\":{n}}}").as_bytes())).collect();
+    for (bytes, d) in &artifacts {
+        client.put_manifest(&d.digest, OCI_MANIFEST, bytes).unwrap();
+    }
+    // Eight writers at once, each with its own connection: without the read-back, most runs lose some.
+    std::thread::scope(|s| {
+        for (_, d) in &artifacts {
+            let writer = server.client("app", &plain_http());
+            let subject = image_desc.digest.clone();
+            s.spawn(move || writer.add_to_referrers_tag(&subject, d).unwrap());
+        }
+    });
+    let found = client.referrers(&image_desc.digest).unwrap().descriptors;
+    for (_, d) in &artifacts {
+        assert!(found.contains(d), "{} lost from the referrers tag ({} of 8 there)", d.digest, found.len());
+    }
+}

@@ -355,6 +355,33 @@ fn registry_signed_push_verifies_and_fails_with_a_wrong_key_a_changed_provenance
     );
     assert!(ok, "skopeo copy: {err}");
     verify(&t, &r, "hello:evil", &public).code(19).stderr_has("re-tagged");
+    // No tag means `latest`, which was never signed either.
+    let latest = format!("docker://{}/hello:latest", r.addr);
+    let from = format!("docker://{}/hello:1.0", r.addr);
+    let (ok, _, err) = tool(
+        "skopeo",
+        &[
+            "copy",
+            "--src-cert-dir",
+            cert_dir,
+            "--dest-cert-dir",
+            cert_dir,
+            "--src-creds",
+            &creds,
+            "--dest-creds",
+            &creds,
+            &from,
+            &latest,
+        ],
+    );
+    assert!(ok, "skopeo copy: {err}");
+    verify(&t, &r, "hello", &public).code(19).stderr_has("re-tagged");
+    // Signed under a second tag too: each tag verifies (the signature naming it is found among both).
+    push(&t, &r, "hello:stable", &["--sign-key", key.to_str().unwrap()]).success();
+    verify(&t, &r, "hello:stable", &public).success().stdout_has("signed as");
+    verify(&t, &r, "hello:1.0", &public).success();
+    // By digest alone: any tag it was signed under will do.
+    verify(&t, &r, &format!("hello@{}", layout_top(&t).0), &public).success().stdout_has("asked by digest");
 
     // The provenance changed in the registry's storage: its bytes no longer match what was signed.
     let prov = http
@@ -371,4 +398,34 @@ fn registry_signed_push_verifies_and_fails_with_a_wrong_key_a_changed_provenance
     bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
     std::fs::write(&data, &bytes).unwrap();
     verify(&t, &r, "hello:1.0", &public).code(19).stderr_has("provenance");
+}
+
+/// Checked before anything is built, so these need no registry (fast tier).
+#[test]
+fn push_to_a_digest_and_shared_credentials_for_two_registries_are_usage_errors() {
+    let t = Test::new()
+        .tarball("hello-1.0.tar.gz", &[E::Dir("hello-1.0"), E::File("hello-1.0/hello.sh", "#!/bin/sh\n", 0o755)])
+        .recipe("hello", &recipe("hello", "hello-1.0.tar.gz", &[], &[], INSTALL));
+    let digest = format!("127.0.0.1:5000/hello@sha256:{}", "a".repeat(64));
+    let r = compose(&t, &["build", "recipes/hello.toml", "--toolchain", "stub", "--push", &digest], &[]);
+    r.code(2).stderr_has("not a digest");
+    let r = compose(
+        &t,
+        &[
+            "build",
+            "recipes/hello.toml",
+            "--toolchain",
+            "stub",
+            "--push",
+            "127.0.0.1:5000/hello",
+            "--cache",
+            "127.0.0.1:6000/cache",
+            "--creds",
+            "u:p",
+        ],
+        &[],
+    );
+    r.code(2).stderr_has("would apply to both");
+    assert!(!t.path("out").exists(), "nothing was built");
+    compose(&t, &["push", "out/hello.oci", &digest], &[]).code(2);
 }

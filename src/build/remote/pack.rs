@@ -209,6 +209,13 @@ fn set_mtime(path: &Path, mtime: u64) -> io::Result<()> {
     if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
+/// Removes `dir` even where a tree it holds has directories without write permission (a refused
+/// download's tree keeps the modes it was packed with).
+pub fn remove_tree(dir: &Path) {
+    let _ = make_removable(dir);
+    let _ = fs::remove_dir_all(dir);
+}
+
 /// Gives the owner rwx on every directory under `dir`, so a half-unpacked tree can be removed.
 fn make_removable(dir: &Path) -> io::Result<()> {
     for e in walkdir::WalkDir::new(dir).follow_links(false).into_iter().flatten() {

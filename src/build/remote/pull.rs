@@ -167,10 +167,10 @@ fn pull_one(
     // Beside the store, so the commit is a rename; named so that `ArtifactStore::sweep` removes what a
     // killed pull leaves once the key's lock is free.
     let work = store.root().join(format!(".tmp-{name}-{key}-{}.pull", std::process::id()));
-    let _ = fs::remove_dir_all(&work);
+    pack::remove_tree(&work);
     fs::create_dir(&work).map_err(io("create", &work))?;
     let result = fetch_and_commit(client, store, &work, &layer, &meta, inputs);
-    let _ = fs::remove_dir_all(&work);
+    pack::remove_tree(&work);
     result
 }
 
@@ -183,7 +183,8 @@ fn fetch_and_commit(
     inputs: &KeyInputs,
 ) -> Result<Pulled, RemoteError> {
     let file: PathBuf = work.join("tree.tar.zst");
-    let mut f = File::create_new(&file).map_err(io("create", &file))?;
+    let f = File::create_new(&file).map_err(io("create", &file))?;
+    let mut f = crate::registry::AtMost::new(f, layer.size);
     let size = client.get_blob(&layer.digest, &mut f).map_err(registry("download its tree"))?;
     f.flush().map_err(io("write", &file))?;
     drop(f);
