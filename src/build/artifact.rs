@@ -152,8 +152,22 @@ impl ArtifactStore {
         dest: &Path,
         took: Duration,
     ) -> Result<Artifact, ArtifactError> {
+        let hashed = hash_tree(dest).map_err(io("hash the installed tree", dest))?;
+        self.commit_hashed(name, version, inputs, dest, took, hashed)
+    }
+
+    /// `commit`, for a tree the caller has just hashed with `hash_tree` (a remote artifact, hashed to be
+    /// checked before it may enter the store): it is not read twice.
+    pub fn commit_hashed(
+        &self,
+        name: &str,
+        version: &str,
+        inputs: &KeyInputs,
+        dest: &Path,
+        took: Duration,
+        (tree_digest, files): (String, Vec<(PathBuf, FileDigest)>),
+    ) -> Result<Artifact, ArtifactError> {
         let key = inputs.key();
-        let (tree_digest, files) = hash_tree(dest).map_err(io("hash the installed tree", dest))?;
         let final_dir = self.dir(name, &key);
         let tmp = self.root.join(format!(".tmp-{name}-{key}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);

@@ -148,7 +148,7 @@ impl<'c> Attacher<'c> {
             let Ok(env) = serde_json::from_slice::<Envelope>(&bytes.inner) else { continue };
             // Reused only if it really verifies: an envelope planted with our key id and a bad
             // signature would otherwise be signed into every later statement.
-            let same = payload_of(&env).is_some_and(|p| p == payload)
+            let same = env.decode_payload().is_ok_and(|p| p == payload)
                 && env.payload_type == payload_type
                 && env.signatures.iter().any(|s| s.keyid == key_id)
                 && key.public_key().verify(&env).is_ok();
@@ -299,9 +299,4 @@ fn artifact_manifest(kind: Kind, subject: &Descriptor, layer: &Descriptor, title
         "subject": subject,
         "annotations": {TITLE: title},
     })
-}
-
-/// The decoded payload of an envelope.
-pub fn payload_of(env: &Envelope) -> Option<Vec<u8>> {
-    env.decode_payload().ok()
 }

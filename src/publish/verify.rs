@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::PublishError;
-use super::attach::{Kind, SIGNATURE_TYPE, layer_of, payload_of};
+use super::attach::{Kind, SIGNATURE_TYPE, layer_of};
 use super::layout::INDEX_TYPE;
 use super::sign::{PREDICATE_TYPE, STATEMENT_TYPE, signed_name};
 use crate::registry::{Client, Descriptor, Options, Reference, RegistryError};
@@ -128,7 +128,7 @@ impl Verifier<'_> {
     fn open(&self, bytes: &[u8], what: &str) -> Result<Vec<u8>, String> {
         let env: Envelope = serde_json::from_slice(bytes).map_err(|e| format!("{what} is not a DSSE envelope: {e}"))?;
         self.key.verify(&env).map_err(|e| format!("{what}: {e}"))?;
-        payload_of(&env).ok_or_else(|| format!("{what}: the payload is not base64"))
+        env.decode_payload().map_err(|e| format!("{what}: {e}"))
     }
 
     /// Checks 1 and 2: the predicate of a signature of `digest` that verifies with the key and names

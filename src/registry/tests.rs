@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+/// The integration tests' certificate maker, shared rather than written twice.
+#[allow(dead_code)]
+#[path = "../../tests/integration/registry_server/pki.rs"]
+mod pki;
+
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 const USER: &str = "alice";
 const PASS: &str = "s3cret:with colon";
@@ -50,10 +55,10 @@ impl Server {
             config.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
         }
         if auth {
-            let out = Command::new("htpasswd").args(["-Bbn", USER, PASS]).output().expect("htpasswd (apache2-utils)");
-            assert!(out.status.success(), "htpasswd: {}", String::from_utf8_lossy(&out.stderr));
-            std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+            // bcrypt's lowest cost, as the integration tests' registry: no `htpasswd` (apache2-utils) needed.
+            let hash = bcrypt::hash_with_result(PASS, 4).expect("bcrypt the test password");
             let path = dir.path().join("htpasswd");
+            std::fs::write(&path, format!("{USER}:{}\n", hash.format_for_version(bcrypt::Version::TwoY))).unwrap();
             config.push_str(&format!("auth:\n  htpasswd:\n    realm: r\n    path: {}\n", path.display()));
         }
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
@@ -94,44 +99,14 @@ impl Server {
     }
 }
 
-/// A CA in `dir/certs/ca.crt` and a certificate it signed for 127.0.0.1 (returned with its key).
+/// A CA in `dir/certs/ca.crt` and a certificate it signed for 127.0.0.1 (returned with its key): the
+/// integration tests' test PKI (rcgen, in-process), so no `openssl` is needed.
 fn test_ca(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::create_dir(dir.join("certs")).unwrap();
-    let ext = dir.join("ext.cnf");
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let p = |name: &str| dir.join(name).display().to_string();
-    let ca = dir.join("certs/ca.crt").display().to_string();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    let steps: Vec<Vec<String>> = vec![
-        [
-            &["req", "-x509"][..],
-            &ec,
-            &["-keyout", &p("ca.key"), "-out", &ca, "-days", "2", "-subj", "/CN=compose test CA"],
-        ]
-        .concat()
-        .iter()
-        .chain(&["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"])
-        .map(|s| s.to_string())
-        .collect(),
-        [&["req"][..], &ec, &["-keyout", &p("server.key"), "-out", &p("server.csr"), "-subj", "/CN=127.0.0.1"]]
-            .concat()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        ["x509", "-req", "-in", &p("server.csr"), "-CA", &ca, "-CAkey", &p("ca.key"), "-CAcreateserial"]
-            .iter()
-            .chain(&["-out", &p("server.crt"), "-days", "2", "-extfile", &p("ext.cnf")])
-            .map(|s| s.to_string())
-            .collect(),
-    ];
-    for args in steps {
-        let out = Command::new("openssl").args(&args).output().expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let pki = pki::server();
+    std::fs::write(dir.join("certs/ca.crt"), &pki.ca_pem).unwrap();
+    std::fs::write(dir.join("server.crt"), &pki.cert_pem).unwrap();
+    std::fs::write(dir.join("server.key"), &pki.key_pem).unwrap();
     (dir.join("server.crt"), dir.join("server.key"))
 }
 

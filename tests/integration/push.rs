@@ -272,6 +272,20 @@ fn registry_login_then_push_through_the_bearer_token_flow_in_chunks() {
     assert_eq!(format!("sha256:{}", sha256_bytes(&data)), layer);
 }
 
+/// `skopeo copy` of `hello:FROM` to `hello:TO` in the TLS registry `r`: an image re-tagged behind the
+/// signer's back.
+fn retag(r: &TestRegistry, from: &str, to: &str) {
+    let creds = format!("{}:{}", r.username, r.password);
+    let cert_dir = r.cert_dir.as_ref().unwrap().to_str().unwrap();
+    let (src, dest) = (format!("docker://{}/hello:{from}", r.addr), format!("docker://{}/hello:{to}", r.addr));
+    let certs = ["--src-cert-dir", cert_dir, "--dest-cert-dir", cert_dir];
+    let (ok, _, err) = tool(
+        "skopeo",
+        &[&["copy"][..], &certs, &["--src-creds", &creds, "--dest-creds", &creds, &src, &dest]].concat(),
+    );
+    assert!(ok, "skopeo copy {src} {dest}: {err}");
+}
+
 fn keygen(t: &Test, prefix: &str) -> (PathBuf, PathBuf) {
     compose(t, &["keygen", "--output", prefix], &[]).success();
     (t.path(&format!("{prefix}.key")), t.path(&format!("{prefix}.pub")))
@@ -335,46 +349,10 @@ fn registry_signed_push_verifies_and_fails_with_a_wrong_key_a_changed_provenance
     }
 
     // The same image under another tag: the signature names the tag it was pushed as.
-    let creds = format!("{}:{}", r.username, r.password);
-    let cert_dir = r.cert_dir.as_ref().unwrap().to_str().unwrap();
-    let (ok, _, err) = tool(
-        "skopeo",
-        &[
-            "copy",
-            "--src-cert-dir",
-            cert_dir,
-            "--dest-cert-dir",
-            cert_dir,
-            "--src-creds",
-            &creds,
-            "--dest-creds",
-            &creds,
-            &format!("docker://{}/hello:1.0", r.addr),
-            &format!("docker://{}/hello:evil", r.addr),
-        ],
-    );
-    assert!(ok, "skopeo copy: {err}");
+    retag(&r, "1.0", "evil");
     verify(&t, &r, "hello:evil", &public).code(19).stderr_has("re-tagged");
     // No tag means `latest`, which was never signed either.
-    let latest = format!("docker://{}/hello:latest", r.addr);
-    let from = format!("docker://{}/hello:1.0", r.addr);
-    let (ok, _, err) = tool(
-        "skopeo",
-        &[
-            "copy",
-            "--src-cert-dir",
-            cert_dir,
-            "--dest-cert-dir",
-            cert_dir,
-            "--src-creds",
-            &creds,
-            "--dest-creds",
-            &creds,
-            &from,
-            &latest,
-        ],
-    );
-    assert!(ok, "skopeo copy: {err}");
+    retag(&r, "1.0", "latest");
     verify(&t, &r, "hello", &public).code(19).stderr_has("re-tagged");
     // Signed under a second tag too: each tag verifies (the signature naming it is found among both).
     push(&t, &r, "hello:stable", &["--sign-key", key.to_str().unwrap()]).success();

@@ -35,6 +35,14 @@ fn compose(args: &[&str], cache: &Path, home: &Path, extra_env: &[(&str, &str)])
     cmd.output().expect("run compose")
 }
 
+/// `build recipes/busybox.toml` for both platforms into `out`, then `extra`.
+fn build_args(out: &Path, extra: &[&str]) -> Vec<String> {
+    let out = out.display().to_string();
+    let base =
+        ["build", "recipes/busybox.toml", "--platform", PLATFORMS, "--format", "tar,oci,oci-archive", "-o", &out];
+    base.iter().chain(extra).map(|a| a.to_string()).collect()
+}
+
 #[track_caller]
 fn ok(out: &std::process::Output, what: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -75,25 +83,12 @@ fn registry_busybox_for_two_platforms_pushed_signed_pulled_run_and_shared_as_a_b
     // Machine A: one cold build for two platforms, pushed and signed, its artifacts pushed to the cache.
     ok(&compose(&["keygen", "--output", &s(&path("release"))], &path("cacheA"), &home, &[]), "keygen");
     let (out_a, cache_a) = (path("outA"), path("cacheA"));
-    let build_a = [
-        "build",
-        "recipes/busybox.toml",
-        "--platform",
-        PLATFORMS,
-        "--format",
-        "tar,oci,oci-archive",
-        "-o",
-        &s(&out_a),
-        "--push",
-        &image,
-        "--sign-key",
-        &s(&path("release.key")),
-        "--cache",
-        &cache_repo,
-        "--cache-push",
-        "--tls-verify=false",
-    ];
-    let a = compose(&build_a, &cache_a, &home, &[]);
+    let key = s(&path("release.key"));
+    let build_a = build_args(
+        &out_a,
+        &["--push", &image, "--sign-key", &key, "--cache", &cache_repo, "--cache-push", "--tls-verify=false"],
+    );
+    let a = compose(&build_a.iter().map(String::as_str).collect::<Vec<_>>(), &cache_a, &home, &[]);
     let stdout = ok(&a, "machine A's build");
     let digest = stdout.lines().last().unwrap_or_default().trim().to_string();
     assert!(digest.starts_with("sha256:"), "build --push prints the digest last: {stdout}");
@@ -168,23 +163,14 @@ fn registry_busybox_for_two_platforms_pushed_signed_pulled_run_and_shared_as_a_b
 
     // Machine B: an empty cache, offline, no mirror holding the sources: everything comes from the registry.
     let (out_b, cache_b) = (path("outB"), path("cacheB"));
-    let build_b = [
-        "build",
-        "recipes/busybox.toml",
-        "--platform",
-        PLATFORMS,
-        "--format",
-        "tar,oci,oci-archive",
-        "-o",
-        &s(&out_b),
-        "--cache",
-        &cache_repo,
-        "--tls-verify=false",
-        "--offline",
-        "--message-format",
-        "json",
-    ];
-    let b = compose(&build_b, &cache_b, &home, &[("COMPOSE_DEBIAN_MIRROR", "file:///nonexistent-debian-mirror")]);
+    let build_b =
+        build_args(&out_b, &["--cache", &cache_repo, "--tls-verify=false", "--offline", "--message-format", "json"]);
+    let b = compose(
+        &build_b.iter().map(String::as_str).collect::<Vec<_>>(),
+        &cache_b,
+        &home,
+        &[("COMPOSE_DEBIAN_MIRROR", "file:///nonexistent-debian-mirror")],
+    );
     let stdout = ok(&b, "machine B's build from the remote cache");
     assert_eq!(started_packages(&stdout), Vec::<String>::new(), "machine B compiled nothing");
     assert!(String::from_utf8_lossy(&b.stderr).contains("from the remote cache"));

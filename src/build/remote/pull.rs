@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use petgraph::graph::NodeIndex;
 
-use super::format::{self, MAX_META_SIZE};
+use super::format;
 use super::{Remote, RemoteCacheSettings, RemoteError, chain, pack};
 use crate::build::artifact::{Artifact, ArtifactMeta, ArtifactStore, hash_tree};
 use crate::build::key::{self, KeyInputs};
@@ -113,9 +113,10 @@ fn manifest_and_meta(
 ) -> Result<Option<(Descriptor, ArtifactMeta)>, RemoteError> {
     let Some(m) = client.get_manifest(tag).map_err(registry("ask for its manifest"))? else { return Ok(None) };
     let (config, layer) = format::parse(&m.media_type, &m.bytes).map_err(RemoteError::Format)?;
-    let mut bytes = Limited(Vec::new());
+    // `format::parse` refused a config over MAX_META_SIZE; no more than it states is read.
+    let mut bytes = crate::registry::AtMost::new(Vec::new(), config.size);
     client.get_blob(&config.digest, &mut bytes).map_err(registry("download its metadata"))?;
-    let meta: ArtifactMeta = serde_json::from_slice(&bytes.0)
+    let meta: ArtifactMeta = serde_json::from_slice(&bytes.inner)
         .map_err(|e| RemoteError::Meta(format!("it is not an artifact's meta.json: {e}")))?;
     check_meta(&meta, tag, inputs)?;
     Ok(Some((layer, meta)))
@@ -190,29 +191,13 @@ fn fetch_and_commit(
     drop(f);
     let tree = work.join("tree");
     pack::unpack(&file, &tree)?;
-    let (digest, _) = hash_tree(&tree).map_err(io("hash", &tree))?;
-    if digest != meta.tree_digest {
-        return Err(RemoteError::TreeDigest { claimed: meta.tree_digest.clone(), actual: digest });
+    let hashed = hash_tree(&tree).map_err(io("hash", &tree))?;
+    if hashed.0 != meta.tree_digest {
+        return Err(RemoteError::TreeDigest { claimed: meta.tree_digest.clone(), actual: hashed.0 });
     }
     let took = Duration::try_from_secs_f64(meta.build_seconds).unwrap_or_default();
-    let a = store.commit(&meta.name, &meta.version, inputs, &tree, took).map_err(RemoteError::Store)?;
+    let a = store.commit_hashed(&meta.name, &meta.version, inputs, &tree, took, hashed).map_err(RemoteError::Store)?;
     Ok(Pulled::Hit(a, size))
-}
-
-/// A `Vec` that refuses to grow past `MAX_META_SIZE`: a registry cannot make us hold a huge "metadata".
-struct Limited(Vec<u8>);
-
-impl Write for Limited {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() as u64 + buf.len() as u64 > MAX_META_SIZE {
-            return Err(std::io::Error::other(format!("the metadata is longer than {MAX_META_SIZE} bytes")));
-        }
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// What `compose explain --cache` learns from the registry, reading only manifests and metadata.
