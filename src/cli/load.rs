@@ -23,9 +23,9 @@ pub fn closure_for(recipes: &[PathBuf], toolchain: &str, platforms: &[Platform])
 pub fn load_failure(e: LoadError) -> Failure {
     let code = match &e {
         LoadError::Tag { .. } => exit::USAGE,
-        LoadError::ImagePackage { .. } | LoadError::Graph(GraphError::Missing { .. } | GraphError::Cycle { .. }) => {
-            exit::GRAPH
-        }
+        LoadError::ImagePackage { .. }
+        | LoadError::Base { .. }
+        | LoadError::Graph(GraphError::Missing { .. } | GraphError::Cycle { .. }) => exit::GRAPH,
         _ => exit::RECIPE,
     };
     Failure { hint: e.hint(), ..Failure::new(code, e) }

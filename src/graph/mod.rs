@@ -156,7 +156,8 @@ impl BuildGraph {
             for (deps, kind) in [(&recipe.build_deps, DepKind::Build), (&recipe.runtime_deps, DepKind::Runtime)] {
                 for d in deps {
                     edges.push((d.clone(), recipe.name.clone(), kind));
-                    queue.push_back((dir.join(format!("{d}.toml")), Some(recipe.name.clone()), d.clone()));
+                    let found = recipe::find(&dir, &toolchain.recipes_dir, d);
+                    queue.push_back((found, Some(recipe.name.clone()), d.clone()));
                 }
             }
             let in_toolchain = toolchain.is_member(&recipe.name);

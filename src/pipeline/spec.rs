@@ -56,6 +56,8 @@ pub enum LoadError {
     Graph(#[from] GraphError),
     #[error("--tag: {message}")]
     Tag { message: String },
+    #[error("{}: field `image.base`: `{base}`: {message}", recipe.display())]
+    Base { recipe: PathBuf, base: String, message: String },
 }
 
 impl LoadError {
@@ -83,6 +85,9 @@ impl LoadError {
             LoadError::Graph(GraphError::Cycle { .. }) => {
                 Some("a package cannot need itself, directly or through others".into())
             }
+            LoadError::Base { base, .. } => Some(format!(
+                "name an image recipe (`[image]` with `packages`) as `{base}.toml`, beside this recipe or in recipes/"
+            )),
             LoadError::Tag { .. } => {
                 Some("give NAME or NAME:TAG, e.g. `--tag tools:1.0` (lowercase name; tag of [A-Za-z0-9_.-])".into())
             }
@@ -105,30 +110,35 @@ pub fn recipes_in(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(v)
 }
 
-/// Loads `recipes` and everything they need. The toolchain is looked up beside the first recipe's
-/// directory (`../toolchains/NAME.toml`) unless `toolchain` is a path.
+/// Loads `recipes` and everything they need. The toolchain is looked up in the project's `toolchains/`
+/// (the nearest directory at or above the first recipe's that has one) unless `toolchain` is a path.
 pub fn load(recipes: &[PathBuf], toolchain: &str) -> Result<Closure, LoadError> {
     load_for(recipes, toolchain, &[])
 }
 
 /// `load`, for each of `platforms` (none: the host's) in one graph.
 pub fn load_for(recipes: &[PathBuf], toolchain: &str, platforms: &[Platform]) -> Result<Closure, LoadError> {
-    let mut specs = Vec::new();
+    let mut files = Vec::new();
     for r in recipes {
         let path = std::path::absolute(r).unwrap_or_else(|_| r.clone());
         if !path.is_file() {
             return Err(LoadError::NoRecipe { path: r.clone() });
         }
-        let dir = path.parent().expect("a file has a parent").to_path_buf();
-        specs.push(ImageSpec::from_file(recipe::load_file(&path)?, &dir)?);
+        files.push(recipe::load_file(&path)?);
     }
-    let first_dir = specs.first().and_then(|s| s.recipe.parent()).unwrap_or(Path::new("recipes"));
-    let search = first_dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains"));
+    let first_dir = recipes
+        .first()
+        .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone()))
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("recipes"));
+    let search = toolchains_dir(&first_dir);
     let toolchains = if platforms.is_empty() {
         vec![toolchain::load(toolchain, &search)?]
     } else {
         platforms.iter().map(|p| toolchain::load_for(toolchain, &search, Some(p))).collect::<Result<_, _>>()?
     };
+    let specs =
+        files.into_iter().map(|f| ImageSpec::resolve(f, &toolchains[0].recipes_dir)).collect::<Result<Vec<_>, _>>()?;
     let mut roots: Vec<PathBuf> = Vec::new();
     for r in specs.iter().flat_map(|s| &s.roots) {
         if !roots.contains(r) {
@@ -140,8 +150,121 @@ pub fn load_for(recipes: &[PathBuf], toolchain: &str, platforms: &[Platform]) ->
     Ok(Closure { specs, toolchain: toolchains[0].clone(), toolchains, graph })
 }
 
+/// The project's `toolchains/`: the nearest one at or above `dir` (a recipe in `examples/app/` finds the
+/// project's), else `dir/../toolchains` as before, so the error names the usual place.
+pub fn toolchains_dir(dir: &Path) -> PathBuf {
+    dir.ancestors()
+        .map(|a| a.join("toolchains"))
+        .find(|t| t.is_dir())
+        .unwrap_or_else(|| dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains")))
+}
+
+/// How deep `base` chains may go (`app` on `static-nonroot` on `static` is 2).
+const MAX_BASE_DEPTH: usize = 8;
+
 impl ImageSpec {
-    pub fn from_file(file: RecipeFile, recipes_dir: &Path) -> Result<ImageSpec, LoadError> {
+    /// The spec of a loaded recipe file, with its base images (`[image] base`) folded in: their packages
+    /// first, their accounts, and their config under this recipe's.
+    pub fn resolve(file: RecipeFile, recipes_dir: &Path) -> Result<ImageSpec, LoadError> {
+        let mut chain: Vec<PathBuf> = Vec::new();
+        Self::resolve_in(file, recipes_dir, &mut chain)
+    }
+
+    fn resolve_in(file: RecipeFile, recipes_dir: &Path, chain: &mut Vec<PathBuf>) -> Result<ImageSpec, LoadError> {
+        let (path, base) = match &file {
+            RecipeFile::Package(r) => (r.path.clone(), r.base.clone()),
+            RecipeFile::Image(i) => (i.path.clone(), i.base.clone()),
+        };
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let own = Self::from_file(file, &dir, recipes_dir)?;
+        let Some(base) = base else { return Ok(own) };
+        let looked = recipe::find(&dir, recipes_dir, &base);
+        chain.push(path.clone());
+        let bad = |message: String| LoadError::Base { recipe: path.clone(), base: base.clone(), message };
+        if chain.iter().any(|p| p == &looked) || chain.len() > MAX_BASE_DEPTH {
+            let names: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
+            return Err(bad(format!(
+                "the bases form a cycle or go deeper than {MAX_BASE_DEPTH}: {}",
+                names.join(" -> ")
+            )));
+        }
+        if !looked.is_file() {
+            return Err(bad(format!("there is no recipe `{}`", looked.display())));
+        }
+        let base_file = recipe::load_file(&looked)?;
+        if let RecipeFile::Package(_) = base_file {
+            return Err(bad(format!("`{}` is a package recipe, not an image recipe", looked.display())));
+        }
+        let under = Self::resolve_in(base_file, recipes_dir, chain)?;
+        own.on_base(under).map_err(bad)
+    }
+
+    /// This spec laid over `base`: packages after the base's, config fields set here win, maps merge,
+    /// accounts add up (an account of the same name must be the same account).
+    fn on_base(mut self, base: ImageSpec) -> Result<ImageSpec, String> {
+        let mut roots = base.roots.clone();
+        roots.extend(self.roots.iter().filter(|r| !base.roots.contains(r)).cloned());
+        self.roots = roots;
+        if !base.skeleton && self.skeleton && !self.config.users.is_empty() {
+            return Err(format!(
+                "base `{}` has no skeleton, so there is no /etc/passwd for this recipe's users",
+                base.name
+            ));
+        }
+        self.skeleton = self.skeleton && base.skeleton;
+        self.source = self.source.or(base.source);
+        let (mine, under) = (&mut self.config, base.config);
+        mine.entrypoint = mine.entrypoint.take().or(under.entrypoint);
+        mine.cmd = mine.cmd.take().or(under.cmd);
+        mine.user = mine.user.take().or(under.user);
+        mine.workdir = mine.workdir.take().or(under.workdir);
+        mine.stop_signal = mine.stop_signal.take().or(under.stop_signal);
+        for (map, from) in
+            [(&mut mine.env, under.env), (&mut mine.labels, under.labels), (&mut mine.annotations, under.annotations)]
+        {
+            for (k, v) in from {
+                map.entry(k).or_insert(v);
+            }
+        }
+        let mut ports = under.exposed_ports;
+        ports.extend(mine.exposed_ports.drain(..).filter(|p| !ports.contains(p)).collect::<Vec<_>>());
+        mine.exposed_ports = ports;
+        let mut users = under.users;
+        for u in mine.users.drain(..) {
+            match users.iter().find(|b| b.name == u.name || b.uid == u.uid) {
+                Some(b) if *b == u => {}
+                Some(b) => {
+                    return Err(format!(
+                        "user `{}` (uid {}) differs from the base's `{}` (uid {})",
+                        u.name, u.uid, b.name, b.uid
+                    ));
+                }
+                None => users.push(u),
+            }
+        }
+        mine.users = users;
+        let mut groups = under.groups;
+        for g in mine.groups.drain(..) {
+            match groups.iter().find(|b| b.name == g.name || b.gid == g.gid) {
+                Some(b) if *b == g => {}
+                Some(b) => {
+                    return Err(format!(
+                        "group `{}` (gid {}) differs from the base's `{}` (gid {})",
+                        g.name, g.gid, b.name, b.gid
+                    ));
+                }
+                None => groups.push(g),
+            }
+        }
+        mine.groups = groups;
+        self.digest =
+            crate::digest::Sha256::hex_of(format!("image-on-base\0{}\0{}", self.digest, base.digest).as_bytes());
+        Ok(self)
+    }
+
+    /// The spec of one recipe file, without its base; an image recipe's packages are looked up beside
+    /// it (`recipes_dir`), then in the toolchain's recipes directory (`project_recipes`).
+    pub fn from_file(file: RecipeFile, recipes_dir: &Path, project_recipes: &Path) -> Result<ImageSpec, LoadError> {
         Ok(match file {
             RecipeFile::Package(r) => ImageSpec {
                 source: r.sources.first().map(|s| s.url.clone()),
@@ -157,7 +280,7 @@ impl ImageSpec {
             RecipeFile::Image(i) => {
                 let mut roots = Vec::new();
                 for (index, p) in i.packages.iter().enumerate() {
-                    let looked = recipes_dir.join(format!("{p}.toml"));
+                    let looked = recipe::find(recipes_dir, project_recipes, p);
                     if !looked.is_file() {
                         let (recipe, image, package) = (i.path.clone(), i.name.clone(), p.clone());
                         return Err(LoadError::ImagePackage { recipe, index, image, package, looked });

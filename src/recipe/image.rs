@@ -18,6 +18,9 @@ pub struct ImageRecipe {
     pub skeleton: bool,
     /// Where the image's sources are published (the `org.opencontainers.image.source` annotation).
     pub source: Option<String>,
+    /// The image recipe this one starts from (`[image] base`): its packages, accounts and config come
+    /// first, and this recipe's add to them or override them.
+    pub base: Option<String>,
     pub config: ImageConfig,
     /// sha256 of the recipe text.
     pub digest: String,
@@ -105,6 +108,7 @@ pub(super) fn resolve_image(
         }
     }
     let skeleton = image.skeleton.unwrap_or(true);
+    let base = check_base(path, image.base)?;
     let config = resolve_config(path, config, users, groups)?;
     if !skeleton && (!config.users.is_empty() || !config.groups.is_empty()) {
         return Err(invalid(
@@ -123,9 +127,27 @@ pub(super) fn resolve_image(
         packages,
         skeleton,
         source: image.source,
+        base,
         config,
         digest,
     })
+}
+
+/// `image.base`: the name of an image recipe (looked up like a package: beside this recipe, then in
+/// the toolchain's recipes directory), not this recipe's own name.
+pub(super) fn check_base(path: &Path, base: Option<String>) -> Result<Option<String>, RecipeError> {
+    let Some(b) = base else { return Ok(None) };
+    check_name(path, "image.base", &b)?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if b == stem {
+        return Err(invalid(
+            path,
+            "image.base",
+            format!("`{b}` is this recipe itself"),
+            "name another image recipe, e.g. `static`",
+        ));
+    }
+    Ok(Some(b))
 }
 
 pub(super) fn resolve_config(

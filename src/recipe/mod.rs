@@ -38,6 +38,8 @@ pub struct Recipe {
     pub image: ImageRules,
     /// How the package's own image runs (`[config]`, `[[user]]`, `[[group]]`).
     pub config: ImageConfig,
+    /// The image recipe the package's own image starts from (`[image] base`).
+    pub base: Option<String>,
     /// sha256 over the recipe text, its patches and its files: the recipe's share of a build key.
     pub digest: String,
 }
@@ -226,6 +228,14 @@ pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
     }
 }
 
+/// `NAME.toml` beside the recipe naming it, else in the toolchain's recipes directory (`recipes/`); the
+/// first place is returned when neither has it, for the error.
+pub fn find(beside: &Path, recipes_dir: &Path, name: &str) -> PathBuf {
+    let here = beside.join(format!("{name}.toml"));
+    let there = recipes_dir.join(format!("{name}.toml"));
+    if !here.is_file() && there.is_file() { there } else { here }
+}
+
 pub(crate) fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> RecipeError {
     let offset = e.span().map(|s| s.start).unwrap_or(0);
     let (line, column) = line_col(text, offset);
@@ -356,6 +366,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
             ));
         }
     }
+    let base = image::check_base(path, i.base)?;
     let image = ImageRules {
         include: i.include.unwrap_or_default(),
         exclude: i.exclude.unwrap_or_default(),
@@ -396,6 +407,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         build,
         image,
         config,
+        base,
         digest,
     })
 }

@@ -97,6 +97,8 @@ pub struct RawImage {
     pub packages: Option<Vec<String>>,
     pub skeleton: Option<bool>,
     pub source: Option<String>,
+    // In either kind: the image recipe this image starts from.
+    pub base: Option<String>,
 }
 
 /// The container's runtime configuration (the OCI image config's `config` object).
