@@ -14,6 +14,7 @@ mod debian;
 mod fetch;
 #[cfg(test)]
 mod tests;
+pub mod tree;
 pub mod triage;
 pub mod unpack;
 mod verified;
