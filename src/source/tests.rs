@@ -19,7 +19,7 @@ fn sha(bytes: &[u8]) -> String {
 
 fn request(sha256: &str, urls: Vec<String>) -> SourceRequest {
     let (package, file_name) = ("pkg".to_string(), "pkg-1.0.tar.gz".to_string());
-    SourceRequest { package, file_name, sha256: sha256.to_string(), urls, debian_pool: None }
+    SourceRequest { package, file_name, sha256: sha256.to_string(), urls, debian_pool: None, local: None }
 }
 
 /// A source file `pkg-1.0.tar.gz` in a temp dir, and an empty cache beside it.

@@ -23,6 +23,7 @@ mod host;
 mod host_compiler;
 mod image;
 mod incremental;
+mod local_sources;
 mod platforms;
 mod push;
 mod recipe_errors;
