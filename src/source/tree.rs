@@ -188,9 +188,11 @@ fn glob(pat: &[u8], s: &[u8]) -> bool {
     }
 }
 
-/// A bracket expression after its `[`: its ranges, whether negated, and the pattern after `]`.
-/// `None` if it is not closed (then `[` is literal).
-fn class(p: &[u8]) -> Option<(Vec<(u8, u8)>, bool, &[u8])> {
+/// A bracket expression's byte ranges, whether it is negated, and the pattern after its `]`.
+type Class<'a> = (Vec<(u8, u8)>, bool, &'a [u8]);
+
+/// A bracket expression after its `[`; `None` if it is not closed (then `[` is literal).
+fn class(p: &[u8]) -> Option<Class<'_>> {
     let (negated, mut p) = match p {
         [b'!' | b'^', rest @ ..] => (true, rest),
         _ => (false, p),
