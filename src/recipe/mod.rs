@@ -746,6 +746,28 @@ configure_args = ["--with-x"]
     }
 
     #[test]
+    fn a_path_source_is_identified_by_its_tree_digest_alone() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("app")).unwrap();
+        std::fs::write(d.path().join("app/main.c"), "int main;\n").unwrap();
+        let text = GOOD.replace(
+            "url = \"https://example.org/hello-1.0.tar.gz\"\nsha256 = \"3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4\"",
+            "path = \"./app/\"",
+        );
+        let r = load(&write(d.path(), "hello.toml", &text)).unwrap();
+        let s = &r.sources[0];
+        let dir = std::fs::canonicalize(d.path().join("app")).unwrap();
+        assert_eq!((s.url.as_str(), s.local_path(), s.path.as_ref()), ("path:app", Some("app"), Some(&dir)));
+        assert_eq!(s.sha256, crate::source::tree::digest(&dir).unwrap());
+        assert_eq!((s.strip_components, s.file_name()), (Some(0), "app-tree.tar".to_string()));
+        // The tree is counted once, in the source's sha256: the recipe digest does not cover it.
+        std::fs::write(d.path().join("app/main.c"), "int main2;\n").unwrap();
+        let again = load(&d.path().join("hello.toml")).unwrap();
+        assert_eq!(again.digest, r.digest);
+        assert_ne!(again.sources[0].sha256, s.sha256);
+    }
+
+    #[test]
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
         assert_eq!(line_col("x", 0), (1, 1));
