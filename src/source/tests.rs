@@ -299,7 +299,7 @@ fn local_trees_are_packed_under_their_digest_and_a_changed_tree_is_refused() {
     let offline = FetchSettings { offline: true, ..FetchSettings::default() };
     let path = fx.fetch(&req, &offline).unwrap();
     assert_eq!(sha(&fs::read(&path).unwrap()), digest);
-    assert_eq!(fx.entries(), [digest.clone()]);
+    assert_eq!(fx.entries(), std::slice::from_ref(&digest));
 
     fs::write(tree.join("main.c"), "int main2;\n").unwrap();
     let mut changed = request(&sha(b"some digest taken earlier"), Vec::new());
