@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::graph::BuildGraph;
+use crate::recipe::LOCAL_SCHEME;
 use crate::source::triage::TreeSummary;
 use crate::toolchain::host::{self, HostTool};
 use crate::toolchain::{Toolchain, ToolchainError};
@@ -60,8 +61,11 @@ pub struct LockedPackage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedSource {
+    /// The upstream file name; for a local source, `DIRNAME-tree.tar`.
     pub file: String,
+    /// The tarball's sha256; for a local source, its tree digest.
     pub sha256: String,
+    /// The download URL; for a local source, `path:DIR` (relative to the recipe's directory).
     pub url: String,
     /// What the archive unpacks to (see `source::triage`), when the source was at hand.
     pub contents: Option<TreeSummary>,
@@ -235,10 +239,19 @@ impl LockFile {
             if o.version != n.version {
                 out.push(format!("package `{name}`: version {} -> {}", o.version, n.version));
             }
-            let sources = |p: &LockedPackage| -> BTreeMap<String, String> {
-                p.sources.iter().map(|s| (s.file.clone(), s.sha256.clone())).collect()
+            // Downloads by file name; local trees by their directory (whose packed name does not change).
+            let sources = |p: &LockedPackage, local: bool| -> BTreeMap<String, String> {
+                p.sources
+                    .iter()
+                    .filter_map(|s| match s.url.strip_prefix(LOCAL_SCHEME) {
+                        Some(dir) if local => Some((dir.to_string(), s.sha256.clone())),
+                        None if !local => Some((s.file.clone(), s.sha256.clone())),
+                        _ => None,
+                    })
+                    .collect()
             };
-            diff_maps(&mut out, name, "source", &sources(o), &sources(n));
+            diff_maps(&mut out, name, "source", &sources(o, false), &sources(n, false));
+            diff_maps(&mut out, name, "local source", &sources(o, true), &sources(n, true));
             let files = |l: &[LockedFile]| -> BTreeMap<String, String> {
                 l.iter().map(|f| (f.path.clone(), f.sha256.clone())).collect()
             };

@@ -286,7 +286,9 @@ fn settle(
         done.insert(n, a);
         return Settled::Stored;
     }
-    cx.reporter.on_rebuild_reasons(label, &super::plan::rebuild_reasons(cx.store, name, &now));
+    let sources = &cx.graph.recipe(n).sources;
+    let reasons = super::plan::rebuild_reasons(cx.store, name, &now, sources, &s.cache_root);
+    cx.reporter.on_rebuild_reasons(label, &reasons);
     inputs.insert(n, now);
     Settled::Build
 }

@@ -33,7 +33,8 @@ pub fn source_requests(graph: &BuildGraph, nodes: impl IntoIterator<Item = NodeI
             if requests.iter().any(|r| r.sha256 == src.sha256) {
                 continue;
             }
-            let mut urls = vec![src.url.clone()];
+            // A local source is packed from its directory, never looked up at a URL.
+            let mut urls = if src.path.is_some() { Vec::new() } else { vec![src.url.clone()] };
             urls.extend(src.mirrors.iter().cloned());
             requests.push(SourceRequest {
                 package: graph.name(n).to_string(),
@@ -41,6 +42,7 @@ pub fn source_requests(graph: &BuildGraph, nodes: impl IntoIterator<Item = NodeI
                 sha256: src.sha256.clone(),
                 urls,
                 debian_pool: src.debian.clone(),
+                local: src.path.clone(),
             });
         }
     }

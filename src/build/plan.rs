@@ -11,7 +11,10 @@ use super::key::{self, KeyInputs};
 use super::reason::RebuildReason;
 use super::{BuildError, BuildSettings};
 use crate::graph::BuildGraph;
+use crate::recipe::Source;
+use crate::source::{SourceCache, tree};
 use crate::toolchain::host::HostTool;
+use std::path::Path;
 use std::sync::Arc;
 
 /// One line of a plan.
@@ -51,7 +54,7 @@ pub fn plan(graph: &BuildGraph, settings: &BuildSettings) -> Result<Vec<PlanStep
             digests.insert(i, a.meta.tree_digest.clone());
         }
         let reasons = match (&inputs, &cached) {
-            (Some(now), None) => rebuild_reasons(&store, &name, now),
+            (Some(now), None) => rebuild_reasons(&store, &name, now, &graph.recipe(i).sources, &settings.cache_root),
             _ => Vec::new(),
         };
         steps.push(PlanStep {
@@ -79,12 +82,68 @@ pub fn host_tools(graph: &BuildGraph) -> Result<Vec<Arc<Vec<HostTool>>>, BuildEr
 }
 
 /// What differs from the newest artifact of `name` for the same target, or that there is none.
-pub(super) fn rebuild_reasons(store: &ArtifactStore, name: &str, now: &KeyInputs) -> Vec<RebuildReason> {
+/// `sources` are the recipe's (in key order): a changed local source is named with its changed paths.
+pub(super) fn rebuild_reasons(
+    store: &ArtifactStore,
+    name: &str,
+    now: &KeyInputs,
+    sources: &[Source],
+    cache_root: &Path,
+) -> Vec<RebuildReason> {
     match store.latest_for(name, &now.target) {
         None => vec![RebuildReason::NeverBuilt],
         Some(a) => {
             let d = now.differences(&a.meta.inputs);
+            let d = local_tree_reasons(d, &a.meta.inputs.sources, &now.sources, sources, cache_root);
             if d.is_empty() { vec![RebuildReason::NoArtifactUnderKey] } else { d }
         }
     }
+}
+
+/// How many changed paths of a local tree a reason names.
+const NAMED_CHANGES: usize = 5;
+
+/// `reasons` with "sources changed" replaced by one reason per changed local tree (plus the
+/// original one if a download changed too).
+fn local_tree_reasons(
+    reasons: Vec<RebuildReason>,
+    old: &[String],
+    now: &[String],
+    sources: &[Source],
+    cache_root: &Path,
+) -> Vec<RebuildReason> {
+    if old.len() != now.len() || now.len() != sources.len() || sources.iter().all(|s| s.path.is_none()) {
+        return reasons;
+    }
+    let mut out = Vec::new();
+    for r in reasons {
+        if !matches!(r, RebuildReason::Sources { .. }) {
+            out.push(r);
+            continue;
+        }
+        let mut downloads = false;
+        for ((o, n), s) in old.iter().zip(now).zip(sources).filter(|((o, n), _)| o != n) {
+            let (Some(dir), Some(path)) = (&s.path, s.local_path()) else {
+                downloads = true;
+                continue;
+            };
+            let old_tar = crate::source::is_sha256(o).then(|| SourceCache::entry_path(cache_root, o));
+            let changes = old_tar.and_then(|t| tree_changes(&t, dir)).map(|all| {
+                let first = all.iter().take(NAMED_CHANGES).map(|c| c.to_string()).collect();
+                (first, all.len())
+            });
+            out.push(RebuildReason::LocalTree { path: path.into(), old: o.clone(), new: n.clone(), changes });
+        }
+        if downloads {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// The paths that differ between the packed tree `old_tar` (if still cached) and `dir` now.
+fn tree_changes(old_tar: &Path, dir: &Path) -> Option<Vec<tree::Change>> {
+    let old = tree::listing_of_tar(old_tar).ok()?;
+    let new = tree::listing(dir).ok()?;
+    Some(tree::changes(&old, &new))
 }

@@ -22,6 +22,14 @@ pub enum RebuildReason {
         old: String,
         new: String,
     },
+    /// A local source's tree digest (`path` as the recipe wrote it), with the paths that changed when
+    /// the old packed tree was still in the source cache: the first few, and how many in all.
+    LocalTree {
+        path: String,
+        old: String,
+        new: String,
+        changes: Option<(Vec<String>, usize)>,
+    },
     /// The toolchain file's digest.
     Toolchain {
         old: String,
@@ -78,6 +86,24 @@ impl fmt::Display for RebuildReason {
                 write!(f, "recipe (text, patches or files) changed: {} -> {}", short(old), short(new))
             }
             Sources { old, new } => write!(f, "sources changed: {} -> {}", short(old), short(new)),
+            LocalTree { path, old, new, changes } => {
+                write!(f, "local source `{path}` changed: ")?;
+                match changes {
+                    Some((first, total)) if !first.is_empty() => {
+                        write!(f, "{}", first.join(", "))?;
+                        if *total > first.len() {
+                            write!(f, " and {} more", total - first.len())?;
+                        }
+                        write!(f, " (tree {} -> {})", short(old), short(new))
+                    }
+                    _ => write!(
+                        f,
+                        "tree {} -> {} (the old tree is no longer in the source cache)",
+                        short(old),
+                        short(new)
+                    ),
+                }
+            }
             Toolchain { old, new } => write!(f, "toolchain file changed: {} -> {}", short(old), short(new)),
             Target { old, new } => write!(f, "target changed: {old} -> {new}"),
             ComposeVersion { old, new } => write!(f, "compose version changed: {old} -> {new}"),
@@ -114,5 +140,22 @@ mod tests {
         assert_eq!(d(&a, "short").to_string(), format!("dependency `zlib` output changed: {} -> short", &a[..16]));
         assert_eq!(RebuildReason::SourceDateEpoch { old: 1, new: 2 }.to_string(), "SOURCE_DATE_EPOCH changed: 1 -> 2");
         assert_eq!(RebuildReason::Sandbox { old: true, new: false }.to_string(), "sandbox changed: true -> false");
+        let tree = |changes| RebuildReason::LocalTree { path: "src".into(), old: a.clone(), new: b.clone(), changes };
+        assert_eq!(
+            tree(Some((vec!["`a.c` modified".into(), "`b.h` added".into()], 9))).to_string(),
+            format!(
+                "local source `src` changed: `a.c` modified, `b.h` added and 7 more (tree {} -> {})",
+                &a[..16],
+                &b[..16]
+            )
+        );
+        assert_eq!(
+            tree(None).to_string(),
+            format!(
+                "local source `src` changed: tree {} -> {} (the old tree is no longer in the source cache)",
+                &a[..16],
+                &b[..16]
+            )
+        );
     }
 }

@@ -267,7 +267,7 @@ impl ImageSpec {
     pub fn from_file(file: RecipeFile, recipes_dir: &Path, project_recipes: &Path) -> Result<ImageSpec, LoadError> {
         Ok(match file {
             RecipeFile::Package(r) => ImageSpec {
-                source: r.sources.first().map(|s| s.url.clone()),
+                source: r.sources.first().filter(|s| s.path.is_none()).map(|s| s.url.clone()),
                 name: r.name,
                 version: r.version,
                 description: r.description,

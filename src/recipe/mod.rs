@@ -46,8 +46,13 @@ pub struct Recipe {
 
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// The download URL; for a local source, its locator `path:DIR` (DIR as the recipe wrote it).
     pub url: String,
+    /// The file's sha256; for a local source, the tree digest (`source::tree`), taken at load.
     pub sha256: String,
+    /// A local source's directory (`path = "DIR"`), absolute and canonical, inside the recipe's
+    /// directory.
+    pub path: Option<PathBuf>,
     pub mirrors: Vec<String>,
     /// The file's name in the Debian archive's pool, if it is there.
     pub debian: Option<String>,
@@ -59,11 +64,24 @@ pub struct Source {
 }
 
 impl Source {
-    /// The upstream file name (last URL segment), used for mirror lookups.
+    /// The upstream file name (last URL segment), used for mirror lookups; for a local source,
+    /// `DIRNAME-tree.tar` (the packed tree).
     pub fn file_name(&self) -> String {
+        if let Some(dir) = &self.path {
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into());
+            return format!("{name}-tree.tar");
+        }
         self.url.rsplit('/').next().unwrap_or(&self.url).to_string()
     }
+
+    /// A local source's directory as the recipe wrote it (relative to the recipe's directory).
+    pub fn local_path(&self) -> Option<&str> {
+        self.path.as_ref().and(self.url.strip_prefix(LOCAL_SCHEME))
+    }
 }
+
+/// The prefix of a local source's `url`: `path:DIR`.
+pub const LOCAL_SCHEME: &str = "path:";
 
 /// The autotools style's cross arguments: `--host`/`--build` when `$CROSS_COMPILE` is set (a cross
 /// target), nothing for a native build.
@@ -289,54 +307,12 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
             path,
             "source",
             "a recipe needs at least one [[source]]",
-            "add a [[source]] with url and sha256",
+            "add a [[source]] with url and sha256, or with path (a directory of the project)",
         ));
     }
     let mut sources = Vec::new();
     for (i, s) in raw.source.into_iter().enumerate() {
-        let field = |f: &str| format!("source[{i}].{f}");
-        let sha = s.sha256.to_ascii_lowercase();
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid(
-                path,
-                &field("sha256"),
-                format!("`{}` is not a sha256 (64 hex digits)", s.sha256),
-                "compute it with `sha256sum FILE`",
-            ));
-        }
-        if !s.url.contains("://") {
-            return Err(invalid(
-                path,
-                &field("url"),
-                format!("`{}` is not a URL", s.url),
-                "use https://, http:// or file://",
-            ));
-        }
-        let dest = s.dest.unwrap_or_default();
-        let dest = dest.trim_start_matches("./").trim_end_matches('/').to_string();
-        let dest = if dest == "." { String::new() } else { dest };
-        if !is_relative_inside(&dest) {
-            return Err(invalid(path, &field("dest"), format!("`{dest}` must be a relative path without `..`"), ""));
-        }
-        if let Some(d) = &s.debian
-            && (d.contains('/') || !d.contains('_'))
-        {
-            return Err(invalid(
-                path,
-                &field("debian"),
-                format!("`{d}` is not a pool file name"),
-                "give the file name only, e.g. `busybox_1.37.0.orig.tar.bz2`",
-            ));
-        }
-        sources.push(Source {
-            url: s.url,
-            sha256: sha,
-            mirrors: s.mirrors,
-            debian: s.debian,
-            dest,
-            strip_components: s.strip_components,
-            extract: s.extract,
-        });
+        sources.push(resolve_source(path, &dir, i, s)?);
     }
     let patches = local_files(path, &dir, "patches", &raw.patches)?;
     let files = local_files(path, &dir, "files", &raw.files)?;
@@ -410,6 +386,147 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         base,
         digest,
     })
+}
+
+fn resolve_source(path: &Path, dir: &Path, i: usize, s: raw::RawSource) -> Result<Source, RecipeError> {
+    let field = |f: &str| format!("source[{i}].{f}");
+    let dest = s.dest.unwrap_or_default();
+    let dest = dest.trim_start_matches("./").trim_end_matches('/').to_string();
+    let dest = if dest == "." { String::new() } else { dest };
+    if !is_relative_inside(&dest) {
+        return Err(invalid(path, &field("dest"), format!("`{dest}` must be a relative path without `..`"), ""));
+    }
+    if let Some(local) = &s.path {
+        let excluded = [
+            ("url", s.url.is_some()),
+            ("sha256", s.sha256.is_some()),
+            ("mirrors", s.mirrors.is_some()),
+            ("debian", s.debian.is_some()),
+        ];
+        if let Some((key, _)) = excluded.iter().find(|(_, set)| *set) {
+            return Err(invalid(
+                path,
+                &field("path"),
+                format!("`path` excludes `{key}`"),
+                "a local source is identified by its tree digest: remove `url`, `sha256`, `mirrors` and `debian`, \
+                 or remove `path`",
+            ));
+        }
+        let (url, sha256, dir) = local_source(path, dir, &field("path"), local)?;
+        return Ok(Source {
+            url,
+            sha256,
+            path: Some(dir),
+            mirrors: Vec::new(),
+            debian: None,
+            dest,
+            // A project directory has no `name-version/` wrapper to strip.
+            strip_components: Some(s.strip_components.unwrap_or(0)),
+            extract: s.extract,
+        });
+    }
+    let (Some(url), Some(sha256)) = (s.url, s.sha256) else {
+        return Err(invalid(
+            path,
+            &format!("source[{i}]"),
+            "needs `url` and `sha256` (a download), or `path` (a directory of the project)",
+            "e.g. `url = \"https://…/pkg-1.0.tar.gz\"` with `sha256 = \"…\"`, or `path = \"src\"`",
+        ));
+    };
+    let sha = sha256.to_ascii_lowercase();
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid(
+            path,
+            &field("sha256"),
+            format!("`{sha256}` is not a sha256 (64 hex digits)"),
+            "compute it with `sha256sum FILE`",
+        ));
+    }
+    if !url.contains("://") {
+        return Err(invalid(path, &field("url"), format!("`{url}` is not a URL"), "use https://, http:// or file://"));
+    }
+    if let Some(d) = &s.debian
+        && (d.contains('/') || !d.contains('_'))
+    {
+        return Err(invalid(
+            path,
+            &field("debian"),
+            format!("`{d}` is not a pool file name"),
+            "give the file name only, e.g. `busybox_1.37.0.orig.tar.bz2`",
+        ));
+    }
+    Ok(Source {
+        url,
+        sha256: sha,
+        path: None,
+        mirrors: s.mirrors.unwrap_or_default(),
+        debian: s.debian,
+        dest,
+        strip_components: s.strip_components,
+        extract: s.extract,
+    })
+}
+
+/// A `path = "DIR"` source: DIR relative to the recipe's directory, without `..`, a directory that is
+/// still inside the recipe's directory once symlinks are resolved. Returns its locator (`path:DIR`),
+/// its tree digest and its canonical path.
+fn local_source(path: &Path, dir: &Path, field: &str, local: &str) -> Result<(String, String, PathBuf), RecipeError> {
+    let rel = local.trim_start_matches("./").trim_end_matches('/');
+    let rel = if rel.is_empty() && !local.is_empty() { "." } else { rel };
+    let bad = |why: String| {
+        invalid(path, field, why, "give a directory relative to the recipe's directory, e.g. `path = \"src\"`")
+    };
+    if local.is_empty() {
+        return Err(bad("must not be empty".into()));
+    }
+    if local.starts_with('/') {
+        return Err(bad(format!("`{local}` is absolute")));
+    }
+    if !is_relative_inside(rel) {
+        return Err(bad(format!(
+            "`{local}` has a `..` component: a local source must be inside the recipe's directory"
+        )));
+    }
+    let base = std::fs::canonicalize(dir).map_err(|source| RecipeError::MissingFile {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        file: dir.to_path_buf(),
+        source,
+    })?;
+    let joined = dir.join(rel);
+    let canonical = match std::fs::canonicalize(&joined) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(bad(format!("`{}` does not exist", joined.display())));
+        }
+        Err(source) => {
+            return Err(RecipeError::MissingFile {
+                path: path.to_path_buf(),
+                field: field.into(),
+                file: joined,
+                source,
+            });
+        }
+    };
+    if !canonical.starts_with(&base) {
+        return Err(bad(format!(
+            "`{local}` resolves to `{}`, outside the recipe's directory `{}` (through a symlink)",
+            canonical.display(),
+            base.display()
+        )));
+    }
+    if !canonical.is_dir() {
+        return Err(bad(format!("`{}` is not a directory", joined.display())));
+    }
+    let digest = crate::source::tree::digest(&canonical).map_err(|e| {
+        let hint = e.hint().unwrap_or("").to_string();
+        let mut message = e.to_string();
+        if let Some(cause) = std::error::Error::source(&e) {
+            message = format!("{message}: {cause}");
+        }
+        invalid(path, field, message, hint)
+    })?;
+    Ok((format!("{LOCAL_SCHEME}{rel}"), digest, canonical))
 }
 
 fn check_name(path: &Path, field: &str, name: &str) -> Result<(), RecipeError> {
@@ -638,6 +755,28 @@ configure_args = ["--with-x"]
         std::fs::write(d.path().join("p/fix.patch"), "b").unwrap();
         let b = load(&write(d.path(), "hello.toml", &text)).unwrap().digest;
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_path_source_is_identified_by_its_tree_digest_alone() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("app")).unwrap();
+        std::fs::write(d.path().join("app/main.c"), "int main;\n").unwrap();
+        let text = GOOD.replace(
+            "url = \"https://example.org/hello-1.0.tar.gz\"\nsha256 = \"3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4\"",
+            "path = \"./app/\"",
+        );
+        let r = load(&write(d.path(), "hello.toml", &text)).unwrap();
+        let s = &r.sources[0];
+        let dir = std::fs::canonicalize(d.path().join("app")).unwrap();
+        assert_eq!((s.url.as_str(), s.local_path(), s.path.as_ref()), ("path:app", Some("app"), Some(&dir)));
+        assert_eq!(s.sha256, crate::source::tree::digest(&dir).unwrap());
+        assert_eq!((s.strip_components, s.file_name()), (Some(0), "app-tree.tar".to_string()));
+        // The tree is counted once, in the source's sha256: the recipe digest does not cover it.
+        std::fs::write(d.path().join("app/main.c"), "int main2;\n").unwrap();
+        let again = load(&d.path().join("hello.toml")).unwrap();
+        assert_eq!(again.digest, r.digest);
+        assert_ne!(again.sources[0].sha256, s.sha256);
     }
 
     #[test]

@@ -44,10 +44,11 @@ pub struct RawPackage {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
-    pub url: String,
-    pub sha256: String,
-    #[serde(default)]
-    pub mirrors: Vec<String>,
+    pub url: Option<String>,
+    pub sha256: Option<String>,
+    /// A directory of the project instead of a download (excludes url, sha256, mirrors, debian).
+    pub path: Option<String>,
+    pub mirrors: Option<Vec<String>>,
     pub debian: Option<String>,
     pub dest: Option<String>,
     pub strip_components: Option<usize>,

@@ -150,7 +150,12 @@ pub fn packages(
             sources: r
                 .sources
                 .iter()
-                .map(|s| SourceFacts { file: s.file_name(), url: s.url.clone(), sha256: s.sha256.clone() })
+                .map(|s| SourceFacts {
+                    file: s.file_name(),
+                    url: s.url.clone(),
+                    sha256: s.sha256.clone(),
+                    path: s.path.as_ref().map(|d| relative(&root, d)),
+                })
                 .collect(),
             patches: l.patches.iter().map(rel).collect(),
             files: l.files.iter().map(rel).collect(),

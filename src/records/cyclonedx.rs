@@ -106,7 +106,10 @@ fn component(p: &PackageFacts, program: bool) -> Value {
     let mut refs: Vec<Value> = p
         .sources
         .iter()
-        .map(|s| json!({"type": "distribution", "url": s.url, "hashes": [{"alg": "SHA-256", "content": s.sha256}]}))
+        .filter_map(|s| {
+            let url = s.download_url()?;
+            Some(json!({"type": "distribution", "url": url, "hashes": [{"alg": "SHA-256", "content": s.sha256}]}))
+        })
         .collect();
     if !p.homepage.is_empty() {
         refs.push(json!({"type": "website", "url": p.homepage}));
@@ -118,6 +121,9 @@ fn component(p: &PackageFacts, program: bool) -> Value {
     ];
     for s in &p.sources {
         props.push(prop("compose:source", &format!("{} sha256:{}", s.file, s.sha256)));
+        if let Some(dir) = &s.path {
+            props.push(prop("compose:source-path", &format!("{dir} sha256:{}", s.sha256)));
+        }
     }
     for f in &p.files {
         props.push(prop("compose:file", &format!("{} sha256:{}", f.path, f.sha256)));

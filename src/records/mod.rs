@@ -105,7 +105,10 @@ impl PackageFacts {
     pub fn purl(&self) -> String {
         let mut p = format!("pkg:generic/{}@{}", pct(&self.name), pct(&self.version));
         if let Some(s) = self.sources.first() {
-            p.push_str(&format!("?checksum=sha256:{}&download_url={}", s.sha256, pct(&s.url)));
+            p.push_str(&format!("?checksum=sha256:{}", s.sha256));
+            if let Some(url) = s.download_url() {
+                p.push_str(&format!("&download_url={}", pct(url)));
+            }
         }
         p
     }
@@ -126,9 +129,22 @@ fn pct(s: &str) -> String {
 
 #[derive(Debug, Clone)]
 pub struct SourceFacts {
+    /// The upstream file name; for a local source, `DIRNAME-tree.tar`.
     pub file: String,
+    /// The download URL; for a local source, `path:DIR` as its recipe wrote it.
     pub url: String,
+    /// The file's sha256; for a local source, its tree digest (`source::tree`).
     pub sha256: String,
+    /// A local source's directory, relative to the project root like every path in the records.
+    pub path: Option<String>,
+}
+
+impl SourceFacts {
+    /// Where the source can be downloaded: its URL, or nothing for a local directory (SPDX's
+    /// `NOASSERTION`).
+    pub fn download_url(&self) -> Option<&str> {
+        self.path.is_none().then_some(self.url.as_str())
+    }
 }
 
 /// A file input named relative to the project or its recipe, with its digest.
@@ -265,6 +281,7 @@ mod tests {
                 file: "b.tar.bz2".into(),
                 url: "https://x.org/b 1.tar".into(),
                 sha256: "ab".into(),
+                path: None,
             }],
             patches: vec![],
             files: vec![],
@@ -276,5 +293,10 @@ mod tests {
             p.purl(),
             "pkg:generic/busybox@1.37.0?checksum=sha256:ab&download_url=https%3A%2F%2Fx.org%2Fb%201.tar"
         );
+        // A local directory has no download URL.
+        let mut local = p;
+        local.sources[0].url = "path:src".into();
+        local.sources[0].path = Some("recipes/src".into());
+        assert_eq!(local.purl(), "pkg:generic/busybox@1.37.0?checksum=sha256:ab");
     }
 }

@@ -87,7 +87,10 @@ fn statement_value(inv: &Inventory) -> Value {
             deps.push(dep(&format!("file:{}", p.recipe.path), &p.recipe.sha256, "recipe", &p.name));
         }
         for s in &p.sources {
-            let mut d = dep(&s.url, &s.sha256, "source", &p.name);
+            let mut d = match &s.path {
+                Some(dir) => dep(&format!("file:{dir}"), &s.sha256, "local-source", &p.name),
+                None => dep(&s.url, &s.sha256, "source", &p.name),
+            };
             d["name"] = json!(s.file);
             deps.push(d);
         }

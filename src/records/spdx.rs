@@ -46,7 +46,7 @@ pub fn document(inv: &Inventory) -> Doc<'_> {
                 "SPDXID": sid,
                 "name": s.file,
                 "versionInfo": p.version,
-                "downloadLocation": s.url,
+                "downloadLocation": s.download_url().unwrap_or("NOASSERTION"),
                 "packageFileName": s.file,
                 "checksums": [{"algorithm": "SHA256", "checksumValue": s.sha256}],
                 "filesAnalyzed": false,
@@ -55,6 +55,9 @@ pub fn document(inv: &Inventory) -> Doc<'_> {
                 "licenseDeclared": "NOASSERTION",
                 "copyrightText": "NOASSERTION",
             }));
+            if let Some(dir) = &s.path {
+                packages.last_mut().expect("pushed")["comment"] = json!(local_comment(dir, &s.sha256));
+            }
             relationships.push(rel(&id, "GENERATED_FROM", &sid));
         }
         for d in &p.runtime_deps {
@@ -135,6 +138,11 @@ fn image_package(inv: &Inventory) -> Value {
     v
 }
 
+/// A local source in words: SPDX has no field for a directory of the project.
+fn local_comment(dir: &str, sha256: &str) -> String {
+    format!("local source directory {dir} (tree sha256 {sha256}: the sha256 of its deterministic tar, docs/recipes.md)")
+}
+
 fn package(p: &PackageFacts, own: &[&FileFacts]) -> Value {
     let sha1s: Vec<&str> = own
         .iter()
@@ -146,7 +154,10 @@ fn package(p: &PackageFacts, own: &[&FileFacts]) -> Value {
     let analyzed = p.role == Role::Runtime && !sha1s.is_empty();
     let mut info = format!("built by compose from recipe {} (sha256 {})", p.recipe.path, p.recipe.sha256);
     for s in &p.sources {
-        info.push_str(&format!("; source {} (sha256 {}) from {}", s.file, s.sha256, s.url));
+        match &s.path {
+            Some(dir) => info.push_str(&format!("; {}", local_comment(dir, &s.sha256))),
+            None => info.push_str(&format!("; source {} (sha256 {}) from {}", s.file, s.sha256, s.url)),
+        }
     }
     for x in &p.patches {
         info.push_str(&format!("; patch {} (sha256 {})", x.path, x.sha256));
@@ -168,7 +179,7 @@ fn package(p: &PackageFacts, own: &[&FileFacts]) -> Value {
         "SPDXID": package_id(&p.name),
         "name": p.name,
         "versionInfo": p.version,
-        "downloadLocation": p.sources.first().map(|s| s.url.clone()).unwrap_or_else(|| "NOASSERTION".into()),
+        "downloadLocation": p.sources.first().and_then(|s| s.download_url()).unwrap_or("NOASSERTION"),
         "filesAnalyzed": analyzed,
         "primaryPackagePurpose": purpose,
         "licenseConcluded": "NOASSERTION",

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use tempfile::NamedTempFile;
 
 use super::fetch::{self, AttemptError, HttpClient};
-use super::{FetchError, FetchProgress, FetchSettings, SourceRequest, candidate_urls, is_sha256};
+use super::{FetchError, FetchProgress, FetchSettings, SourceRequest, candidate_urls, is_sha256, tree};
 
 /// Bump when the layout changes, so old and new versions never share entries.
 const LAYOUT: &str = "sources-v1";
@@ -42,6 +42,12 @@ impl SourceCache {
     /// Where the source with this hash is (or would be) stored.
     pub fn path(&self, sha256: &str) -> PathBuf {
         self.dir.join(sha256)
+    }
+
+    /// Where the cache under `root` stores the source with this hash, without opening (or creating)
+    /// the cache: for readers that must not write.
+    pub fn entry_path(root: &Path, sha256: &str) -> PathBuf {
+        root.join(LAYOUT).join(sha256)
     }
 
     /// The cached file, if present. Not rehashed: only verified files are ever
@@ -86,6 +92,9 @@ impl SourceCache {
         if let Some(path) = self.lookup(&req.sha256) {
             return Ok(path);
         }
+        if let Some(dir) = &req.local {
+            return self.pack_tree(req, dir);
+        }
         let mut attempts = Vec::new();
         let mut mismatch = None;
         for url in candidate_urls(req, settings) {
@@ -118,6 +127,29 @@ impl SourceCache {
             sha256: req.sha256.clone(),
             attempts,
         }))
+    }
+
+    /// A local source: its directory packed into a temp file, hashed on the way, and stored under the
+    /// tree digest taken when the recipe was loaded, only if the bytes still hash to it.
+    fn pack_tree(&self, req: &SourceRequest, dir: &Path) -> Result<PathBuf, FetchError> {
+        let tree_err = |source| FetchError::Tree { package: req.package.clone(), dir: dir.to_path_buf(), source };
+        use std::io::Write as _;
+        let mut temp = self.temp_file()?;
+        let temp_path = temp.path().to_path_buf();
+        let ignore = tree::Ignore::load(dir).map_err(tree_err)?;
+        let sink = tree::HashWriter::new(io::BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
+        let (got, mut buffered) = tree::pack(dir, &ignore, sink).map_err(tree_err)?.finish();
+        buffered.flush().map_err(write_err(&temp_path))?;
+        drop(buffered);
+        if got != req.sha256 {
+            return Err(FetchError::TreeChanged {
+                package: req.package.clone(),
+                dir: dir.to_path_buf(),
+                expected: req.sha256.clone(),
+                got,
+            });
+        }
+        self.store(temp, &req.sha256)
     }
 
     /// One URL, retried with backoff while its failures look transient.
@@ -324,6 +356,7 @@ mod tests {
             sha256: "../../etc/passwd".into(),
             urls: vec!["file:///etc/passwd".into()],
             debian_pool: None,
+            local: None,
         };
         let err = cache.fetch(&req, &FetchSettings::default(), &NoProgress).unwrap_err();
         assert!(matches!(err, FetchError::InvalidSha256 { .. }), "{err:?}");

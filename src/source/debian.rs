@@ -184,6 +184,7 @@ mod tests {
             sha256: sha.into(),
             urls: vec!["https://busybox.net/downloads/busybox-1.37.0.tar.bz2".into()],
             debian_pool: Some("busybox_1.37.0.orig.tar.bz2".into()),
+            local: None,
         };
         let settings = FetchSettings { debian_base: Some(base), ..FetchSettings::default() };
         let root = tempfile::tempdir().unwrap();

@@ -296,6 +296,7 @@ mod tests {
             sha256: "ab".repeat(32),
             urls: vec![up.clone(), alt.clone(), up.clone()],
             debian_pool: None,
+            local: None,
         };
         req.debian_pool = Some("pkg_1.0.orig.tar.gz".into());
         let settings = FetchSettings {

@@ -14,6 +14,7 @@ mod debian;
 mod fetch;
 #[cfg(test)]
 mod tests;
+pub mod tree;
 pub mod triage;
 pub mod unpack;
 mod verified;
@@ -39,6 +40,8 @@ pub struct SourceRequest {
     pub urls: Vec<String>,
     /// Name of the identical file in the Debian pool, if there is one.
     pub debian_pool: Option<String>,
+    /// A local source's directory: "fetched" by packing it (`tree::pack`), never from a URL.
+    pub local: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +100,13 @@ pub enum FetchError {
     InvalidSha256 { package: String, sha256: String },
     #[error("`{package}`: sha256 mismatch for `{url}`: expected {expected}, got {got}{}", kept_note(kept))]
     HashMismatch { package: String, url: String, expected: String, got: String, kept: Option<PathBuf> },
+    #[error("`{package}`: cannot pack the local source `{}`", dir.display())]
+    Tree { package: String, dir: PathBuf, source: tree::TreeError },
+    #[error(
+        "`{package}`: the local source `{}` changed during the build: its tree digest was {expected} when the \
+         recipe was loaded, {got} when it was packed", dir.display()
+    )]
+    TreeChanged { package: String, dir: PathBuf, expected: String, got: String },
     #[error("`{package}`: cannot fetch `{file}` (sha256 {sha256}){}", list_attempts(attempts))]
     NotFound { package: String, file: String, sha256: String, attempts: Vec<(String, String)> },
 }

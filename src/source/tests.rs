@@ -19,7 +19,7 @@ fn sha(bytes: &[u8]) -> String {
 
 fn request(sha256: &str, urls: Vec<String>) -> SourceRequest {
     let (package, file_name) = ("pkg".to_string(), "pkg-1.0.tar.gz".to_string());
-    SourceRequest { package, file_name, sha256: sha256.to_string(), urls, debian_pool: None }
+    SourceRequest { package, file_name, sha256: sha256.to_string(), urls, debian_pool: None, local: None }
 }
 
 /// A source file `pkg-1.0.tar.gz` in a temp dir, and an empty cache beside it.
@@ -283,4 +283,29 @@ fn fetch_verified_reports_every_failure_not_the_first() {
         }
         other => panic!("expected both failures, got {other:?}"),
     }
+}
+
+/// A local source is packed into the cache under the tree digest taken before; a tree that changed
+/// since is refused, naming the directory, and leaves nothing in the cache.
+#[test]
+fn local_trees_are_packed_under_their_digest_and_a_changed_tree_is_refused() {
+    let fx = Fixture::new(b"unused");
+    let tree = fx.dir.path().join("app");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("main.c"), "int main;\n").unwrap();
+    let digest = super::tree::digest(&tree).unwrap();
+    let mut req = request(&digest, Vec::new());
+    req.local = Some(tree.clone());
+    let offline = FetchSettings { offline: true, ..FetchSettings::default() };
+    let path = fx.fetch(&req, &offline).unwrap();
+    assert_eq!(sha(&fs::read(&path).unwrap()), digest);
+    assert_eq!(fx.entries(), std::slice::from_ref(&digest));
+
+    fs::write(tree.join("main.c"), "int main2;\n").unwrap();
+    let mut changed = request(&sha(b"some digest taken earlier"), Vec::new());
+    changed.local = Some(tree.clone());
+    let e = fx.fetch(&changed, &offline).unwrap_err();
+    assert!(matches!(&e, FetchError::TreeChanged { dir, .. } if *dir == tree), "{e:?}");
+    assert!(e.to_string().contains("changed during the build"), "{e}");
+    assert_eq!(fx.entries(), [digest], "no temp or lock file left");
 }

@@ -25,6 +25,7 @@ mod host_compiler;
 mod image;
 mod image_base;
 mod incremental;
+mod local_sources;
 mod platforms;
 mod push;
 mod recipe_errors;
