@@ -23,6 +23,7 @@ mod host;
 mod host_compiler;
 mod image;
 mod incremental;
+mod new;
 mod platforms;
 mod push;
 mod recipe_errors;
