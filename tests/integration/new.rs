@@ -343,3 +343,23 @@ fn new_path_writes_a_local_source_relative_to_the_recipe() {
     t.run_with(&["new", "out", "--path", "outside/.", "--dir", "."], &[]).success();
     assert!(read(&t, "out.toml").contains("path = \"outside\""));
 }
+
+/// The real thing: busybox's release, from upstream where it resolves, else from the Debian archive of
+/// this machine's apt sources; either way the same bytes, named as the pool's file.
+#[test]
+#[ignore = "tier: e2e"] // downloads 2.5 MB (twice where upstream answers)
+fn e2e_new_busybox_pins_the_release_and_names_its_debian_twin() {
+    let t = Test::new();
+    let url = "https://busybox.net/downloads/busybox-1.37.0.tar.bz2";
+    let mut cmd = t.command(&["new", "busybox", url], &[]);
+    cmd.env_remove("COMPOSE_DEBIAN_MIRROR"); // the apt sources' archive, as for builds
+    let output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("found in the Debian archive as busybox_1.37.0.orig.tar.bz2"), "{stderr}");
+    assert!(stderr.contains("build system: make (Makefile)") && stderr.contains("GPL-2.0-only"), "{stderr}");
+    let recipe = read(&t, "recipes/busybox.toml");
+    assert!(recipe.contains("sha256 = \"3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4\""));
+    assert!(recipe.contains("debian = \"busybox_1.37.0.orig.tar.bz2\""), "{recipe}");
+    assert!(recipe.contains("homepage = \"https://busybox.net/\""), "{recipe}");
+}
