@@ -20,6 +20,7 @@ pub mod records;
 pub mod registry;
 pub mod report;
 pub mod rootfs;
+pub mod scaffold;
 pub mod sign;
 pub mod small_writes;
 pub mod source;

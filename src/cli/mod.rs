@@ -12,6 +12,7 @@ mod legal;
 mod load;
 mod login;
 mod messages;
+mod new;
 mod push;
 mod registry_args;
 mod reporter;
@@ -48,6 +49,7 @@ pub mod exit {
     pub const REGISTRY: u8 = 18;
     pub const SIGNATURE: u8 = 19;
     pub const KEY: u8 = 20;
+    pub const NEW: u8 = 21;
 }
 
 #[derive(Parser)]
@@ -96,6 +98,9 @@ enum Command {
     Sign(sign::SignArgs),
     /// Check a user name and password against a registry and keep them in the podman/docker auth file.
     Login(login::LoginArgs),
+    /// Write a first recipe, DIR/NAME.toml, for a release tarball (fetched, pinned, its Debian twin
+    /// found) or a project directory, with its build system detected; never replaces a file.
+    New(new::NewArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -139,6 +144,7 @@ pub fn run() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Login(args) => login::run(args),
+        Command::New(args) => new::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

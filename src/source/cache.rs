@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use tempfile::NamedTempFile;
 
 use super::fetch::{self, AttemptError, HttpClient};
-use super::{FetchError, FetchProgress, FetchSettings, SourceRequest, candidate_urls, is_sha256, tree};
+use super::{FetchError, FetchProgress, FetchSettings, Probe, SourceRequest, candidate_urls, is_sha256, tree};
 
 /// Bump when the layout changes, so old and new versions never share entries.
 const LAYOUT: &str = "sources-v1";
@@ -160,25 +160,61 @@ impl SourceCache {
         settings: &FetchSettings,
         progress: &dyn FetchProgress,
     ) -> Result<PathBuf, AttemptError> {
-        let mut tries = 0;
-        loop {
-            match fetch::download(&self.http, settings.timeout, url, req, &self.dir, progress) {
-                Ok(temp) => return self.store(temp, &req.sha256).map_err(AttemptError::Cache),
-                Err(AttemptError::Source { transient: true, .. }) if tries < settings.retries => {
-                    // 200 ms, 800 ms, then 3.2 s: long enough for a restarting
-                    // server, short enough not to stall a build.
-                    std::thread::sleep(Duration::from_millis(200 << (2 * tries.min(2))));
-                    tries += 1;
-                }
-                Err(AttemptError::Source { message, transient }) if tries > 0 => {
-                    return Err(AttemptError::Source {
-                        message: format!("{message} (after {} tries)", tries + 1),
-                        transient,
-                    });
-                }
-                Err(e) => return Err(e),
-            }
+        let temp = retrying(settings, || fetch::download(&self.http, settings.timeout, url, req, &self.dir, progress))?;
+        self.store(temp, &req.sha256).map_err(AttemptError::Cache)
+    }
+
+    /// Downloads `url`, whose sha256 is not known yet (`compose new`), and stores it under the hash it
+    /// turns out to have: the sha256 and the cached path. The client, retries, timeouts and redirect
+    /// policy are `fetch`'s; offline, a network URL is refused without connecting.
+    pub fn fetch_unpinned(
+        &self,
+        package: &str,
+        url: &str,
+        settings: &FetchSettings,
+        progress: &dyn FetchProgress,
+    ) -> Result<(String, PathBuf), FetchError> {
+        let (temp, sha256) = self.download_unpinned(package, url, settings, progress)?;
+        if let Some(path) = self.lookup(&sha256) {
+            return Ok((sha256, path)); // the temp file goes away
         }
+        let path = self.store(temp, &sha256)?;
+        Ok((sha256, path))
+    }
+
+    /// The sha256 of what `url` serves, read through a temp file in the cache that is then deleted
+    /// (a file compared with another, not one a recipe pins).
+    pub fn hash_url(
+        &self,
+        package: &str,
+        url: &str,
+        settings: &FetchSettings,
+        progress: &dyn FetchProgress,
+    ) -> Result<String, FetchError> {
+        self.download_unpinned(package, url, settings, progress).map(|(_, sha256)| sha256)
+    }
+
+    /// Whether `url` has a file, without downloading it (`HEAD`, or `stat` for `file:`), with
+    /// `fetch`'s retries; offline, a network URL is refused without connecting.
+    pub fn probe(&self, url: &str, settings: &FetchSettings) -> Result<Probe, FetchError> {
+        refuse_offline(url, settings)?;
+        match retrying(settings, || fetch::probe(&self.http, settings.timeout, url)) {
+            Ok(None) => Ok(Probe::Missing),
+            Ok(Some(size)) => Ok(Probe::Present { size }),
+            Err(e) => Err(unpinned_error(url, e)),
+        }
+    }
+
+    fn download_unpinned(
+        &self,
+        package: &str,
+        url: &str,
+        settings: &FetchSettings,
+        progress: &dyn FetchProgress,
+    ) -> Result<(NamedTempFile, String), FetchError> {
+        refuse_offline(url, settings)?;
+        retrying(settings, || fetch::download_hashed(&self.http, settings.timeout, url, package, &self.dir, progress))
+            .map_err(|e| unpinned_error(url, e))
     }
 
     /// Keeps a download whose hash did not match under `<root>/mismatch/<sha256>`, outside the
@@ -308,6 +344,50 @@ impl Drop for LockGuard {
     fn drop(&mut self) {
         // Unlink while still locked (`_file` is closed after this runs); see `acquire`.
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Runs `attempt` again, with backoff, while its failures look transient.
+fn retrying<T>(
+    settings: &FetchSettings,
+    mut attempt: impl FnMut() -> Result<T, AttemptError>,
+) -> Result<T, AttemptError> {
+    let mut tries = 0;
+    loop {
+        match attempt() {
+            Ok(done) => return Ok(done),
+            Err(AttemptError::Source { transient: true, .. }) if tries < settings.retries => {
+                // 200 ms, 800 ms, then 3.2 s: long enough for a restarting
+                // server, short enough not to stall a build.
+                std::thread::sleep(Duration::from_millis(200 << (2 * tries.min(2))));
+                tries += 1;
+            }
+            Err(AttemptError::Source { message, transient }) if tries > 0 => {
+                return Err(AttemptError::Source {
+                    message: format!("{message} (after {} tries)", tries + 1),
+                    transient,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn refuse_offline(url: &str, settings: &FetchSettings) -> Result<(), FetchError> {
+    if settings.offline && fetch::is_network(url) {
+        return Err(FetchError::Download { url: url.to_string(), message: "skipped: offline".into(), offline: true });
+    }
+    Ok(())
+}
+
+/// A failure at a URL whose hash is not known: there is no mismatch to report, only what went wrong.
+fn unpinned_error(url: &str, e: AttemptError) -> FetchError {
+    match e {
+        AttemptError::Cache(e) => e,
+        AttemptError::Source { message, .. } => FetchError::Download { url: url.to_string(), message, offline: false },
+        AttemptError::Mismatch { got, .. } => {
+            FetchError::Download { url: url.to_string(), message: format!("unexpected sha256 {got}"), offline: false }
+        }
     }
 }
 

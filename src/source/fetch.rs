@@ -197,26 +197,69 @@ pub(crate) fn download(
     dir: &Path,
     progress: &dyn FetchProgress,
 ) -> Result<NamedTempFile, AttemptError> {
+    let (temp, got) = download_hashed(http, timeout, url, &req.package, dir, progress)?;
+    if got != req.sha256 {
+        return Err(AttemptError::Mismatch { got, temp });
+    }
+    Ok(temp)
+}
+
+/// Streams `url` into a temp file in `dir`, hashing on the way: the temp file and its sha256,
+/// whatever it is (`download` compares it with the one asked for; `compose new` learns it).
+pub(crate) fn download_hashed(
+    http: &HttpClient,
+    timeout: Duration,
+    url: &str,
+    package: &str,
+    dir: &Path,
+    progress: &dyn FetchProgress,
+) -> Result<(NamedTempFile, String), AttemptError> {
     let (mut reader, total, retry_reads) = open(http, timeout, url)?;
     let mut temp = tempfile::Builder::new()
         .prefix(".partial-")
         .tempfile_in(dir)
         .map_err(|source| AttemptError::Cache(FetchError::CacheWrite { path: dir.to_path_buf(), source }))?;
-    progress.on_start(&req.package, url, total);
-    let mut sink = HashingWriter::new(temp.as_file_mut(), |n| progress.on_bytes(&req.package, n));
+    progress.on_start(package, url, total);
+    let mut sink = HashingWriter::new(temp.as_file_mut(), |n| progress.on_bytes(package, n));
     let copied = io::copy(&mut reader, &mut sink);
     let (got, written, write_failed) = sink.finish();
-    progress.on_done(&req.package);
+    progress.on_done(package);
     match copied {
         Err(source) if write_failed => {
             let path = temp.path().to_path_buf();
-            return Err(AttemptError::Cache(FetchError::CacheWrite { path, source }));
+            Err(AttemptError::Cache(FetchError::CacheWrite { path, source }))
         }
-        Err(e) => return Err(source_error(format!("read failed after {written} bytes: {e}"), retry_reads)),
-        Ok(_) if got != req.sha256 => return Err(AttemptError::Mismatch { got, temp }),
-        Ok(_) => {}
+        Err(e) => Err(source_error(format!("read failed after {written} bytes: {e}"), retry_reads)),
+        Ok(_) => Ok((temp, got)),
     }
-    Ok(temp)
+}
+
+/// Whether `url` has a file, without reading it: `HEAD` over HTTP, `stat` for `file:`. `None` for
+/// an answer that says it is not there (404, 410, no such file); else its size when known.
+pub(crate) fn probe(http: &HttpClient, timeout: Duration, url: &str) -> Result<Option<Option<u64>>, AttemptError> {
+    if let Some(path) = file_url_path(url) {
+        return match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(Some(Some(m.len()))),
+            Ok(_) => Err(source_error("not a file", false)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(source_error(e.to_string(), false)),
+        };
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(source_error("unsupported URL scheme", false));
+    }
+    let response = http.get(timeout)?.head(url).send().map_err(http_error)?;
+    let status = response.status();
+    if status.as_u16() == 404 || status.as_u16() == 410 {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        let transient = status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429;
+        return Err(source_error(format!("HTTP {status}"), transient));
+    }
+    // The header itself: a HEAD response has no body, so the body's size hint says nothing.
+    let len = response.headers().get(reqwest::header::CONTENT_LENGTH);
+    Ok(Some(len.and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())))
 }
 
 /// Lowercase hex sha256 of everything `reader` yields.

@@ -109,6 +109,18 @@ pub enum FetchError {
     TreeChanged { package: String, dir: PathBuf, expected: String, got: String },
     #[error("`{package}`: cannot fetch `{file}` (sha256 {sha256}){}", list_attempts(attempts))]
     NotFound { package: String, file: String, sha256: String, attempts: Vec<(String, String)> },
+    /// A URL whose sha256 is not known yet (`compose new`) did not deliver; `offline`: it was not tried.
+    #[error("cannot download `{url}`: {message}")]
+    Download { url: String, message: String, offline: bool },
+}
+
+/// What [`SourceCache::probe`] found at a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// The server (or the file system) says there is no such file.
+    Missing,
+    /// There is a file; its size, when the answer gives one.
+    Present { size: Option<u64> },
 }
 
 fn kept_note(kept: &Option<PathBuf>) -> String {

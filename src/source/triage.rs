@@ -27,7 +27,7 @@ pub struct TreeSummary {
     pub top: BTreeMap<String, String>,
 }
 
-/// Reads the archive once (gzip, bzip2, xz or plain tar) and summarises its contents.
+/// Reads the archive once (gzip, bzip2, xz, zstd or plain tar) and summarises its contents.
 pub fn summarize(archive: &Path) -> Result<TreeSummary, UnpackError> {
     let read_err = |source| UnpackError::Read { archive: archive.to_path_buf(), source };
     let mut ar = tar::Archive::new(open(archive)?);

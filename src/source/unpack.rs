@@ -1,4 +1,4 @@
-//! Unpacks an untrusted source tarball into a fresh directory.
+//! Unpacks an untrusted source tarball (gzip, bzip2, xz, zstd or plain tar) into a fresh directory.
 //!
 //! We never call tar's `Entry::unpack`/`Archive::unpack`: they silently skip `../x` yet return
 //! Ok, re-root absolute paths, write devices as empty files and leave escaping symlinks behind.
@@ -63,7 +63,7 @@ fn read_err(archive: &Path) -> impl Fn(io::Error) -> UnpackError {
     move |source| UnpackError::Read { archive: archive.clone(), source }
 }
 
-/// Unpacks `archive` (gzip, bzip2, xz or plain tar, told apart by magic bytes) into `dest`, which
+/// Unpacks `archive` (gzip, bzip2, xz, zstd or plain tar, told apart by magic bytes) into `dest`, which
 /// must not exist or be an empty directory. On any error `dest` is left as we found it.
 pub fn unpack(archive: &Path, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats, UnpackError> {
     let existed = prepare_dest(dest)?;
@@ -137,6 +137,8 @@ pub(crate) fn open(archive: &Path) -> Result<Box<dyn Read>, UnpackError> {
         [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(file)),
         [b'B', b'Z', b'h', ..] => Box::new(bzip2::read::MultiBzDecoder::new(file)),
         [0xfd, b'7', b'z', b'X', b'Z', 0] => Box::new(liblzma::read::XzDecoder::new_multi_decoder(file)),
+        // zstd frames; the decoder also reads concatenated frames (`zstd -T0`, pzstd).
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Box::new(zstd::stream::read::Decoder::new(file).map_err(&read_err)?),
         // Plain tar; pre-POSIX archives have no "ustar" magic, so let the tar parser judge.
         _ => Box::new(BufReader::with_capacity(1 << 16, file)),
     })
@@ -544,7 +546,8 @@ mod tests {
         bz.write_all(&plain).unwrap();
         xz.write_all(&plain).unwrap();
         let archives = [gz.finish(), bz.finish(), xz.finish()].map(Result::unwrap);
-        for bytes in archives.iter().chain([&plain]) {
+        let zst = zstd::encode_all(plain.as_slice(), 3).unwrap();
+        for bytes in archives.iter().chain([&zst, &plain]) {
             let (tmp, result) = run(bytes, Strip::Auto, &[]);
             let want = UnpackStats { files: 1, dirs: 0, symlinks: 1, bytes: big.len() as u64 };
             assert_eq!(result.unwrap(), want);

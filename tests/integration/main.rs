@@ -26,6 +26,7 @@ mod image;
 mod image_base;
 mod incremental;
 mod local_sources;
+mod new;
 mod platforms;
 mod push;
 mod recipe_errors;
