@@ -199,9 +199,16 @@ fn file(f: &FileFacts) -> Option<File<'_>> {
     })
 }
 
-/// A single SPDX id as `license.id`, anything compound as an `expression`.
+/// A single SPDX id as `license.id`, anything compound as an `expression`. A lone `LicenseRef-` id is
+/// not in CycloneDX's list of ids: it goes in `license.name`.
 fn licenses(l: &str) -> Value {
-    if l.contains(' ') || l.contains('(') { json!([{"expression": l}]) } else { json!([{"license": {"id": l}}]) }
+    if l.contains(' ') || l.contains('(') {
+        json!([{"expression": l}])
+    } else if l.starts_with("LicenseRef-") {
+        json!([{"license": {"name": l}}])
+    } else {
+        json!([{"license": {"id": l}}])
+    }
 }
 
 fn bom_ref(name: &str) -> String {

@@ -83,6 +83,8 @@ pub fn document(inv: &Inventory) -> Doc<'_> {
             w.push(&Relationship { related_spdx_element: b, relationship_type: kind, spdx_element_id: a })
         })
     });
+    let licenses = inv.packages.iter().map(|p| p.license.as_str()).chain(img.license.as_deref());
+    let extracted = extracted_licensing_infos(licenses);
     doc.value = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
@@ -97,7 +99,31 @@ pub fn document(inv: &Inventory) -> Doc<'_> {
         "files": files,
         "relationships": relationships,
     });
+    if !extracted.is_empty() {
+        doc.value["hasExtractedLicensingInfos"] = json!(extracted);
+    }
     doc
+}
+
+/// SPDX 2.3 requires every `LicenseRef-` id an expression uses to be declared in the document: one
+/// entry per id (sorted), whose text points at the package's sources, where the license text is.
+fn extracted_licensing_infos<'a>(licenses: impl Iterator<Item = &'a str>) -> Vec<Value> {
+    let mut ids: Vec<&str> = licenses
+        .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '(' || c == ')'))
+        .filter(|t| t.starts_with("LicenseRef-"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter()
+        .map(|id| {
+            json!({
+                "licenseId": id,
+                "name": id.trim_start_matches("LicenseRef-"),
+                "extractedText": format!("{id}: not on the SPDX License List; declared by the package recipe \
+                                          ([package].license), the text is in the package's sources"),
+            })
+        })
+        .collect()
 }
 
 fn image_package(inv: &Inventory) -> Value {
@@ -296,6 +322,18 @@ mod tests {
         assert_eq!(verification_code(&[a, b]), verification_code(&[b, a]));
         // No files: the SHA1 of nothing.
         assert_eq!(verification_code(&[]), a);
+    }
+
+    #[test]
+    fn every_license_ref_is_declared_once() {
+        let infos = extracted_licensing_infos(
+            ["MIT", "(LicenseRef-tz-public-domain AND MPL-2.0)", "LicenseRef-b OR LicenseRef-tz-public-domain"]
+                .into_iter(),
+        );
+        let ids: Vec<&str> = infos.iter().map(|v| v["licenseId"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["LicenseRef-b", "LicenseRef-tz-public-domain"]);
+        assert!(infos.iter().all(|v| !v["extractedText"].as_str().unwrap().is_empty()));
+        assert!(extracted_licensing_infos(["MIT AND Zlib"].into_iter()).is_empty());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Integration tests: the real `compose` binary on fixture recipes (fast, offline), plus the slow tiers
 //! (docs/testing.md), each test `#[ignore = "tier: NAME"]` and named with its tier as a prefix: the
-//! real end-to-end busybox build with the musl toolchain (`e2e`) and the package collection built and
-//! run (`collection`), both tier `e2e`; the real container engines (`engines_*`), the SBOM validators
-//! (`validators_*`) and `compose verify`'s perturbations (`verify_*`) on fixture images, and a real
-//! registry server (`registry_*`, started by `registry_server`).
+//! real end-to-end busybox build with the musl toolchain (`e2e`), the package collection built and run
+//! (`collection`) and the static base images (`static_base`), all tier `e2e`; the real container
+//! engines (`engines_*`), the SBOM validators (`validators_*`) and `compose verify`'s perturbations
+//! (`verify_*`) on fixture images, and a real registry server (`registry_*`, started by
+//! `registry_server`).
 
 mod engines;
 mod harness;
@@ -38,4 +39,5 @@ mod sandbox;
 mod scheduler;
 mod signing;
 mod source_safety;
+mod static_base;
 mod verify;
