@@ -34,4 +34,5 @@ mod sandbox;
 mod scheduler;
 mod signing;
 mod source_safety;
+mod styles;
 mod verify;
