@@ -153,6 +153,7 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 set(ENV{PKG_CONFIG_LIBDIR} "$SYSROOT/lib/pkgconfig:$SYSROOT/share/pkgconfig:$SYSROOT/usr/lib/pkgconfig:$SYSROOT/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_SYSROOT_DIR} "$SYSROOT")
 EOF
+cat _compose/toolchain.cmake
 "##;
 
 /// Writes `_compose/machine.ini`: a meson cross file for a cross target, a native file otherwise (as
