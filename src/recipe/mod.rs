@@ -6,6 +6,7 @@
 
 mod image;
 mod raw;
+mod style;
 
 pub use image::{BUILTIN_GROUPS, BUILTIN_USERS, Group, ImageConfig, ImageRecipe, User};
 
@@ -83,14 +84,14 @@ impl Source {
 /// The prefix of a local source's `url`: `path:DIR`.
 pub const LOCAL_SCHEME: &str = "path:";
 
-/// The autotools style's cross arguments: `--host`/`--build` when `$CROSS_COMPILE` is set (a cross
-/// target), nothing for a native build.
-pub const CROSS_CONFIGURE: &str = "${CROSS_COMPILE:+--host=\"$TARGET\" --build=\"$BUILD\"}";
+pub use style::CROSS_CONFIGURE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildStyle {
     Make,
     Autotools,
+    Cmake,
+    Meson,
     Custom,
 }
 
@@ -573,61 +574,62 @@ fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, Rec
             path,
             "build",
             "missing [build] table",
-            "add `[build]` with `style = \"make\"`, `\"autotools\"` or `\"custom\"`",
+            "add `[build]` with `style = \"make\"`, `\"autotools\"`, `\"cmake\"`, `\"meson\"` or `\"custom\"`",
         ));
     };
-    let style = match b.style.as_str() {
-        "make" => BuildStyle::Make,
-        "autotools" => BuildStyle::Autotools,
-        "custom" => BuildStyle::Custom,
-        other => {
-            return Err(invalid(
-                path,
-                "build.style",
-                format!("unknown style `{other}`"),
-                "use `make`, `autotools` or `custom`",
-            ));
-        }
+    let Some(style) = style::parse(&b.style) else {
+        return Err(invalid(
+            path,
+            "build.style",
+            format!("unknown style `{}`", b.style),
+            "use `make`, `autotools`, `cmake`, `meson` or `custom`",
+        ));
     };
     let prefix = b.prefix.unwrap_or_else(|| "/usr".to_string());
     if !prefix.starts_with('/') {
         return Err(invalid(path, "build.prefix", format!("`{prefix}` must be absolute"), ""));
     }
-    let join = |args: &[String]| args.iter().map(|a| format!(" {a}")).collect::<String>();
-    let (mut configure, mut build, mut install) = (None, None, None);
-    match style {
-        BuildStyle::Make | BuildStyle::Autotools => {
-            if style == BuildStyle::Autotools {
-                // --host/--build only when cross-compiling: the native configure runs as it always has
-                // (given --host=x86_64-linux-musl, autoconf would take the host's own machine for a
-                // cross target, only because the triple is spelt differently from --build's).
-                configure = Some(format!(
-                    "./configure --prefix=\"$PREFIX\" {CROSS_CONFIGURE} --disable-shared --enable-static{}",
-                    join(&b.configure_args)
-                ));
-            }
-            build = Some(format!("make{}", join(&b.make_args)));
-            install = Some(format!("make DESTDIR=\"$DESTDIR\"{} install", join(&b.install_args)));
+    let source_dir = b.source_dir.as_deref().unwrap_or("").trim_start_matches("./").trim_end_matches('/');
+    let source_dir = if source_dir == "." { "" } else { source_dir };
+    if !source_dir.is_empty() && !matches!(style, BuildStyle::Cmake | BuildStyle::Meson) {
+        let hint = "run the build system from that directory in the `configure`/`build`/`install` scripts";
+        return Err(invalid(path, "build.source_dir", "only styles `cmake` and `meson` take `source_dir`", hint));
+    }
+    if !is_relative_inside(source_dir) {
+        return Err(invalid(
+            path,
+            "build.source_dir",
+            format!("`{source_dir}` must be a relative path without `..`"),
+            "name the directory under $SRC that holds CMakeLists.txt or meson.build, e.g. `build/cmake`",
+        ));
+    }
+    if style == BuildStyle::Custom {
+        if !(b.configure_args.is_empty() && b.make_args.is_empty() && b.install_args.is_empty()) {
+            return Err(invalid(
+                path,
+                "build.configure_args",
+                "style `custom` takes scripts, not arguments",
+                "write the command into the `configure`, `build` or `install` script",
+            ));
         }
-        BuildStyle::Custom => {
-            if !(b.configure_args.is_empty() && b.make_args.is_empty() && b.install_args.is_empty()) {
-                return Err(invalid(
-                    path,
-                    "build.configure_args",
-                    "style `custom` takes scripts, not arguments",
-                    "write the command into the `configure`, `build` or `install` script",
-                ));
-            }
-            if b.install.is_none() {
-                return Err(invalid(
-                    path,
-                    "build.install",
-                    "style `custom` needs an `install` script",
-                    "install the package's files into \"$DESTDIR\"",
-                ));
-            }
+        if b.install.is_none() {
+            return Err(invalid(
+                path,
+                "build.install",
+                "style `custom` needs an `install` script",
+                "install the package's files into \"$DESTDIR\"",
+            ));
         }
     }
+    let style::Scripts { mut configure, mut build, mut install } = style::expand(
+        style,
+        &style::StyleArgs {
+            configure_args: &b.configure_args,
+            make_args: &b.make_args,
+            install_args: &b.install_args,
+            source_dir,
+        },
+    );
     if b.configure.is_some() {
         configure = b.configure;
     }
@@ -637,7 +639,7 @@ fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, Rec
     if b.install.is_some() {
         install = b.install;
     }
-    let mut host_tools = Vec::new();
+    let mut host_tools: Vec<HostTool> = Vec::new();
     for (i, t) in b.host_tools.iter().enumerate() {
         let (command, debian) = match t.split_once(':') {
             Some((c, d)) => (c, Some(d.to_string())),
@@ -653,6 +655,12 @@ fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, Rec
             ));
         }
         host_tools.push(HostTool { command: command.to_string(), debian });
+    }
+    for t in style::host_tools(style) {
+        let (command, debian) = t.split_once(':').map_or((*t, None), |(c, d)| (c, Some(d.to_string())));
+        if !host_tools.iter().any(|h| h.command == command) {
+            host_tools.push(HostTool { command: command.to_string(), debian });
+        }
     }
     let phases = [("configure", configure), ("build", build), ("install", install)]
         .into_iter()

@@ -73,6 +73,8 @@ pub struct RawBuild {
     pub configure: Option<String>,
     pub build: Option<String>,
     pub install: Option<String>,
+    /// Styles cmake and meson: the directory under `$SRC` holding CMakeLists.txt or meson.build.
+    pub source_dir: Option<String>,
     #[serde(default)]
     pub configure_args: Vec<String>,
     #[serde(default)]

@@ -40,4 +40,5 @@ mod scheduler;
 mod signing;
 mod source_safety;
 mod static_base;
+mod styles;
 mod verify;

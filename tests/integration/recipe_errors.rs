@@ -32,7 +32,18 @@ fn invalid_field_names_the_field_and_the_fix() {
         .run()
         .code(3)
         .stderr_has("field `build.style`")
-        .stderr_has("hint: use `make`, `autotools` or `custom`");
+        .stderr_has("hint: use `make`, `autotools`, `cmake`, `meson` or `custom`");
+}
+
+#[test]
+fn source_dir_is_for_cmake_and_meson_only_and_stays_inside_the_source() {
+    let base = recipe("hello", "hello-1.0.tar.gz", &[], &[], "true");
+    let text = base.replace("style = \"custom\"", "style = \"make\"\nsource_dir = \"build\"");
+    let r = hello().recipe("hello", &text).build("hello", &[]).run();
+    r.code(3).stderr_has("field `build.source_dir`: only styles `cmake` and `meson` take `source_dir`");
+    let text = base.replace("style = \"custom\"", "style = \"meson\"\nsource_dir = \"../up\"");
+    let r = hello().recipe("hello", &text).build("hello", &[]).run();
+    r.code(3).stderr_has("`../up` must be a relative path without `..`");
 }
 
 #[test]
