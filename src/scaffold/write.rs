@@ -160,6 +160,10 @@ pub fn render(d: &Draft) -> String {
             t += "'''\n";
         }
     }
+    t += "\n# The image it starts from (docs/recipes.md, `[image] base`): `static-nonroot` gives CA certificates,\n";
+    t += "# time zones and the nonroot user (65532) to a static program, and no shell.\n";
+    t += "# [image]\n";
+    t += "# base = \"static-nonroot\"\n";
     t += "\n# How the package's own image runs (docs/recipes.md, `[config]`): uncomment and adjust.\n";
     t += "# [config]\n";
     t += &format!("# entrypoint = [\"/usr/bin/{name}\"]\n");
