@@ -1,6 +1,7 @@
 //! `compose build RECIPE`: flags into a `BuildRequest`, `compose::pipeline` runs it, and its outcome
 //! (or error) into lines and an exit code.
 
+use compose::source::FetchError;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -338,6 +339,7 @@ fn help(e: &BuildError, offline: bool, lock: Option<&LockFile>, details: &mut Ve
         BuildError::Sandbox(_) => Some(
             "run where user namespaces are allowed, or pass `--no-sandbox` explicitly (recorded in build keys)".into(),
         ),
+        BuildError::Fetch(f @ (FetchError::Tree { .. } | FetchError::TreeChanged { .. })) => Some(tree_hint(f)),
         BuildError::Fetch(f) => {
             details.extend(super::sources::triage(f, lock));
             Some(if offline {
@@ -352,7 +354,7 @@ fn help(e: &BuildError, offline: bool, lock: Option<&LockFile>, details: &mut Ve
 
 fn code_of(e: &BuildError, offline: bool) -> u8 {
     match e {
-        BuildError::Fetch(compose::source::FetchError::NotFound { .. }) if offline => exit::OFFLINE,
+        BuildError::Fetch(FetchError::NotFound { .. }) if offline => exit::OFFLINE,
         BuildError::Phase { .. } | BuildError::Toolchain { .. } => exit::BUILD,
         BuildError::Unpack { .. } => exit::UNPACK,
         BuildError::Fetch(_) => exit::FETCH,
@@ -360,5 +362,15 @@ fn code_of(e: &BuildError, offline: bool) -> u8 {
         BuildError::HostTools { .. } | BuildError::HostCompiler(_) => exit::HOST,
         BuildError::Failed { failures } => failures.iter().map(|f| code_of(f, offline)).max().unwrap_or(exit::FAILURE),
         _ => exit::FAILURE,
+    }
+}
+
+/// A local source that cannot be packed, or that changed while the build ran: nothing about URLs.
+pub(super) fn tree_hint(e: &FetchError) -> String {
+    match e {
+        FetchError::TreeChanged { .. } => {
+            "the directory was edited while compose packed it: run the build again once the edit is done".into()
+        }
+        _ => "a local source holds only files, directories and symlinks that stay inside it; fix or `.composeignore` the path named".into(),
     }
 }

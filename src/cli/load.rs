@@ -25,7 +25,9 @@ pub fn load_failure(e: LoadError) -> Failure {
         LoadError::Tag { .. } => exit::USAGE,
         LoadError::ImagePackage { .. }
         | LoadError::Base { .. }
-        | LoadError::Graph(GraphError::Missing { .. } | GraphError::Cycle { .. }) => exit::GRAPH,
+        | LoadError::Graph(GraphError::Missing { .. } | GraphError::Cycle { .. } | GraphError::Ambiguous { .. }) => {
+            exit::GRAPH
+        }
         _ => exit::RECIPE,
     };
     Failure { hint: e.hint(), ..Failure::new(code, e) }

@@ -121,12 +121,14 @@ fn fetch_failure(e: FetchVerifiedError, offline: bool, lock: Option<&LockFile>) 
     let not_found = failures.iter().any(|f| matches!(f, FetchError::NotFound { .. }));
     let code = if offline && not_found { exit::OFFLINE } else { exit::FETCH };
     let details = failures.iter().flat_map(|f| std::iter::once(format!("error: {f}")).chain(triage(f, lock))).collect();
-    let hint = if offline {
-        "bring the files in with `compose sources import BUNDLE`, or add `--mirror DIR`"
+    let hint = if let [f @ (FetchError::Tree { .. } | FetchError::TreeChanged { .. })] = failures.as_slice() {
+        super::build::tree_hint(f)
+    } else if offline {
+        "bring the files in with `compose sources import BUNDLE`, or add `--mirror DIR`".into()
     } else {
-        "check the recipes' url and sha256; `--mirror DIR` adds a place to look"
+        "check the recipes' url and sha256; `--mirror DIR` adds a place to look".into()
     };
-    Failure { details, hint: Some(hint.into()), ..Failure::new(code, e) }
+    Failure { details, hint: Some(hint), ..Failure::new(code, e) }
 }
 
 /// What a hash mismatch means, against what the lock recorded (see `compose::source::triage::mismatch`).

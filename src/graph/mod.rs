@@ -60,6 +60,15 @@ pub enum GraphError {
         supported.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
     )]
     UnsupportedTarget { recipe: PathBuf, package: String, target: String, toolchain: String, supported: Vec<String> },
+    #[error("two recipes for `{name}`: `{}` and `{}` (wanted by {wanted_by})", first.display(), second.display())]
+    Ambiguous { name: String, first: PathBuf, second: PathBuf, wanted_by: String },
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// A recipe that names its targets must name the toolchain's: checked while loading, before anything is
@@ -135,7 +144,14 @@ impl BuildGraph {
         let mut added = Vec::new();
         while let Some((path, wanted_by, name)) = queue.pop_front() {
             let label = self.label_of(&name, target);
-            if self.by_label.contains_key(&label) {
+            if let Some(&i) = self.by_label.get(&label) {
+                // One name, one recipe: a second file of the same name (beside another recipe, or in
+                // recipes/) would otherwise lose silently, depending on the order things were named in.
+                let first = &self.graph[i].recipe.path;
+                if path.exists() && !same_file(first, &path) {
+                    let wanted_by = wanted_by.unwrap_or_else(|| "the command line".into());
+                    return Err(GraphError::Ambiguous { name, first: first.clone(), second: path, wanted_by });
+                }
                 continue;
             }
             if !path.exists()

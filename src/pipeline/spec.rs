@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::export::Reference;
 use crate::graph::{BuildGraph, GraphError};
-use crate::recipe::{self, ImageConfig, RecipeError, RecipeFile};
+use crate::recipe::{self, BUILTIN_GROUPS, BUILTIN_USERS, Group, ImageConfig, RecipeError, RecipeFile, User};
 use crate::toolchain::{self, Platform, Toolchain, ToolchainError};
 use std::sync::Arc;
 
@@ -82,6 +82,9 @@ impl LoadError {
                 "build it with a toolchain for one of the targets it lists, or add `{target}` to `package.targets` in `{}` once it builds there",
                 recipe.display()
             )),
+            LoadError::Graph(GraphError::Ambiguous { name, .. }) => Some(format!(
+                "keep one `{name}.toml`: a name is looked up beside the recipe naming it, then in recipes/"
+            )),
             LoadError::Graph(GraphError::Cycle { .. }) => {
                 Some("a package cannot need itself, directly or through others".into())
             }
@@ -111,7 +114,7 @@ pub fn recipes_in(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 /// Loads `recipes` and everything they need. The toolchain is looked up in the project's `toolchains/`
-/// (the nearest directory at or above the first recipe's that has one) unless `toolchain` is a path.
+/// (see `toolchains_dir`) unless `toolchain` is a path.
 pub fn load(recipes: &[PathBuf], toolchain: &str) -> Result<Closure, LoadError> {
     load_for(recipes, toolchain, &[])
 }
@@ -150,13 +153,37 @@ pub fn load_for(recipes: &[PathBuf], toolchain: &str, platforms: &[Platform]) ->
     Ok(Closure { specs, toolchain: toolchains[0].clone(), toolchains, graph })
 }
 
-/// The project's `toolchains/`: the nearest one at or above `dir` (a recipe in `examples/app/` finds the
-/// project's), else `dir/../toolchains` as before, so the error names the usual place.
+/// The project's `toolchains/`: beside the recipe's directory (`recipes/x.toml` -> `toolchains/`), or one
+/// level higher for a recipe kept in `examples/NAME/`. No further: a `toolchains/` found anywhere up to
+/// `/` would pick the toolchain, and so the build scripts that run, from outside the project.
 pub fn toolchains_dir(dir: &Path) -> PathBuf {
-    dir.ancestors()
-        .map(|a| a.join("toolchains"))
-        .find(|t| t.is_dir())
-        .unwrap_or_else(|| dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains")))
+    let beside = dir.parent().map(|p| p.join("toolchains")).unwrap_or_else(|| PathBuf::from("toolchains"));
+    let above = dir.parent().and_then(Path::parent).map(|p| p.join("toolchains"));
+    match above {
+        Some(a) if !beside.is_dir() && a.is_dir() => a,
+        _ => beside,
+    }
+}
+
+/// The merged accounts as /etc/passwd and /etc/group will hold them: every group member is a user (or
+/// root, nobody), and no two groups, the users' own ones included, share a name or a gid.
+fn check_merged_accounts(users: &[User], groups: &[Group]) -> Result<(), String> {
+    for g in groups {
+        for m in &g.members {
+            if !users.iter().any(|u| &u.name == m) && !BUILTIN_USERS.iter().any(|(n, _)| n == m) {
+                return Err(format!("group `{}` lists `{m}`, which neither this recipe nor its base defines", g.name));
+            }
+        }
+    }
+    let mut all: Vec<(&str, u32)> = BUILTIN_GROUPS.iter().map(|(n, g)| (*n, *g)).collect();
+    all.extend(groups.iter().map(|g| (g.name.as_str(), g.gid)));
+    all.extend(users.iter().filter(|u| !groups.iter().any(|g| g.gid == u.gid)).map(|u| (u.name.as_str(), u.gid)));
+    for (i, (name, gid)) in all.iter().enumerate() {
+        if let Some((n, g)) = all[..i].iter().find(|(n, g)| n == name || g == gid) {
+            return Err(format!("group `{name}` (gid {gid}) would clash with `{n}` (gid {g}) in /etc/group"));
+        }
+    }
+    Ok(())
 }
 
 /// How deep `base` chains may go (`app` on `static-nonroot` on `static` is 2).
@@ -229,6 +256,13 @@ impl ImageSpec {
         let mut ports = under.exposed_ports;
         ports.extend(mine.exposed_ports.drain(..).filter(|p| !ports.contains(p)).collect::<Vec<_>>());
         mine.exposed_ports = ports;
+        // The base's groups as its /etc/group has them: its [[group]]s, and each user's own group.
+        let implicit: Vec<Group> = under
+            .users
+            .iter()
+            .filter(|u| !under.groups.iter().any(|g| g.gid == u.gid))
+            .map(|u| Group { name: u.name.clone(), gid: u.gid, members: Vec::new() })
+            .collect();
         let mut users = under.users;
         for u in mine.users.drain(..) {
             match users.iter().find(|b| b.name == u.name || b.uid == u.uid) {
@@ -245,7 +279,7 @@ impl ImageSpec {
         mine.users = users;
         let mut groups = under.groups;
         for g in mine.groups.drain(..) {
-            match groups.iter().find(|b| b.name == g.name || b.gid == g.gid) {
+            match groups.iter().chain(&implicit).find(|b| b.name == g.name || b.gid == g.gid) {
                 Some(b) if *b == g => {}
                 Some(b) => {
                     return Err(format!(
@@ -257,6 +291,7 @@ impl ImageSpec {
             }
         }
         mine.groups = groups;
+        check_merged_accounts(&mine.users, &mine.groups)?;
         self.digest =
             crate::digest::Sha256::hex_of(format!("image-on-base\0{}\0{}", self.digest, base.digest).as_bytes());
         Ok(self)

@@ -177,3 +177,18 @@ fn file_names_carry_the_architecture_unless_the_run_is_the_hosts_alone() {
     assert_eq!(part_name("bb", &host, &both), format!("bb-{}", host.arch()), "with another, the host's too");
     assert_eq!(part_name("bb", &foreign, &both), format!("bb-{}", foreign.arch()));
 }
+
+#[test]
+fn toolchains_are_looked_for_beside_the_recipes_dir_or_one_level_up_never_higher() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    std::fs::create_dir_all(root.join("toolchains")).unwrap();
+    std::fs::create_dir_all(root.join("recipes")).unwrap();
+    std::fs::create_dir_all(root.join("examples/app")).unwrap();
+    std::fs::create_dir_all(root.join("a/b/c")).unwrap();
+    let dir = super::spec::toolchains_dir;
+    assert_eq!(dir(&root.join("recipes")), root.join("toolchains"));
+    assert_eq!(dir(&root.join("examples/app")), root.join("toolchains"));
+    // Three levels down: not the project's toolchains/, but the usual place, for the error to name.
+    assert_eq!(dir(&root.join("a/b/c")), root.join("a/b/toolchains"));
+}

@@ -109,7 +109,7 @@ pub(super) fn resolve_image(
     }
     let skeleton = image.skeleton.unwrap_or(true);
     let base = check_base(path, image.base)?;
-    let config = resolve_config(path, config, users, groups)?;
+    let config = resolve_config(path, config, users, groups, base.is_some())?;
     if !skeleton && (!config.users.is_empty() || !config.groups.is_empty()) {
         return Err(invalid(
             path,
@@ -155,6 +155,7 @@ pub(super) fn resolve_config(
     c: raw::RawConfig,
     users: Vec<raw::RawUser>,
     groups: Vec<raw::RawGroup>,
+    has_base: bool,
 ) -> Result<ImageConfig, RecipeError> {
     for (field, argv) in [("config.entrypoint", &c.entrypoint), ("config.cmd", &c.cmd)] {
         if let Some(argv) = argv
@@ -209,7 +210,8 @@ pub(super) fn resolve_config(
     }
     let groups = resolve_groups(path, groups)?;
     let users = resolve_users(path, users)?;
-    for g in &groups {
+    // With a base, members may be the base's users: checked once the accounts are merged.
+    for g in groups.iter().filter(|_| !has_base) {
         for (i, m) in g.members.iter().enumerate() {
             if !users.iter().any(|u| &u.name == m) && !BUILTIN_USERS.iter().any(|(n, _)| n == m) {
                 return Err(invalid(

@@ -349,7 +349,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         exclude: i.exclude.unwrap_or_default(),
         strip: i.strip.unwrap_or(true),
     };
-    let config = image::resolve_config(path, raw.config, raw.user, raw.group)?;
+    let config = image::resolve_config(path, raw.config, raw.user, raw.group, base.is_some())?;
 
     let mut h = Sha256::new();
     h.update(b"recipe\0");

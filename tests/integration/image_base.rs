@@ -172,3 +172,38 @@ fn a_bad_base_is_refused_with_the_field_and_the_fix() {
     let t = project(&format!("{MINE_IMAGE}\n[[user]]\nname = \"app\"\nuid = 2000\n"));
     build(&t, "examples/mine/mine.toml").code(4).stderr_has("user `app` (uid 2000) differs from the base's");
 }
+
+#[test]
+fn a_group_on_a_base_may_list_the_bases_users_but_not_take_its_users_group_ids() {
+    // `app` is the base's user: a group of this recipe may list it.
+    let t = project(&format!("{MINE_IMAGE}\n[[group]]\nname = \"web\"\ngid = 3000\nmembers = [\"app\"]\n"));
+    build(&t, "examples/mine/mine.toml").success();
+    let l = tar_listing(&t.path("out/mine.tar"));
+    let group = &l.iter().find(|e| e.0 == "etc/group").unwrap().3;
+    assert!(group.contains("\nweb:x:3000:app\n") && group.contains("\napp:x:1000:\n"), "{group}");
+    // gid 1000 is the group /etc/group gives the base's `app`: another name for it is refused.
+    let t = project(&format!("{MINE_IMAGE}\n[[group]]\nname = \"web\"\ngid = 1000\n"));
+    build(&t, "examples/mine/mine.toml").code(4).stderr_has("group `web` (gid 1000) differs from the base's `app`");
+    // A member nobody defines.
+    let t = project(&format!("{MINE_IMAGE}\n[[group]]\nname = \"web\"\ngid = 3000\nmembers = [\"ghost\"]\n"));
+    build(&t, "examples/mine/mine.toml")
+        .code(4)
+        .stderr_has("lists `ghost`, which neither this recipe nor its base defines");
+}
+
+#[test]
+fn two_recipes_of_one_name_in_one_graph_are_an_error_naming_both() {
+    // examples/mine/hello.toml beside the image, recipes/hello.toml for `extra`, which needs it.
+    let t = project(MINE_IMAGE);
+    std::fs::copy(t.path("recipes/hello.toml"), t.path("examples/mine/hello.toml")).unwrap();
+    let extra =
+        std::fs::read_to_string(t.path("recipes/extra.toml")).unwrap().replace("build = []", "build = [\"hello\"]");
+    std::fs::write(t.path("recipes/extra.toml"), extra).unwrap();
+    std::fs::write(t.path("examples/mine/pair.toml"), "[image]\nname = \"pair\"\npackages = [\"hello\", \"extra\"]\n")
+        .unwrap();
+    let r = build(&t, "examples/mine/pair.toml");
+    r.code(4)
+        .stderr_has("two recipes for `hello`")
+        .stderr_has("examples/mine/hello.toml")
+        .stderr_has("recipes/hello.toml");
+}
