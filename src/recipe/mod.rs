@@ -595,11 +595,13 @@ fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, Rec
         let hint = "run the build system from that directory in the `configure`/`build`/`install` scripts";
         return Err(invalid(path, "build.source_dir", "only styles `cmake` and `meson` take `source_dir`", hint));
     }
-    if !is_relative_inside(source_dir) {
+    // It is written into the phase scripts: only characters that need no quoting there.
+    let plain = source_dir.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._+-".contains(&b));
+    if !is_relative_inside(source_dir) || !plain {
         return Err(invalid(
             path,
             "build.source_dir",
-            format!("`{source_dir}` must be a relative path without `..`"),
+            format!("`{source_dir}` must be a relative path without `..`, of letters, digits and `/._+-`"),
             "name the directory under $SRC that holds CMakeLists.txt or meson.build, e.g. `build/cmake`",
         ));
     }

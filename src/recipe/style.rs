@@ -237,7 +237,9 @@ cat _compose/machine.ini
 /// package's. So the script takes the jobserver's free tokens without waiting (at most `$JOBS - 1`:
 /// this build already holds one), runs `ninja -j` one more than it took, and writes back exactly the
 /// bytes it read when the script exits, failed or not. No jobserver: `-j $JOBS`. Ninja 1.13 or later
-/// with a jobserver: no `-j`, it joins the jobserver itself.
+/// with a `fifo:` jobserver (make 4.4's): no `-j`, it joins the jobserver itself; ninja joins only that
+/// kind on POSIX, not the `R,W` pipe fds compose's jobserver passes (ninja-build/ninja#2803 discusses
+/// adding them), so those still go through the free tokens.
 ///
 /// `$MAKEFLAGS` can name fds this process does not hold (an outer make that closed them, or a
 /// `MAKEFLAGS` exported from elsewhere), or fds that are something else. Tokens are taken only from two
@@ -251,9 +253,9 @@ IFS=. read -r ninja_major ninja_minor _ <<<"$(ninja --version)"
 if [ -z "$auth" ]; then
   ninja_jobs="-j $JOBS"
   echo "compose: no jobserver in MAKEFLAGS: ninja -j $JOBS"
-elif [ "$ninja_major" -gt 1 ] || { [ "$ninja_major" -eq 1 ] && [ "$ninja_minor" -ge 13 ]; }; then
+elif [[ $auth == fifo:* ]] && { [ "$ninja_major" -gt 1 ] || { [ "$ninja_major" -eq 1 ] && [ "$ninja_minor" -ge 13 ]; }; }; then
   ninja_jobs=''
-  echo "compose: ninja $ninja_major.$ninja_minor joins the jobserver itself"
+  echo "compose: ninja $ninja_major.$ninja_minor joins the fifo jobserver itself"
 else
   js_r='' js_w=''
   case $auth in
@@ -722,9 +724,14 @@ mod tests {
         let script = format!("ninja() {{ echo 1.11.1; }}\n{NINJA_JOBS}echo \"jobs=$ninja_jobs\"");
         let (ok, out, err) = bash(&script, d.path(), &[("JOBS", "5"), ("MAKEFLAGS", "")]);
         assert!(ok && out.contains("jobs=-j 5"), "{out}{err}");
+        let script = format!("mkfifo js\nninja() {{ echo 1.13.1; }}\n{NINJA_JOBS}echo \"jobs=[$ninja_jobs]\"");
+        let (ok, out, err) = bash(&script, d.path(), &[("JOBS", "5"), ("MAKEFLAGS", "-j --jobserver-auth=fifo:js")]);
+        assert!(ok && out.contains("jobs=[]"), "ninja 1.13 joins a fifo jobserver itself: {out}{err}");
+        // Not the pipe fds compose passes: ninja 1.13 ignores those, so the free tokens are taken as for 1.11
+        // (here the fds are not open: -j $JOBS).
         let script = format!("ninja() {{ echo 1.13.1; }}\n{NINJA_JOBS}echo \"jobs=[$ninja_jobs]\"");
         let (ok, out, err) = bash(&script, d.path(), &[("JOBS", "5"), ("MAKEFLAGS", "-j --jobserver-auth=3,4")]);
-        assert!(ok && out.contains("jobs=[]"), "ninja 1.13 joins the jobserver itself: {out}{err}");
+        assert!(ok && out.contains("jobs=[-j 5]"), "ninja 1.13 does not join pipe fds: {out}{err}");
     }
 
     // Regression: with `--jobserver-auth=3,4` in MAKEFLAGS but fds 3 and 4 not open, the EXIT trap's
