@@ -1,11 +1,14 @@
 //! `compose new NAME URL` and `compose new NAME --path DIR`: write a first recipe. stdout gets the
 //! recipe's path; stderr what was found (sha256, the Debian twin, the build system) and what to run next.
+//! Those lines name what the tarball and the file system said, so each is shown with its control
+//! characters escaped: a name with a line break or an escape sequence cannot forge a line.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use compose::build::FetchBridge;
+use compose::scaffold::write::printable;
 use compose::scaffold::{self, BuildSystem, DebianCheck, Found, NewRequest, Origin, Outcome, ScaffoldError};
 
 use super::reporter::CliReporter;
@@ -60,7 +63,7 @@ pub fn run(args: NewArgs) -> Result<(), Failure> {
     println!("{}", outcome.recipe.display());
     if !args.quiet {
         for line in lines(&outcome) {
-            eprintln!("{line}");
+            eprintln!("{}", printable(&line));
         }
     }
     Ok(())
@@ -122,10 +125,11 @@ fn failure(e: ScaffoldError) -> Failure {
         | ScaffoldError::InvalidUrl { .. }
         | ScaffoldError::NotADirectory { .. }
         | ScaffoldError::Outside { .. }
-        | ScaffoldError::IsRecipeDir { .. } => exit::USAGE,
+        | ScaffoldError::IsRecipeDir { .. }
+        | ScaffoldError::UnsafePath { .. } => exit::USAGE,
         ScaffoldError::ReadDir { source, .. } if source.kind() == std::io::ErrorKind::NotFound => exit::USAGE,
-        ScaffoldError::ReadDir { .. } => exit::FAILURE,
-        ScaffoldError::Exists { .. }
+        ScaffoldError::ReadDir { .. }
+        | ScaffoldError::Exists { .. }
         | ScaffoldError::CreateDir { .. }
         | ScaffoldError::Write { .. }
         | ScaffoldError::NoBuildSystem { .. } => exit::NEW,

@@ -123,10 +123,23 @@ pub struct FileName {
     pub compression: Option<&'static str>,
 }
 
+/// The longest version taken from a file or directory name.
+pub const VERSION_MAX: usize = 64;
+
+/// A version `compose new` writes as found: `[A-Za-z0-9][A-Za-z0-9.+~_-]*`, at most [`VERSION_MAX`]
+/// characters. A tarball's top directory is whatever its author named it (newlines, quotes, escape
+/// sequences): anything else gets the placeholder with its TODO.
+pub fn valid_version(v: &str) -> bool {
+    v.len() <= VERSION_MAX
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b".+~_-".contains(&b))
+}
+
 /// Splits `NAME-VERSION.tar.*`. `package` (the recipe's name) is tried first as the name part, so
 /// `foo-bar-2.0` of package `foo-bar` splits there; otherwise the version starts at the first `-` or
 /// `_` followed by a digit (or by `v` and a digit: `lz4-v1.9.4`). A bare `v1.2.3.tar.gz` (GitHub's tag
-/// archives) or `1.2.3.tar.gz` is a version alone.
+/// archives) or `1.2.3.tar.gz` is a version alone. A version is only ever one that [`valid_version`]
+/// accepts.
 pub fn parse_file_name(file: &str, package: &str) -> FileName {
     let lower = file.to_ascii_lowercase();
     let (stem, compression) = SUFFIXES
@@ -136,7 +149,7 @@ pub fn parse_file_name(file: &str, package: &str) -> FileName {
         .unwrap_or((file, None));
     let version_like = |s: &str| {
         let s = s.strip_prefix(['v', 'V']).unwrap_or(s);
-        s.starts_with(|c: char| c.is_ascii_digit()).then(|| s.to_string())
+        (s.starts_with(|c: char| c.is_ascii_digit()) && valid_version(s)).then(|| s.to_string())
     };
     let mut out = FileName { compression, ..FileName::default() };
     if let Some(rest) = stem.strip_prefix(package).and_then(|r| r.strip_prefix(['-', '_']))
@@ -378,6 +391,25 @@ mod tests {
         assert_eq!(p("hello_1.0.tar", "hello"), (s("hello"), s("1.0"), None));
         assert_eq!(p("Foo-1.0.TAR.GZ", "foo"), (s("Foo"), s("1.0"), Some("gz")));
         assert_eq!(p("snapshot.zip", "x"), (s("snapshot.zip"), None, None));
+        assert_eq!(p("foo-1.0~rc1+dfsg_2.tar.gz", "foo"), (s("foo"), s("1.0~rc1+dfsg_2"), Some("gz")));
+    }
+
+    /// Regression: a tarball's top directory `p-1.0\n[build]\n...` gave a version with newlines,
+    /// written raw into the recipe's `cpe` comment, where the lines after it were real TOML.
+    #[test]
+    fn versions_with_anything_but_version_characters_are_refused() {
+        for ok in ["1", "1.0", "2.0-rc1", "1.0~beta+git_2", "3450000", "a1"] {
+            assert!(valid_version(ok), "{ok}");
+        }
+        let long = "1".repeat(VERSION_MAX + 1);
+        for bad in ["", ".1", "-1", "1.0\n[build]", "1.0\"", "1 0", "1.0\u{1b}[2J", "1.0\r", "1/2", "1.0ü", &long] {
+            assert!(!valid_version(bad), "{bad:?}");
+        }
+        let version = |f: &str| parse_file_name(f, "p").version;
+        assert_eq!(version("p-1.0\n[build]\nstyle = \"custom\"\n#.tar"), None);
+        assert_eq!(version("p-1.0\u{1b}]0;title\u{7}.tar.gz"), None);
+        assert_eq!(version(&format!("p-{long}.tar.gz")), None);
+        assert_eq!(version("p-1.0 (copy).tar.gz"), None);
     }
 
     const MIT: &str = "MIT License\n\nCopyright (c) 2024 Someone\n\nPermission is hereby granted, free of charge, to any\nperson obtaining a copy of this software...";

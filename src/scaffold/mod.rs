@@ -8,6 +8,10 @@
 //!
 //! Nothing here prints: [`scaffold`] returns an [`Outcome`] that says what was found, and the command
 //! layer turns it into lines.
+//!
+//! What the tarball and the file system say is not trusted to be text: a version is kept only when it
+//! looks like one ([`detect::valid_version`]), a local source's path is refused when it has a control
+//! character or a quote, and the errors show paths and URLs through [`write::printable`].
 
 pub mod debian;
 pub mod detect;
@@ -73,36 +77,52 @@ pub struct Outcome {
 pub enum ScaffoldError {
     #[error("`{name}` is not a valid package name: use letters, digits and `-_.+`, not starting with `.`")]
     InvalidName { name: String },
-    #[error("`{url}` is not a URL compose can fetch: {why}")]
+    #[error("`{}` is not a URL compose can fetch: {why}", write::printable(url))]
     InvalidUrl { url: String, why: String },
-    #[error("`{}` exists; compose new never replaces a recipe", path.display())]
+    #[error("`{}` exists; compose new never replaces a recipe", shown(path))]
     Exists { path: PathBuf },
-    #[error("cannot create the recipe directory `{}`", path.display())]
+    #[error("cannot create the recipe directory `{}`", shown(path))]
     CreateDir { path: PathBuf, source: std::io::Error },
-    #[error("cannot write the recipe `{}`", path.display())]
+    #[error("cannot write the recipe `{}`", shown(path))]
     Write { path: PathBuf, source: std::io::Error },
     #[error(
-        "no build system found at the top of `{source_name}` (no configure, meson.build, CMakeLists.txt, Makefile or configure.ac)"
+        "no build system found at the top of `{}` (no configure, meson.build, CMakeLists.txt, Makefile or configure.ac)",
+        write::printable(source_name)
     )]
     NoBuildSystem { source_name: String },
-    #[error("cannot fetch `{url}`{}", crate::scaffold::attempts(tried))]
+    #[error("cannot fetch `{}`{}", write::printable(url), crate::scaffold::attempts(tried))]
     Fetch { url: String, tried: Vec<(String, String)>, offline: bool },
     #[error("cannot use the source cache")]
     Cache(#[source] FetchError),
-    #[error("cannot list the tarball `{}`", url)]
+    #[error("cannot list the tarball `{}`", write::printable(url))]
     List { url: String, source: UnpackError },
-    #[error("`{}` is not a directory", path.display())]
+    #[error("`{}` is not a directory", shown(path))]
     NotADirectory { path: PathBuf },
-    #[error("cannot read the directory `{}`", path.display())]
+    #[error("cannot read the directory `{}`", shown(path))]
     ReadDir { path: PathBuf, source: std::io::Error },
-    #[error("`{}` is not inside the recipe directory `{}`", path.display(), dir.display())]
+    #[error("`{}` is not inside the recipe directory `{}`", shown(path), shown(dir))]
     Outside { path: PathBuf, dir: PathBuf },
-    #[error("`{}` is the recipe directory itself", path.display())]
+    #[error("`{}` is the recipe directory itself", shown(path))]
     IsRecipeDir { path: PathBuf },
+    /// The source directory's path from the recipe's would carry a control character or a quote (or
+    /// is not UTF-8) into the recipe.
+    #[error(
+        "the local source `{}` is `{}` from the recipe directory: compose new does not write a path with a \
+         control character, a quote or bytes that are not UTF-8 into a recipe",
+        shown(path),
+        write::printable(rel)
+    )]
+    UnsafePath { path: PathBuf, rel: String },
+}
+
+/// A path for a message: its control characters escaped (`\n`), as a name on disk may have them.
+fn shown(path: &Path) -> String {
+    write::printable(&path.to_string_lossy())
 }
 
 fn attempts(tried: &[(String, String)]) -> String {
-    tried.iter().map(|(url, what)| format!("\n  {url}: {what}")).collect::<String>()
+    let line = |(url, what): &(String, String)| format!("\n  {}: {}", write::printable(url), write::printable(what));
+    tried.iter().map(line).collect::<String>()
 }
 
 impl ScaffoldError {
@@ -132,6 +152,12 @@ impl ScaffoldError {
             ),
             ScaffoldError::IsRecipeDir { .. } => {
                 "put the sources in a subdirectory of the recipe directory (`app/`), and give that".into()
+            }
+            ScaffoldError::UnsafePath { .. } => {
+                "rename the directory (letters, digits, `-_./+`), or write the recipe by hand".into()
+            }
+            ScaffoldError::ReadDir { path, source } if source.kind() != std::io::ErrorKind::NotFound => {
+                format!("check that `{}` is a directory you can read", shown(path))
             }
             _ => return None,
         })
@@ -188,6 +214,10 @@ type Read = (Found, detect::Listing, detect::FileName, String);
 
 fn from_url(req: &NewRequest, url: &str, progress: &dyn FetchProgress) -> Result<Read, ScaffoldError> {
     let invalid = |why: &str| ScaffoldError::InvalidUrl { url: url.to_string(), why: why.to_string() };
+    // The URL parser drops line breaks and tabs, but the recipe and its first comment get `url` as given.
+    if url.chars().any(char::is_control) {
+        return Err(invalid("it has a control character (a line break?)"));
+    }
     let parsed = reqwest::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
     if !["https", "http", "file"].contains(&parsed.scheme()) {
         return Err(invalid("the scheme must be https, http or file"));
@@ -265,12 +295,22 @@ fn from_dir(req: &NewRequest, dir: &Path) -> Result<Read, ScaffoldError> {
     let source = canon(dir).map_err(|source| ScaffoldError::ReadDir { path: dir.to_path_buf(), source })?;
     let outside = || ScaffoldError::Outside { path: dir.to_path_buf(), dir: req.dir.clone() };
     // A recipe directory that does not exist yet cannot hold the sources.
-    let recipes = canon(&req.dir).map_err(|_| outside())?;
+    let recipes = canon(&req.dir).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => outside(),
+        _ => ScaffoldError::ReadDir { path: req.dir.clone(), source },
+    })?;
     let rel = source.strip_prefix(&recipes).map_err(|_| outside())?;
     if rel.as_os_str().is_empty() {
         return Err(ScaffoldError::IsRecipeDir { path: dir.to_path_buf() });
     }
-    let rel = rel.to_str().ok_or_else(outside)?.to_string();
+    // Written quoted, but a name with a line break or a quote is no name for a source directory, and
+    // every later message would carry it.
+    let unsafe_path = || ScaffoldError::UnsafePath { path: dir.to_path_buf(), rel: rel.to_string_lossy().into_owned() };
+    let rel = rel.to_str().ok_or_else(unsafe_path)?;
+    if rel.chars().any(|c| c.is_control() || c == '"' || c == '\'') {
+        return Err(unsafe_path());
+    }
+    let rel = rel.to_string();
     let listing =
         detect::list_dir(&source).map_err(|source| ScaffoldError::ReadDir { path: dir.to_path_buf(), source })?;
     Ok((Found::Local { path: rel }, listing, detect::FileName::default(), String::new()))

@@ -3,6 +3,11 @@
 //! The text is valid TOML that `recipe::load` accepts as written: every guess is a value that loads,
 //! and what only a person can supply (a description, a CPE, how the image runs) is a comment or an
 //! empty string with a TODO beside it.
+//!
+//! Much of what it says comes from outside: the tarball's top directory and file names, a directory's
+//! name, the URL, the command line. None of it may become TOML of its own: every value goes through
+//! [`quote`], and everything said in a comment through [`printable`], so no line break (or terminal
+//! escape) ever gets in.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -61,6 +66,22 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// `s` with every control character (line breaks, escape sequences, DEL, C1) written as an escape
+/// (`\n`, `\r`, `\t`, `\u{1b}`): safe in a TOML comment, which ends at a line break, and on a terminal.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The autotools style's own configure line, after `autoreconf -fi` (a `configure` key replaces
 /// the style's, so the whole command is written out).
 fn autoreconf_configure() -> String {
@@ -71,27 +92,30 @@ fn autoreconf_configure() -> String {
 }
 
 pub fn render(d: &Draft) -> String {
+    // The name is also written bare, in comments and in the `custom` skeleton's ''' string:
+    // `scaffold` has checked it (letters, digits, `-_.+`).
+    debug_assert!(super::valid_name(&d.name), "{:?}", d.name);
     let mut t = String::new();
     let name = &d.name;
-    t += &format!("# Written by `{}`.\n", d.command);
+    t += &format!("# Written by `{}`.\n", printable(&d.command));
     t += "# Check each TODO, then build it: see docs/recipes.md for every key.\n";
     t += "[package]\n";
     t += &format!("name = {}\n", quote(name));
     match &d.version_note {
-        Some(note) => t += &format!("version = {}  # TODO: {note}\n", quote(&d.version)),
+        Some(note) => t += &format!("version = {}  # TODO: {}\n", quote(&d.version), printable(note)),
         None => t += &format!("version = {}\n", quote(&d.version)),
     }
-    t += &format!("license = {}  # {}\n", quote(&d.license), d.license_note);
+    t += &format!("license = {}  # {}\n", quote(&d.license), printable(&d.license_note));
     t += &format!("homepage = {}\n", quote(&d.homepage));
     t += "description = \"\"  # TODO: one line saying what it is (SBOMs and image labels carry it)\n";
     t += "# For vulnerability scanners: the vendor and product from NVD's CPE dictionary.\n";
-    t += &format!("# cpe = \"cpe:2.3:a:VENDOR:{name}:{}:*:*:*:*:*:*:*\"\n", d.version);
+    t += &format!("# cpe = {}\n", quote(&format!("cpe:2.3:a:VENDOR:{name}:{}:*:*:*:*:*:*:*", d.version)));
     t += "\n[[source]]\n";
     match &d.source {
         DraftSource::Url { url, sha256, debian, pinned_from_debian } => {
             t += &format!("url = {}\n", quote(url));
             if *pinned_from_debian {
-                let file = debian.as_deref().unwrap_or("the pool file");
+                let file = printable(debian.as_deref().unwrap_or("the pool file"));
                 t += &format!(
                     "# TODO: this sha256 is that of the Debian archive's {file}: the url above could not be\n\
                      # reached when this recipe was written. Check it against upstream's published checksum\n\
@@ -118,8 +142,11 @@ pub fn render(d: &Draft) -> String {
     t += "runtime = []  # recipes its image needs at run time\n";
     t += "\n[build]\n";
     let tools: Vec<String> = d.build.host_tools().iter().map(|s| quote(s)).collect();
-    let also =
-        if d.build_also.is_empty() { String::new() } else { format!(" (also there: {})", d.build_also.join(", ")) };
+    let also = match d.build_also.is_empty() {
+        true => String::new(),
+        false => format!(" (also there: {})", printable(&d.build_also.join(", "))),
+    };
+    let build_file = printable(&d.build_file);
     match &d.build {
         BuildSystem::Unknown => {
             t += "# No build system at the top of the source (no configure, meson.build, CMakeLists.txt or\n";
@@ -127,9 +154,9 @@ pub fn render(d: &Draft) -> String {
             t += "# \"$DESTDIR$PREFIX\".\n";
         }
         BuildSystem::Autoreconf => {
-            t += &format!("# Detected by {}{also}: no generated configure, so autoreconf makes one.\n", d.build_file);
+            t += &format!("# Detected by {build_file}{also}: no generated configure, so autoreconf makes one.\n");
         }
-        _ => t += &format!("# Detected by {}{also}.\n", d.build_file),
+        _ => t += &format!("# Detected by {build_file}{also}.\n"),
     }
     t += &format!("style = {}\n", quote(d.build.style()));
     t += "# To check that the programs installed are static executables for $TARGET, end `install` with\n";
@@ -166,7 +193,7 @@ pub fn render(d: &Draft) -> String {
     t += "# base = \"static-nonroot\"\n";
     t += "\n# How the package's own image runs (docs/recipes.md, `[config]`): uncomment and adjust.\n";
     t += "# [config]\n";
-    t += &format!("# entrypoint = [\"/usr/bin/{name}\"]\n");
+    t += &format!("# entrypoint = [{}]\n", quote(&format!("/usr/bin/{name}")));
     t += "# cmd = []\n";
     t += "# user = \"65532\"\n";
     t
@@ -202,6 +229,57 @@ mod tests {
             let doc = format!("v = {}\n", quote(s));
             let v: toml::Table = toml::from_str(&doc).unwrap();
             assert_eq!(v["v"].as_str(), Some(s));
+        }
+    }
+
+    #[test]
+    fn printable_escapes_every_control_character() {
+        assert_eq!(printable("plain ünï \"q\" \\ `x`"), "plain ünï \"q\" \\ `x`");
+        assert_eq!(printable("a\nb\r\tc"), "a\\nb\\r\\tc");
+        assert_eq!(printable("\u{1b}[2J\u{7}\u{0}\u{7f}\u{9b}"), "\\u{1b}[2J\\u{7}\\u{0}\\u{7f}\\u{9b}");
+        assert!(!printable("x\u{85}y\u{2028}").chars().any(char::is_control));
+    }
+
+    /// Regression: the version, the command line and the other strings from outside were written raw
+    /// into comments, so a line break in them started a line of real TOML (`[build]` and its
+    /// `install` script).
+    #[test]
+    fn nothing_from_outside_becomes_toml() {
+        const EVIL: &str = "x\n[build]\nstyle = \"custom\"\ninstall = \"echo pwned\"\n[evil]\r\n#\u{1b}[2J'''\"\\";
+        let draft = |source, build| Draft {
+            name: "p".into(),
+            version: EVIL.into(),
+            version_note: Some(EVIL.into()),
+            license: EVIL.into(),
+            license_note: EVIL.into(),
+            homepage: EVIL.into(),
+            source,
+            build,
+            build_file: EVIL.into(),
+            build_also: vec![EVIL.into(), EVIL.into()],
+            command: format!("compose new p {EVIL}"),
+        };
+        let url = |pinned_from_debian| DraftSource::Url {
+            url: EVIL.into(),
+            sha256: EVIL.into(),
+            debian: Some(EVIL.into()),
+            pinned_from_debian,
+        };
+        let systems = [BuildSystem::Configure, BuildSystem::Autoreconf, BuildSystem::Make, BuildSystem::Unknown];
+        let sources = [url(false), url(true), DraftSource::Path(EVIL.into())];
+        for build in systems {
+            for source in sources.clone() {
+                let text = render(&draft(source, build.clone()));
+                let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+                let tables: Vec<&str> = doc.keys().map(String::as_str).collect();
+                assert_eq!(tables, ["build", "dependencies", "package", "source"], "{text}");
+                assert_eq!(doc["build"]["style"].as_str(), Some(build.style()), "{text}");
+                assert_eq!(doc["package"]["version"].as_str(), Some(EVIL), "values round-trip");
+                for line in text.lines() {
+                    assert!(!line.starts_with("[evil]") && !line.starts_with("install = \"echo"), "{line}\n{text}");
+                    assert!(!line.contains('\u{1b}') && !line.contains('\r'), "{line:?}");
+                }
+            }
         }
     }
 

@@ -298,6 +298,10 @@ fn new_exit_codes_for_bad_input_and_unreachable_sources() {
     t.run_with(&["new", "../x", &url], &[]).code(2).stderr_has("`../x` is not a valid package name");
     t.run_with(&["new", "x", "ftp://example.org/x-1.tar.gz"], &[]).code(2).stderr_has("scheme must be");
     t.run_with(&["new", "x"], &[]).code(2);
+    // The URL parser would drop the line break; the recipe's comment would not.
+    t.run_with(&["new", "x", "https://example.org/x-1.tar.gz\n[build]"], &[])
+        .code(2)
+        .stderr_has("`https://example.org/x-1.tar.gz\\n[build]` is not a URL compose can fetch: it has a control");
     t.run_with(&["new", "x", &url, "--path", "recipes"], &[]).code(2);
     t.run_with(&["new", "x", &server.url("missing-1.0.tar.gz")], &[])
         .code(5)
@@ -362,4 +366,94 @@ fn e2e_new_busybox_pins_the_release_and_names_its_debian_twin() {
     assert!(recipe.contains("sha256 = \"3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4\""));
     assert!(recipe.contains("debian = \"busybox_1.37.0.orig.tar.bz2\""), "{recipe}");
     assert!(recipe.contains("homepage = \"https://busybox.net/\""), "{recipe}");
+}
+
+/// What an attacker puts after a line break, hoping it lands in the recipe as TOML.
+const INJECTED: &str = "[build]\nstyle = \"custom\"\ninstall = \"echo pwned\"\n[x]\n#";
+
+/// The recipe written loads, its only `[build]` table is the generated one, and none of the injected
+/// text is a key or a table of its own.
+#[track_caller]
+fn no_injection(t: &Test, rel: &str, style: &str) {
+    let text = read(t, rel);
+    let recipe = compose::recipe::load(&t.path(rel)).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(format!("{:?}", recipe.build.style).to_lowercase(), style, "{text}");
+    assert!(!recipe.build.phases.iter().any(|p| p.script.contains("pwned")), "{text}");
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let tables: Vec<&str> = doc.keys().map(String::as_str).collect();
+    assert_eq!(tables, ["build", "dependencies", "package", "source"], "{text}");
+    assert_eq!(text.matches("\n[build]\n").count(), 1, "{text}");
+    for line in text.lines() {
+        assert!(!line.starts_with("install = \"echo pwned") && line != "[x]" && line != "#", "{line:?} in\n{text}");
+    }
+}
+
+/// Regression: with no version in the file name (`main.tar.gz`) the version came from the tarball's
+/// top directory as it was, line breaks and all, and was written raw into the `cpe` comment: the
+/// lines after it were real TOML, a `custom` build running `echo pwned`.
+#[test]
+fn new_a_top_directory_with_line_breaks_injects_no_toml() {
+    let top = format!("p-1.0\n{INJECTED}");
+    let (configure, makefile) = (format!("{top}/configure"), format!("{top}/Makefile"));
+    let t = Test::new().tarball(
+        "main.tar.gz",
+        &[E::Dir(&top), E::File(&configure, CONFIGURE, 0o755), E::File(&makefile, MAKEFILE, 0o644)],
+    );
+    let url = format!("file://{}", t.path("dl/main.tar.gz").display());
+    let r = t.run_with(&["new", "p", &url], &[]);
+    r.success().stderr_has("version: not in the file name: fill it in").stderr_has("build system: autotools");
+    no_injection(&t, "recipes/p.toml", "autotools");
+    let text = read(&t, "recipes/p.toml");
+    assert!(text.contains("version = \"0\"  # TODO"), "the placeholder, not the top directory:\n{text}");
+    assert!(!r.stderr.contains("pwned"), "{}", r.stderr);
+
+    // An escape sequence in the top directory never reaches the terminal either.
+    let top = "q-1.0\u{1b}]0;owned\u{7}";
+    let configure = format!("{top}/configure");
+    let t = t.tarball("master.tar.gz", &[E::Dir(top), E::File(&configure, CONFIGURE, 0o755)]);
+    let url = format!("file://{}", t.path("dl/master.tar.gz").display());
+    let r = t.run_with(&["new", "q", &url], &[]);
+    r.success().stderr_has("version: not in the file name");
+    assert!(!r.stderr.contains('\u{1b}') && !r.stderr.contains('\u{7}'), "{:?}", r.stderr);
+    assert!(!read(&t, "recipes/q.toml").contains('\u{1b}'));
+}
+
+/// Regression: a `--path` directory named with line breaks went raw into the recipe's first comment
+/// (`# Written by `compose new app --path ...``), so its lines after the first were real TOML. Such a
+/// path is refused (exit 2), with the name shown escaped; reached through a symlink with a plain name
+/// it is refused too, since the recipe would carry its real name.
+#[test]
+fn new_path_with_line_breaks_or_quotes_is_refused_and_injects_nothing() {
+    let evil = format!("recipes/app\n{INJECTED}");
+    let t = Test::new().file(&format!("{evil}/Makefile"), "all:\n").file("recipes/q\"uote/Makefile", "all:\n");
+    let r = t.run_with(&["new", "app", "--path", &evil], &[]);
+    r.code(2)
+        .stderr_has("compose new does not write a path with a control character, a quote")
+        .stderr_has("`recipes/app\\n[build]\\nstyle = \"custom\"\\ninstall = \"echo pwned\"\\n[x]\\n#`")
+        .stderr_has("hint: rename the directory");
+    assert!(!r.stderr.lines().any(|l| l.starts_with("[build]") || l.starts_with("install")), "{}", r.stderr);
+    std::os::unix::fs::symlink(t.path(&evil), t.path("recipes/plain")).unwrap();
+    t.run_with(&["new", "app", "--path", "recipes/plain"], &[]).code(2).stderr_has("`app\\n[build]\\n");
+    t.run_with(&["new", "app", "--path", "recipes/q\"uote"], &[]).code(2).stderr_has("a quote");
+    assert!(!t.path("recipes/app.toml").exists());
+
+    // The comment is escaped even when the path is fine once resolved: `x/..` is no name of its own.
+    let odd = format!("recipes/ok/sub\n{INJECTED}/..");
+    let t = t.file("recipes/ok/Makefile", "all:\n").file(&format!("recipes/ok/sub\n{INJECTED}/.keep"), "");
+    t.run_with(&["new", "ok", "--path", &odd], &[]).success().stderr_has("source: the directory `ok`");
+    no_injection(&t, "recipes/ok.toml", "make");
+    let text = read(&t, "recipes/ok.toml");
+    assert!(text.starts_with("# Written by `compose new ok --path recipes/ok/sub\\n[build]\\nstyle"), "{text}");
+}
+
+/// A directory that cannot be read (here: a `--dir` that is a file, so the `--path` under it is no
+/// directory) is exit 21 naming it, not the undocumented exit 1.
+#[test]
+fn new_an_unreadable_directory_is_exit_21_naming_it() {
+    let t = Test::new().file("notadir", "");
+    t.run_with(&["new", "app", "--dir", "notadir", "--path", "notadir/app"], &[])
+        .code(21)
+        .stderr_has("error: cannot read the directory `notadir/app`")
+        .stderr_has("caused by: Not a directory")
+        .stderr_has("hint: check that `notadir/app` is a directory you can read");
 }
