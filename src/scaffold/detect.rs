@@ -186,7 +186,14 @@ pub struct Listing {
     pub top_dir: Option<String>,
     /// Licence files at the top: (file name, text), sorted by name.
     pub licenses: Vec<(String, String)>,
+    /// Build files of [`NESTED`] present below the top (`build/meson/meson.build`), sorted.
+    pub nested: Vec<String>,
 }
+
+/// Build files some projects keep below the top, beside a top-level Makefile that stays their main
+/// build (zstd, lz4): named in the recipe as alternatives (`source_dir`), never chosen over the top.
+pub const NESTED: &[&str] =
+    &["build/cmake/CMakeLists.txt", "build/meson/meson.build", "contrib/cmake/CMakeLists.txt", "cmake/CMakeLists.txt"];
 
 fn is_license_file(name: &str) -> bool {
     LICENSE_FILES.contains(&name.to_ascii_lowercase().as_str())
@@ -199,6 +206,8 @@ pub fn list_archive(archive: &Path) -> Result<Listing, UnpackError> {
     let mut tar = tar::Archive::new(crate::source::unpack::open(archive)?);
     let (mut first, mut second): (BTreeSet<String>, BTreeSet<(String, String)>) = Default::default();
     let mut licenses: Vec<(Vec<String>, String)> = Vec::new();
+    // (path from the archive's root, path below its first component) of nested build files.
+    let mut nested: Vec<(String, String)> = Vec::new();
     for entry in tar.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         let kind = entry.header().entry_type();
@@ -216,6 +225,12 @@ pub fn list_archive(archive: &Path) -> Result<Listing, UnpackError> {
             [a, b, ..] => {
                 first.insert(a.clone());
                 second.insert((a.clone(), b.clone()));
+            }
+        }
+        if kind.is_file() && parts.len() >= 3 {
+            let (whole, below) = (parts.join("/"), parts[1..].join("/"));
+            if NESTED.contains(&whole.as_str()) || NESTED.contains(&below.as_str()) {
+                nested.push((whole, below));
             }
         }
         if parts.len() <= 2 && kind.is_file() && is_license_file(parts.last().expect("not empty")) {
@@ -238,7 +253,14 @@ pub fn list_archive(archive: &Path) -> Result<Listing, UnpackError> {
     let mut licenses: Vec<(String, String)> =
         licenses.into_iter().filter(|(p, _)| p.len() == depth).map(|(p, t)| (p[depth - 1].clone(), t)).collect();
     licenses.sort();
-    Ok(Listing { top, top_dir, licenses })
+    let mut nested: Vec<String> = nested
+        .into_iter()
+        .map(|(whole, below)| if top_dir.is_some() { below } else { whole })
+        .filter(|p| NESTED.contains(&p.as_str()))
+        .collect();
+    nested.sort();
+    nested.dedup();
+    Ok(Listing { top, top_dir, licenses, nested })
 }
 
 /// Lists a local directory's top: its names and licence files (`.git` and other dot files are
@@ -256,6 +278,8 @@ pub fn list_dir(dir: &Path) -> std::io::Result<Listing> {
         listing.top.insert(name);
     }
     listing.licenses.sort();
+    listing.nested = NESTED.iter().filter(|p| dir.join(p).is_file()).map(|p| p.to_string()).collect();
+    listing.nested.sort();
     Ok(listing)
 }
 
@@ -481,5 +505,18 @@ mod tests {
         // A lone file is not a top directory.
         let single = write("c.tar.zst", &[("Makefile", "all:")]);
         assert_eq!(list_archive(&single).unwrap().top, names(&["Makefile"]));
+        // Nested build files, under a top directory or not; a deeper copy is not one.
+        let nested = write(
+            "d.tar.zst",
+            &[
+                ("lz4-1.9.4/Makefile", "all:"),
+                ("lz4-1.9.4/build/cmake/CMakeLists.txt", ""),
+                ("lz4-1.9.4/build/meson/meson.build", ""),
+                ("lz4-1.9.4/x/build/meson/meson.build", ""),
+            ],
+        );
+        assert_eq!(list_archive(&nested).unwrap().nested, ["build/cmake/CMakeLists.txt", "build/meson/meson.build"]);
+        let flat = write("e.tar.zst", &[("Makefile", "all:"), ("build/meson/meson.build", "")]);
+        assert_eq!(list_archive(&flat).unwrap().nested, ["build/meson/meson.build"]);
     }
 }

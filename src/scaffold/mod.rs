@@ -186,7 +186,10 @@ pub fn scaffold(req: &NewRequest, progress: &dyn FetchProgress) -> Result<Outcom
         Origin::Url(url) => from_url(req, url, progress)?,
         Origin::Path(dir) => from_dir(req, dir)?,
     };
-    let detected = detect::detect(&listing.top);
+    let mut detected = detect::detect(&listing.top);
+    // Nested build files are alternatives to what the top gives (or the only build there is): the
+    // recipe names them, with the `source_dir` that would select them.
+    detected.also.extend(listing.nested.iter().cloned());
     if req.strict && detected.system == BuildSystem::Unknown {
         let source_name = match &req.origin {
             Origin::Url(url) => url.clone(),

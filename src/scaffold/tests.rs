@@ -107,8 +107,28 @@ fn cmake_and_meson_are_written_as_those_styles() {
     }
 }
 
-/// Passes once style `cmake` is implemented (issue 19, part C); until then `recipe::load` refuses the
-/// style and this fails.
+/// A top-level Makefile stays the build (lz4, zstd keep theirs as the main one); the nested CMake and
+/// meson files are named as alternatives, with the `source_dir` that selects them, and the comment
+/// lines load as they are.
+#[test]
+fn nested_cmake_and_meson_files_are_named_as_alternatives() {
+    let fx = Fx::new();
+    let entries = [("Makefile", "all:"), ("build/cmake/CMakeLists.txt", ""), ("build/meson/meson.build", "")];
+    let url = fx.tarball("lz-1.0.tar.gz", "lz-1.0", &entries);
+    let out = scaffold(&fx.request("lz", Origin::Url(url)), &NoProgress).unwrap();
+    let t = text(&out.recipe);
+    assert!(t.contains("style = \"make\"\n"), "{t}");
+    assert!(
+        t.contains("# Or build with build/cmake/CMakeLists.txt: style = \"cmake\", source_dir = \"build/cmake\""),
+        "{t}"
+    );
+    assert!(
+        t.contains("# Or build with build/meson/meson.build: style = \"meson\", source_dir = \"build/meson\""),
+        "{t}"
+    );
+    crate::recipe::load(&out.recipe).unwrap_or_else(|e| panic!("{e}\n{t}"));
+}
+
 #[test]
 fn a_cmake_recipe_loads() {
     let fx = Fx::new();

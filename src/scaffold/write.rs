@@ -158,6 +158,16 @@ pub fn render(d: &Draft) -> String {
         }
         _ => t += &format!("# Detected by {build_file}{also}.\n"),
     }
+    for nested in d.build_also.iter().filter(|f| f.contains('/')) {
+        let (dir, file) = nested.rsplit_once('/').unwrap_or(("", nested));
+        let style = if file == "meson.build" { "meson" } else { "cmake" };
+        t += &format!(
+            "# Or build with {}: style = {}, source_dir = {} (docs/recipes.md, styles).\n",
+            printable(nested),
+            quote(style),
+            quote(dir)
+        );
+    }
     t += &format!("style = {}\n", quote(d.build.style()));
     t += "# To check that the programs installed are static executables for $TARGET, end `install` with\n";
     t += "# `static_for_target` as recipes/jq.toml does, and add \"file\" here.\n";

@@ -160,11 +160,14 @@ impl Ignore {
     }
 }
 
-/// Components of a pattern against components of a path; `**` takes zero or more.
+/// Components of a pattern against components of a path; `**` takes zero or more, and at least one
+/// when it ends the pattern (`foo/**` is everything inside `foo`, not `foo` itself, as in git).
 fn match_parts(pat: &[Vec<u8>], path: &[&[u8]]) -> bool {
     match pat.split_first() {
         None => path.is_empty(),
-        Some((p, rest)) if p == b"**" => (0..=path.len()).any(|skip| match_parts(rest, &path[skip..])),
+        Some((p, rest)) if p == b"**" => {
+            (usize::from(rest.is_empty())..=path.len()).any(|skip| match_parts(rest, &path[skip..]))
+        }
         Some((p, rest)) => path.split_first().is_some_and(|(c, tail)| glob(p, c) && match_parts(rest, tail)),
     }
 }
@@ -527,6 +530,11 @@ mod tests {
         no("file12.c", false);
         no("file1.o.x", false);
         no("# comment", false);
+        // `foo/**` is what is inside foo, not foo: so `!foo/keep` can bring one file back.
+        let i = ignore("foo/**\n!foo/keep\n");
+        assert!(!i.is_ignored(b"foo", true), "foo itself is kept");
+        assert!(i.is_ignored(b"foo/x", false) && i.is_ignored(b"foo/d/y", false));
+        assert!(!i.is_ignored(b"foo/keep", false), "re-included");
     }
 
     #[test]
