@@ -4,8 +4,10 @@
 //! [`Recipe`]: hashes are well-formed, patch and config files exist, the build style is known and every
 //! phase is a concrete script. Downstream stages never see raw strings from the file.
 
+mod build;
 mod image;
 mod raw;
+mod source;
 mod style;
 
 pub use image::{BUILTIN_GROUPS, BUILTIN_USERS, Group, ImageConfig, ImageRecipe, User};
@@ -313,7 +315,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
     }
     let mut sources = Vec::new();
     for (i, s) in raw.source.into_iter().enumerate() {
-        sources.push(resolve_source(path, &dir, i, s)?);
+        sources.push(source::resolve_source(path, &dir, i, s)?);
     }
     let patches = local_files(path, &dir, "patches", &raw.patches)?;
     let files = local_files(path, &dir, "files", &raw.files)?;
@@ -324,7 +326,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
             check_name(path, field, d)?;
         }
     }
-    let build = resolve_build(path, raw.build)?;
+    let build = build::resolve_build(path, raw.build)?;
     let i = raw.image;
     for (field, set) in [
         ("image.name", i.name.is_some()),
@@ -389,147 +391,6 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
     })
 }
 
-fn resolve_source(path: &Path, dir: &Path, i: usize, s: raw::RawSource) -> Result<Source, RecipeError> {
-    let field = |f: &str| format!("source[{i}].{f}");
-    let dest = s.dest.unwrap_or_default();
-    let dest = dest.trim_start_matches("./").trim_end_matches('/').to_string();
-    let dest = if dest == "." { String::new() } else { dest };
-    if !is_relative_inside(&dest) {
-        return Err(invalid(path, &field("dest"), format!("`{dest}` must be a relative path without `..`"), ""));
-    }
-    if let Some(local) = &s.path {
-        let excluded = [
-            ("url", s.url.is_some()),
-            ("sha256", s.sha256.is_some()),
-            ("mirrors", s.mirrors.is_some()),
-            ("debian", s.debian.is_some()),
-        ];
-        if let Some((key, _)) = excluded.iter().find(|(_, set)| *set) {
-            return Err(invalid(
-                path,
-                &field("path"),
-                format!("`path` excludes `{key}`"),
-                "a local source is identified by its tree digest: remove `url`, `sha256`, `mirrors` and `debian`, \
-                 or remove `path`",
-            ));
-        }
-        let (url, sha256, dir) = local_source(path, dir, &field("path"), local)?;
-        return Ok(Source {
-            url,
-            sha256,
-            path: Some(dir),
-            mirrors: Vec::new(),
-            debian: None,
-            dest,
-            // A project directory has no `name-version/` wrapper to strip.
-            strip_components: Some(s.strip_components.unwrap_or(0)),
-            extract: s.extract,
-        });
-    }
-    let (Some(url), Some(sha256)) = (s.url, s.sha256) else {
-        return Err(invalid(
-            path,
-            &format!("source[{i}]"),
-            "needs `url` and `sha256` (a download), or `path` (a directory of the project)",
-            "e.g. `url = \"https://…/pkg-1.0.tar.gz\"` with `sha256 = \"…\"`, or `path = \"src\"`",
-        ));
-    };
-    let sha = sha256.to_ascii_lowercase();
-    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(invalid(
-            path,
-            &field("sha256"),
-            format!("`{sha256}` is not a sha256 (64 hex digits)"),
-            "compute it with `sha256sum FILE`",
-        ));
-    }
-    if !url.contains("://") {
-        return Err(invalid(path, &field("url"), format!("`{url}` is not a URL"), "use https://, http:// or file://"));
-    }
-    if let Some(d) = &s.debian
-        && (d.contains('/') || !d.contains('_'))
-    {
-        return Err(invalid(
-            path,
-            &field("debian"),
-            format!("`{d}` is not a pool file name"),
-            "give the file name only, e.g. `busybox_1.37.0.orig.tar.bz2`",
-        ));
-    }
-    Ok(Source {
-        url,
-        sha256: sha,
-        path: None,
-        mirrors: s.mirrors.unwrap_or_default(),
-        debian: s.debian,
-        dest,
-        strip_components: s.strip_components,
-        extract: s.extract,
-    })
-}
-
-/// A `path = "DIR"` source: DIR relative to the recipe's directory, without `..`, a directory that is
-/// still inside the recipe's directory once symlinks are resolved. Returns its locator (`path:DIR`),
-/// its tree digest and its canonical path.
-fn local_source(path: &Path, dir: &Path, field: &str, local: &str) -> Result<(String, String, PathBuf), RecipeError> {
-    let rel = local.trim_start_matches("./").trim_end_matches('/');
-    let rel = if rel.is_empty() && !local.is_empty() { "." } else { rel };
-    let bad = |why: String| {
-        invalid(path, field, why, "give a directory relative to the recipe's directory, e.g. `path = \"src\"`")
-    };
-    if local.is_empty() {
-        return Err(bad("must not be empty".into()));
-    }
-    if local.starts_with('/') {
-        return Err(bad(format!("`{local}` is absolute")));
-    }
-    if !is_relative_inside(rel) {
-        return Err(bad(format!(
-            "`{local}` has a `..` component: a local source must be inside the recipe's directory"
-        )));
-    }
-    let base = std::fs::canonicalize(dir).map_err(|source| RecipeError::MissingFile {
-        path: path.to_path_buf(),
-        field: field.to_string(),
-        file: dir.to_path_buf(),
-        source,
-    })?;
-    let joined = dir.join(rel);
-    let canonical = match std::fs::canonicalize(&joined) {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(bad(format!("`{}` does not exist", joined.display())));
-        }
-        Err(source) => {
-            return Err(RecipeError::MissingFile {
-                path: path.to_path_buf(),
-                field: field.into(),
-                file: joined,
-                source,
-            });
-        }
-    };
-    if !canonical.starts_with(&base) {
-        return Err(bad(format!(
-            "`{local}` resolves to `{}`, outside the recipe's directory `{}` (through a symlink)",
-            canonical.display(),
-            base.display()
-        )));
-    }
-    if !canonical.is_dir() {
-        return Err(bad(format!("`{}` is not a directory", joined.display())));
-    }
-    let digest = crate::source::tree::digest(&canonical).map_err(|e| {
-        let hint = e.hint().unwrap_or("").to_string();
-        let mut message = e.to_string();
-        if let Some(cause) = std::error::Error::source(&e) {
-            message = format!("{message}: {cause}");
-        }
-        invalid(path, field, message, hint)
-    })?;
-    Ok((format!("{LOCAL_SCHEME}{rel}"), digest, canonical))
-}
-
 fn check_name(path: &Path, field: &str, name: &str) -> Result<(), RecipeError> {
     let ok = !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
@@ -566,109 +427,6 @@ fn local_files(path: &Path, dir: &Path, field: &str, names: &[String]) -> Result
         out.push(std::path::absolute(&f).unwrap_or(f));
     }
     Ok(out)
-}
-
-fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<BuildSpec, RecipeError> {
-    let Some(b) = b else {
-        return Err(invalid(
-            path,
-            "build",
-            "missing [build] table",
-            "add `[build]` with `style = \"make\"`, `\"autotools\"`, `\"cmake\"`, `\"meson\"` or `\"custom\"`",
-        ));
-    };
-    let Some(style) = style::parse(&b.style) else {
-        return Err(invalid(
-            path,
-            "build.style",
-            format!("unknown style `{}`", b.style),
-            "use `make`, `autotools`, `cmake`, `meson` or `custom`",
-        ));
-    };
-    let prefix = b.prefix.unwrap_or_else(|| "/usr".to_string());
-    if !prefix.starts_with('/') {
-        return Err(invalid(path, "build.prefix", format!("`{prefix}` must be absolute"), ""));
-    }
-    let source_dir = b.source_dir.as_deref().unwrap_or("").trim_start_matches("./").trim_end_matches('/');
-    let source_dir = if source_dir == "." { "" } else { source_dir };
-    if !source_dir.is_empty() && !matches!(style, BuildStyle::Cmake | BuildStyle::Meson) {
-        let hint = "run the build system from that directory in the `configure`/`build`/`install` scripts";
-        return Err(invalid(path, "build.source_dir", "only styles `cmake` and `meson` take `source_dir`", hint));
-    }
-    // It is written into the phase scripts: only characters that need no quoting there.
-    let plain = source_dir.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._+-".contains(&b));
-    if !is_relative_inside(source_dir) || !plain {
-        return Err(invalid(
-            path,
-            "build.source_dir",
-            format!("`{source_dir}` must be a relative path without `..`, of letters, digits and `/._+-`"),
-            "name the directory under $SRC that holds CMakeLists.txt or meson.build, e.g. `build/cmake`",
-        ));
-    }
-    if style == BuildStyle::Custom {
-        if !(b.configure_args.is_empty() && b.make_args.is_empty() && b.install_args.is_empty()) {
-            return Err(invalid(
-                path,
-                "build.configure_args",
-                "style `custom` takes scripts, not arguments",
-                "write the command into the `configure`, `build` or `install` script",
-            ));
-        }
-        if b.install.is_none() {
-            return Err(invalid(
-                path,
-                "build.install",
-                "style `custom` needs an `install` script",
-                "install the package's files into \"$DESTDIR\"",
-            ));
-        }
-    }
-    let style::Scripts { mut configure, mut build, mut install } = style::expand(
-        style,
-        &style::StyleArgs {
-            configure_args: &b.configure_args,
-            make_args: &b.make_args,
-            install_args: &b.install_args,
-            source_dir,
-        },
-    );
-    if b.configure.is_some() {
-        configure = b.configure;
-    }
-    if b.build.is_some() {
-        build = b.build;
-    }
-    if b.install.is_some() {
-        install = b.install;
-    }
-    let mut host_tools: Vec<HostTool> = Vec::new();
-    for (i, t) in b.host_tools.iter().enumerate() {
-        let (command, debian) = match t.split_once(':') {
-            Some((c, d)) => (c, Some(d.to_string())),
-            None => (t.as_str(), None),
-        };
-        let ok = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.+".contains(&c));
-        if !ok(command) || !debian.as_deref().is_none_or(ok) {
-            return Err(invalid(
-                path,
-                &format!("build.host_tools[{i}]"),
-                format!("`{t}` is not COMMAND or COMMAND:DEBIAN-PACKAGE"),
-                "e.g. `\"autoreconf\"` or `\"tclsh:tcl\"`",
-            ));
-        }
-        host_tools.push(HostTool { command: command.to_string(), debian });
-    }
-    for t in style::host_tools(style) {
-        let (command, debian) = t.split_once(':').map_or((*t, None), |(c, d)| (c, Some(d.to_string())));
-        if !host_tools.iter().any(|h| h.command == command) {
-            host_tools.push(HostTool { command: command.to_string(), debian });
-        }
-    }
-    let phases = [("configure", configure), ("build", build), ("install", install)]
-        .into_iter()
-        .filter_map(|(name, s)| s.map(|script| Phase { name, script }))
-        .collect();
-    Ok(BuildSpec { style, prefix, phases, host_tools })
 }
 
 #[cfg(test)]
