@@ -3,8 +3,9 @@
 //! Data flows one way: `recipe` -> `source` -> `build` (fed by `toolchain` and `graph`) -> `rootfs`
 //! -> `export` -> `records` (SBOMs, provenance, file manifest); `audit` reads finished images back.
 //! `pipeline` runs them in order for one `compose build`; `cache` measures and prunes the cache; `sign`
-//! makes and checks DSSE envelopes (signed provenance) with PEM keys. The command layer (`src/cli`, in
-//! the binary) turns flags into requests and outcomes into lines.
+//! makes and checks DSSE envelopes (signed provenance) with PEM keys; `vuln` matches packages against
+//! offline NVD and OSV feeds. The command layer (`src/cli`, in the binary) turns flags into requests
+//! and outcomes into lines.
 
 pub mod audit;
 pub mod build;
@@ -27,3 +28,4 @@ pub mod source;
 pub mod timings;
 pub mod toolchain;
 pub mod verify;
+pub mod vuln;

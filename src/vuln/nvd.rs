@@ -1,0 +1,178 @@
+//! NVD CVE API 2.0 JSON (the schema of NVD's feed files and of `/rest/json/cves/2.0` pages): only the
+//! fields matching needs are deserialized, and each CVE becomes an `Advisory` as the array is read, so
+//! a feed of 50,000 CVEs never holds its full JSON tree in memory.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{SeqAccess, Visitor};
+
+use super::cpe::Cpe;
+use super::{Advisory, Rules, Severity};
+
+/// One vulnerable cpeMatch entry, with its range bounds.
+#[derive(Debug, Clone)]
+pub(crate) struct CpeRule {
+    pub cpe: Cpe,
+    pub start: Option<Bound>,
+    pub end: Option<Bound>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Bound {
+    pub version: String,
+    pub inclusive: bool,
+}
+
+/// The `vulnerabilities` array, turned into advisories element by element (feed index set later).
+#[derive(Debug, Default)]
+pub(crate) struct Vulnerabilities(pub Vec<Advisory>);
+
+impl<'de> Deserialize<'de> for Vulnerabilities {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Seq;
+        impl<'de> Visitor<'de> for Seq {
+            type Value = Vulnerabilities;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of {\"cve\": ...} objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vulnerabilities, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element::<Item>()? {
+                    out.push(item.cve.into_advisory());
+                }
+                Ok(Vulnerabilities(out))
+            }
+        }
+        d.deserialize_seq(Seq)
+    }
+}
+
+#[derive(Deserialize)]
+struct Item {
+    cve: Cve,
+}
+
+#[derive(Deserialize)]
+struct Cve {
+    id: String,
+    #[serde(default)]
+    descriptions: Vec<LangString>,
+    #[serde(default)]
+    metrics: Metrics,
+    #[serde(default)]
+    configurations: Vec<Configuration>,
+}
+
+#[derive(Deserialize)]
+struct LangString {
+    lang: String,
+    value: String,
+}
+
+#[derive(Deserialize, Default)]
+struct Metrics {
+    #[serde(rename = "cvssMetricV31", default)]
+    v31: Vec<Metric>,
+    #[serde(rename = "cvssMetricV30", default)]
+    v30: Vec<Metric>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Metric {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    cvss_data: CvssData,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CvssData {
+    base_score: f64,
+    base_severity: Option<String>,
+    vector_string: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Configuration {
+    #[serde(default)]
+    nodes: Vec<Node>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Node {
+    #[serde(default)]
+    cpe_match: Vec<CpeMatch>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CpeMatch {
+    vulnerable: bool,
+    criteria: String,
+    version_start_including: Option<String>,
+    version_start_excluding: Option<String>,
+    version_end_including: Option<String>,
+    version_end_excluding: Option<String>,
+}
+
+impl Cve {
+    fn into_advisory(self) -> Advisory {
+        let description = self.descriptions.into_iter().find(|d| d.lang == "en").map(|d| d.value);
+        // 3.1 before 3.0; within one version the NVD's own ("Primary") score before a CNA's.
+        let metric = [self.metrics.v31, self.metrics.v30]
+            .into_iter()
+            .find_map(|ms| {
+                let primary = ms.iter().position(|m| m.kind.as_deref() == Some("Primary")).unwrap_or(0);
+                ms.into_iter().nth(primary)
+            })
+            .map(|m| m.cvss_data);
+        let (score, severity, vector) = match metric {
+            Some(c) => {
+                let sev =
+                    c.base_severity.as_deref().and_then(Severity::parse).unwrap_or(Severity::from_score(c.base_score));
+                (Some(c.base_score), Some(sev), c.vector_string)
+            }
+            None => (None, None, None),
+        };
+        // AND nodes (a vulnerable product running on a platform) are simplified to "any vulnerable
+        // cpeMatch of the node": platform entries carry `vulnerable: false` and are skipped here.
+        let rules = self
+            .configurations
+            .into_iter()
+            .flat_map(|c| c.nodes)
+            .flat_map(|n| n.cpe_match)
+            .filter(|m| m.vulnerable)
+            .filter_map(CpeMatch::into_rule)
+            .collect();
+        Advisory {
+            feed: 0,
+            id: self.id,
+            aliases: Vec::new(),
+            description,
+            score,
+            severity,
+            vector,
+            rules: Rules::Nvd(rules),
+        }
+    }
+}
+
+impl CpeMatch {
+    /// `None` for a criteria string that is not a CPE 2.3 name (it could never match).
+    fn into_rule(self) -> Option<CpeRule> {
+        let cpe = Cpe::parse(&self.criteria)?;
+        let bound = |inc: Option<String>, exc: Option<String>| match (inc, exc) {
+            (Some(v), _) => Some(Bound { version: v, inclusive: true }),
+            (None, Some(v)) => Some(Bound { version: v, inclusive: false }),
+            (None, None) => None,
+        };
+        Some(CpeRule {
+            cpe,
+            start: bound(self.version_start_including, self.version_start_excluding),
+            end: bound(self.version_end_including, self.version_end_excluding),
+        })
+    }
+}
