@@ -26,6 +26,8 @@ pub struct Recipe {
     pub description: String,
     /// The package's CPE 2.3 name, for vulnerability databases (`cpe:2.3:a:VENDOR:PRODUCT:VERSION:…`).
     pub cpe: Option<String>,
+    /// The package's name in OSV records (`[package] osv`), for OSV feeds.
+    pub osv: Option<OsvName>,
     /// The targets (`ARCH-linux-musl` triples) the package builds for; empty: every target.
     pub targets: Vec<String>,
     /// The recipe file.
@@ -45,6 +47,13 @@ pub struct Recipe {
     pub base: Option<String>,
     /// sha256 over the recipe text, its patches and its files: the recipe's share of a build key.
     pub digest: String,
+}
+
+/// An OSV ecosystem and the package's name in it (`osv = { ecosystem = "GitHub Actions", name = "..." }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsvName {
+    pub ecosystem: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +311,18 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
     if let Some(c) = &p.cpe {
         check_cpe(path, c, &p.version)?;
     }
+    if let Some(o) = &p.osv {
+        for (field, value) in [("package.osv.ecosystem", &o.ecosystem), ("package.osv.name", &o.name)] {
+            if value.trim().is_empty() {
+                return Err(invalid(
+                    path,
+                    field,
+                    "must not be empty",
+                    "write the ecosystem and name OSV records use, e.g. `osv = { ecosystem = \"OSS-Fuzz\", name = \"busybox\" }`",
+                ));
+            }
+        }
+    }
     if let Some(t) = &p.targets {
         check_targets(path, t)?;
     }
@@ -376,6 +397,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         homepage: p.homepage.clone(),
         description: p.description.clone(),
         cpe: p.cpe.clone(),
+        osv: p.osv.as_ref().map(|o| OsvName { ecosystem: o.ecosystem.clone(), name: o.name.clone() }),
         targets: p.targets.clone().unwrap_or_default(),
         path: path.to_path_buf(),
         sources,

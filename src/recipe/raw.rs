@@ -38,7 +38,16 @@ pub struct RawPackage {
     pub homepage: String,
     pub description: String,
     pub cpe: Option<String>,
+    pub osv: Option<RawOsv>,
     pub targets: Option<Vec<String>>,
+}
+
+/// `[package] osv = { ecosystem = "...", name = "..." }`: the package's name in OSV records.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOsv {
+    pub ecosystem: String,
+    pub name: String,
 }
 
 #[derive(Debug, Deserialize)]

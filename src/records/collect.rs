@@ -144,6 +144,7 @@ pub fn packages(
             homepage: r.homepage.clone(),
             description: r.description.clone(),
             cpe: r.cpe.clone(),
+            osv: r.osv.clone(),
             role,
             recipe: input(&root, &r.path)?,
             recipe_digest: r.digest.clone(),

@@ -131,6 +131,10 @@ fn component(p: &PackageFacts, program: bool) -> Value {
     if let Some(a) = &p.artifact {
         props.push(prop("compose:artifact-tree", &format!("sha256:{a}")));
     }
+    if let Some(o) = &p.osv {
+        props.push(prop("compose:osv-ecosystem", &o.ecosystem));
+        props.push(prop("compose:osv-name", &o.name));
+    }
     let mut c = json!({
         "type": kind,
         "bom-ref": bom_ref(&p.name),
@@ -211,7 +215,9 @@ fn licenses(l: &str) -> Value {
     }
 }
 
-fn bom_ref(name: &str) -> String {
+/// The bom-ref of package `name`'s component (`package:NAME`): what a VEX document's `affects[].ref`
+/// names.
+pub fn bom_ref(name: &str) -> String {
     format!("package:{name}")
 }
 

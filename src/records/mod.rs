@@ -13,6 +13,7 @@ mod spdx;
 mod stream;
 
 pub use collect::{BuildFacts, CollectRequest, collect, files, packages, project_root, toolchain_facts};
+pub use cyclonedx::bom_ref;
 
 use std::path::{Path, PathBuf};
 
@@ -86,6 +87,8 @@ pub struct PackageFacts {
     pub homepage: String,
     pub description: String,
     pub cpe: Option<String>,
+    /// The recipe's OSV ecosystem and name (`[package] osv`).
+    pub osv: Option<crate::recipe::OsvName>,
     pub role: Role,
     pub recipe: InputFile,
     /// The recipe digest build keys use (text, patches and files).
@@ -274,6 +277,7 @@ mod tests {
             homepage: String::new(),
             description: String::new(),
             cpe: None,
+            osv: None,
             role: Role::Runtime,
             recipe: InputFile { path: "recipes/busybox.toml".into(), sha256: "0".into() },
             recipe_digest: "0".into(),
