@@ -21,6 +21,7 @@ mod sign;
 mod sources;
 mod verify;
 mod verify_image;
+mod vulns;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ pub mod exit {
     pub const SIGNATURE: u8 = 19;
     pub const KEY: u8 = 20;
     pub const NEW: u8 = 21;
+    pub const VULNERABLE: u8 = 22;
+    pub const FEED: u8 = 23;
 }
 
 #[derive(Parser)]
@@ -101,6 +104,9 @@ enum Command {
     /// Write a first recipe, DIR/NAME.toml, for a release tarball (fetched, pinned, its Debian twin
     /// found) or a project directory, with its build system detected; never replaces a file.
     New(new::NewArgs),
+    /// Check an image (or a recipe's closure) offline against NVD and OSV feed files: a report, JSON,
+    /// CycloneDX VEX or OpenVEX; `--deny SEVERITY` turns affected findings into exit code 22.
+    Vulns(vulns::VulnsArgs),
 }
 
 /// An error ready to show: what failed, why, what to do, and the exit code.
@@ -145,6 +151,7 @@ pub fn run() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Login(args) => login::run(args),
         Command::New(args) => new::run(args),
+        Command::Vulns(args) => vulns::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,8 @@ mod feed;
 mod matcher;
 mod nvd;
 mod osv;
+pub mod report;
+pub mod target;
 pub mod version;
 
 use std::path::PathBuf;

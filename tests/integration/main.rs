@@ -42,3 +42,4 @@ mod source_safety;
 mod static_base;
 mod styles;
 mod verify;
+mod vulns;

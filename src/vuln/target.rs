@@ -1,0 +1,177 @@
+//! What `compose vulns` checks: the packages of a TARGET, read without building anything. A recipe
+//! (package or image) gives its runtime closure through `pipeline::load`; an image built earlier gives
+//! the components of the CycloneDX SBOM written beside it (`NAME.cdx.json`), so an image can be
+//! checked long after its build, on a machine without its recipes. Either way each package carries the
+//! bom-ref compose's CycloneDX writer gives it, so a VEX document points into the image's SBOM.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::Package;
+use crate::pipeline::{self, LoadError};
+use crate::records::{self, RecordsError, Role};
+
+/// The packages of one TARGET.
+#[derive(Debug)]
+pub struct Target {
+    /// The image's (or package recipe's) name.
+    pub name: String,
+    /// The image recipe or the SBOM the packages were read from.
+    pub from: PathBuf,
+    pub kind: TargetKind,
+    /// The image's packages (runtime closure), by name.
+    pub packages: Vec<Package>,
+    /// Each package's purl, by package name: what an OpenVEX product is named by.
+    pub purls: BTreeMap<String, String>,
+    /// The SBOM's `metadata.timestamp` (an image's build time, from its SOURCE_DATE_EPOCH).
+    pub timestamp: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Recipe,
+    Image,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Load(Box<LoadError>),
+    #[error("cannot list the packages of `{}`", recipe.display())]
+    Packages { recipe: PathBuf, source: Box<RecordsError> },
+    #[error("no SBOM for image `{}`: looked for `{}`", image.display(), sbom.display())]
+    NoSbom { image: PathBuf, sbom: PathBuf },
+    #[error("cannot read the SBOM `{}`", path.display())]
+    ReadSbom { path: PathBuf, source: std::io::Error },
+    #[error("the SBOM `{}` is not a CycloneDX document compose wrote: {what}", path.display())]
+    Sbom { path: PathBuf, what: String },
+    #[error("no image or recipe at `{}`", path.display())]
+    Missing { path: PathBuf },
+}
+
+impl TargetError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TargetError::Load(e) => e.hint(),
+            TargetError::NoSbom { .. } => Some(
+                "`compose build` writes NAME.cdx.json beside the image; keep it there, or give the recipe instead"
+                    .into(),
+            ),
+            TargetError::Missing { .. } => Some(
+                "give a recipe (`recipes/NAME.toml`) or an image `compose build` wrote (`out/NAME.oci.tar`)".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the packages of `path`: a `.toml` recipe (its closure loaded with `toolchain`), an image
+/// (`NAME.oci.tar`, `NAME.tar`, `NAME.docker.tar`, the OCI layout directory `NAME/`) whose
+/// `NAME.cdx.json` sits beside it, or that SBOM itself.
+pub fn inspect(path: &Path, toolchain: &str) -> Result<Target, TargetError> {
+    if path.extension().is_some_and(|e| e == "toml") {
+        return from_recipe(path, toolchain);
+    }
+    if !path.exists() {
+        return Err(TargetError::Missing { path: path.to_path_buf() });
+    }
+    let sbom = sbom_beside(path);
+    if !sbom.is_file() {
+        return Err(TargetError::NoSbom { image: path.to_path_buf(), sbom });
+    }
+    from_sbom(&sbom)
+}
+
+/// `out/NAME.cdx.json` for `out/NAME.oci.tar`, `out/NAME.tar`, `out/NAME.docker.tar` or `out/NAME/`;
+/// a `.cdx.json` path is the SBOM itself.
+pub fn sbom_beside(image: &Path) -> PathBuf {
+    let file = image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if file.ends_with(".cdx.json") {
+        return image.to_path_buf();
+    }
+    let name = [".oci.tar", ".docker.tar", ".tar"]
+        .iter()
+        .find_map(|ext| file.strip_suffix(ext))
+        .unwrap_or(file.trim_end_matches('/'));
+    image.with_file_name(format!("{name}.cdx.json"))
+}
+
+fn from_recipe(path: &Path, toolchain: &str) -> Result<Target, TargetError> {
+    let closure = pipeline::load(&[path.to_path_buf()], toolchain).map_err(|e| TargetError::Load(Box::new(e)))?;
+    let spec = &closure.specs[0];
+    let mut target = Target {
+        name: spec.name.clone(),
+        from: path.to_path_buf(),
+        kind: TargetKind::Recipe,
+        packages: Vec::new(),
+        purls: BTreeMap::new(),
+        timestamp: None,
+    };
+    let Some(graph) = closure.graph.as_ref() else { return Ok(target) };
+    let contents = graph.image_contents();
+    let facts = records::packages(Some(graph), 0, &contents, &closure.toolchain, &HashMap::new())
+        .map_err(|source| TargetError::Packages { recipe: path.to_path_buf(), source: Box::new(source) })?;
+    for p in facts.into_iter().filter(|p| p.role == Role::Runtime) {
+        target.purls.insert(p.name.clone(), p.purl());
+        target.packages.push(Package {
+            bom_ref: Some(records::bom_ref(&p.name)),
+            osv: p.osv.map(|o| (o.ecosystem, o.name)),
+            cpe: p.cpe,
+            version: p.version,
+            name: p.name,
+        });
+    }
+    Ok(target)
+}
+
+/// The image's packages from its CycloneDX SBOM: the top-level components that are not files (the
+/// files compose generated), with their name, version, cpe, purl, bom-ref and OSV properties.
+fn from_sbom(path: &Path) -> Result<Target, TargetError> {
+    let bad = |what: &str| TargetError::Sbom { path: path.to_path_buf(), what: what.to_string() };
+    let text =
+        std::fs::read_to_string(path).map_err(|source| TargetError::ReadSbom { path: path.to_path_buf(), source })?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON ({e})")))?;
+    if doc["bomFormat"] != "CycloneDX" {
+        return Err(bad("no `bomFormat: CycloneDX`"));
+    }
+    let image = &doc["metadata"]["component"];
+    let name = image["name"].as_str().ok_or_else(|| bad("no `metadata.component.name`"))?;
+    let components = doc["components"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut target = Target {
+        name: name.to_string(),
+        from: path.to_path_buf(),
+        kind: TargetKind::Image,
+        packages: Vec::new(),
+        purls: BTreeMap::new(),
+        timestamp: doc["metadata"]["timestamp"].as_str().map(str::to_string),
+    };
+    for c in components.iter().filter(|c| c["type"] != "file") {
+        let text = |key: &str| c[key].as_str().map(str::to_string);
+        let (Some(name), Some(version)) = (text("name"), text("version")) else {
+            return Err(bad("a component without `name` or `version`"));
+        };
+        let prop = |key: &str| {
+            c["properties"].as_array()?.iter().find(|p| p["name"] == key)?["value"].as_str().map(str::to_string)
+        };
+        let osv = prop("compose:osv-ecosystem").zip(prop("compose:osv-name"));
+        if let Some(purl) = text("purl") {
+            target.purls.insert(name.clone(), purl);
+        }
+        target.packages.push(Package { bom_ref: text("bom-ref"), osv, cpe: text("cpe"), version, name });
+    }
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sbom_sits_beside_every_image_form() {
+        for image in ["out/tools.oci.tar", "out/tools.tar", "out/tools.docker.tar", "out/tools", "out/tools.cdx.json"] {
+            assert_eq!(sbom_beside(Path::new(image)), Path::new("out/tools.cdx.json"), "{image}");
+        }
+    }
+}
