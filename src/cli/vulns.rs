@@ -103,6 +103,11 @@ pub fn run(args: VulnsArgs) -> Result<(), Failure> {
         timestamp: timestamp(target.timestamp.as_deref())?,
         compose_version: env!("CARGO_PKG_VERSION"),
     };
+    if matches!(args.format, FormatArg::Openvex) && verdicts.is_empty() {
+        // OpenVEX 0.2.0 requires at least one statement: a clean result has no valid document.
+        eprintln!("no findings: an OpenVEX document needs at least one statement, so none is written");
+        return Ok(());
+    }
     let text = report::render(&report, args.format.format());
     match &args.output {
         Some(out) => {
@@ -113,8 +118,10 @@ pub fn run(args: VulnsArgs) -> Result<(), Failure> {
         None => print!("{text}"),
     }
     let Some(deny) = deny else { return Ok(()) };
+    // A finding without a rating is denied too: the feed has not said it is minor (NVD has not scored
+    // it yet, or scores it only in CVSS v4 or v2, which compose does not read yet).
     let denied: Vec<_> =
-        verdicts.iter().filter(|v| v.status.is_affected() && v.finding.severity.is_some_and(|s| s >= deny)).collect();
+        verdicts.iter().filter(|v| v.status.is_affected() && v.finding.severity.is_none_or(|s| s >= deny)).collect();
     if denied.is_empty() {
         return Ok(());
     }
@@ -128,7 +135,7 @@ pub fn run(args: VulnsArgs) -> Result<(), Failure> {
         })
         .collect();
     let msg = format!(
-        "`{}`: {} affected finding(s) rated {deny} or higher (--deny {deny})",
+        "`{}`: {} affected finding(s) rated {deny} or higher, or unrated (--deny {deny})",
         args.target.display(),
         denied.len()
     );

@@ -51,12 +51,28 @@ impl Status {
 pub struct Verdict<'a> {
     pub finding: &'a Finding,
     pub status: Status,
+    /// Every feed that names this advisory for this package (indexes into `Feeds::info`, in the order
+    /// given); `finding` is the last one's.
+    pub feeds: Vec<usize>,
 }
 
-/// Decides each finding's status. Every finding is `Affected` for now: the evidence of the next part
-/// (applied patches, statements checked against the build's configuration) is weighed here.
+/// Decides each finding's status, one verdict per advisory and package. An advisory that several feeds
+/// name (NVD's yearly feed and its `modified` feed) is one verdict with the last feed's data: give the
+/// newest feed last. Every finding is `Affected` for now: the evidence of the next part (applied
+/// patches, statements checked against the build's configuration) is weighed here.
 pub fn assess(findings: &[Finding]) -> Vec<Verdict<'_>> {
-    findings.iter().map(|finding| Verdict { finding, status: Status::Affected }).collect()
+    let mut out: Vec<Verdict> = Vec::new();
+    for finding in findings {
+        match out.last_mut() {
+            // `match_packages` sorts by id, package, then feed: duplicates are neighbours.
+            Some(v) if v.finding.id == finding.id && v.finding.package == finding.package => {
+                v.feeds.push(finding.feed);
+                v.finding = finding;
+            }
+            _ => out.push(Verdict { finding, status: Status::Affected, feeds: vec![finding.feed] }),
+        }
+    }
+    out
 }
 
 /// Everything a report says.
@@ -191,6 +207,7 @@ pub fn json_document(report: &Report) -> Value {
                 "fixed": f.fixed,
                 "description": f.description,
                 "feed": feed_path(report, f),
+                "feeds": v.feeds.iter().filter_map(|&i| report.feeds.info.get(i)).map(|i| i.path.display().to_string()).collect::<Vec<_>>(),
             })
         })
         .collect();

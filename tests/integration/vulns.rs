@@ -456,3 +456,47 @@ fn validators_pass_the_cyclonedx_vex() {
         assert!(o.status.success(), "cyclonedx-python-lib JsonStrictValidator(1.6) rejected {doc}:\n{text}");
     }
 }
+
+#[test]
+fn an_unrated_finding_is_denied_one_advisory_in_two_feeds_is_one_finding_and_no_findings_write_no_openvex() {
+    // An NVD CVE without CVSS metrics (not scored yet): --deny critical still denies it.
+    let mut unrated = cve(
+        "CVE-2099-4001",
+        0.0,
+        "NONE",
+        LOW,
+        json!([any("example", "greet", json!({"versionStartIncluding": "1.0", "versionEndExcluding": "2.0"}))]),
+    );
+    unrated["cve"]["metrics"] = json!({});
+    let t = with_feeds().file("feeds/unrated.json", &nvd_feed(vec![unrated]));
+    let base = ["vulns", "recipes/greet.toml", "--toolchain", "stub", "--feed", "feeds/unrated.json"];
+    let r = t.run_with(&[&base[..], &["--deny", "critical"]].concat(), &[]);
+    r.code(22).stderr_has("CVE-2099-4001 greet: unrated").stderr_has("or unrated");
+
+    // The same feed given twice (as NVD's yearly and modified feeds overlap): one finding per CVE and
+    // package, naming both feeds; unique bom-refs in the CycloneDX VEX.
+    let t = t.file("feeds/nvd-again.json", &nvd_main());
+    let two =
+        ["vulns", "recipes/greet.toml", "--toolchain", "stub", "--feed", "feeds/nvd.json", "feeds/nvd-again.json"];
+    let r = t.run_with(&[&two[..], &["--format", "json"]].concat(), &[]);
+    let doc: Value = serde_json::from_str(&r.success().stdout).unwrap();
+    assert_eq!(ids(&doc), ["CVE-2099-1001 greet", "CVE-2099-1004 motd", "CVE-2099-1006 greet"]);
+    let feeds = doc["findings"][0]["feeds"].as_array().unwrap();
+    assert_eq!(feeds.len(), 2, "{feeds:?}");
+    assert!(doc["findings"][0]["feed"].as_str().unwrap().ends_with("nvd-again.json"), "the last feed's data");
+    let r = t.run_with(&[&two[..], &["--format", "cyclonedx"]].concat(), &[]);
+    let vex: Value = serde_json::from_str(&r.success().stdout).unwrap();
+    let refs: Vec<&str> =
+        vex["vulnerabilities"].as_array().unwrap().iter().map(|v| v["bom-ref"].as_str().unwrap()).collect();
+    let mut unique = refs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((refs.len(), unique.len()), (3, 3), "{refs:?}");
+
+    // No finding: OpenVEX needs a statement, so nothing is written, and that is said.
+    let t = t.file("feeds/none.json", &nvd_feed(vec![]));
+    let none = ["vulns", "recipes/greet.toml", "--toolchain", "stub", "--feed", "feeds/none.json"];
+    let r = t.run_with(&[&none[..], &["--format", "openvex"]].concat(), &[]);
+    r.success().stderr_has("none is written");
+    assert_eq!(r.stdout, "", "no document");
+}
