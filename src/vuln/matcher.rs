@@ -1,6 +1,8 @@
 //! Which advisories hold which packages. NVD: a `vulnerable` cpeMatch whose vendor:product is the
-//! package's CPE's, with either a concrete criteria version equal to the package version or a `*`/`-`
+//! package's CPE's, with either a concrete criteria version equal to the package version or a `*`
 //! version and the package version inside versionStart/End{In,Ex}cluding (a missing bound is open).
+//! A `-` (not applicable) version matches only through a range bound (then the range decides); with
+//! no bound it matches only a package without a version (`""` or `-`), never a versioned one.
 //! OSV: an `affected[]` entry with the package's (ecosystem, name), through its `versions[]` list or an
 //! ECOSYSTEM/SEMVER range evaluated as the OSV schema's pseudo-code does. One finding per advisory and
 //! package, however many entries match; the first matching entry gives `matched` and `fixed`.
@@ -14,7 +16,7 @@ use super::osv::{Affected, Event, Range};
 use super::version::{compare, same};
 use super::{Advisory, Feeds, Finding, Package, Rules};
 
-/// Matches every package against every advisory; sorted by id, then package, then feed.
+/// Matches every package against every advisory; sorted by id (see `cmp_ids`), then package, then feed.
 pub fn match_packages(packages: &[Package], feeds: &Feeds) -> Vec<Finding> {
     let cpes: Vec<Option<Cpe>> = packages.iter().map(|p| p.cpe.as_deref().and_then(Cpe::parse)).collect();
     // vendor:product -> packages, so a 50,000-CVE feed is one pass with a hash lookup per rule.
@@ -56,8 +58,25 @@ pub fn match_packages(packages: &[Package], feeds: &Feeds) -> Vec<Finding> {
         }
         findings.extend(hits.into_iter().map(|(i, matched, fixed)| finding(adv, &packages[i], matched, fixed)));
     }
-    findings.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| a.package.cmp(&b.package)).then(a.feed.cmp(&b.feed)));
+    findings.sort_by(|a, b| cmp_ids(&a.id, &b.id).then_with(|| a.package.cmp(&b.package)).then(a.feed.cmp(&b.feed)));
     findings
+}
+
+/// CVE ids by year, then number (CVE-2024-9999 before CVE-2024-10000) when both are `CVE-YYYY-N`;
+/// otherwise (and between equal numbers spelled differently) plain string order.
+pub(crate) fn cmp_ids(a: &str, b: &str) -> Ordering {
+    fn parts(id: &str) -> Option<(u64, u64)> {
+        let (year, number) = id.strip_prefix("CVE-")?.split_once('-')?;
+        let digits = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|c| c.is_ascii_digit());
+        if !(digits(year) && digits(number)) {
+            return None;
+        }
+        Some((year.parse().ok()?, number.parse().ok()?))
+    }
+    match (parts(a), parts(b)) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
+        _ => a.cmp(b),
+    }
 }
 
 fn finding(adv: &Advisory, p: &Package, matched: String, fixed: Option<String>) -> Finding {
@@ -79,6 +98,9 @@ fn nvd_holds(rule: &CpeRule, version: &str) -> bool {
     if let Some(v) = &rule.cpe.version {
         return same(v, version);
     }
+    if rule.not_applicable && rule.start.is_none() && rule.end.is_none() {
+        return matches!(version.trim(), "" | "-");
+    }
     let above = |b: &Bound| match compare(version, &b.version) {
         Ordering::Greater => true,
         Ordering::Equal => b.inclusive,
@@ -99,6 +121,7 @@ fn nvd_words(rule: &CpeRule) -> String {
     let start = rule.start.as_ref().map(|b| format!("{} {}", if b.inclusive { ">=" } else { ">" }, b.version));
     let end = rule.end.as_ref().map(|b| format!("{} {}", if b.inclusive { "<=" } else { "<" }, b.version));
     match [start, end].into_iter().flatten().collect::<Vec<_>>() {
+        v if v.is_empty() && rule.not_applicable => "version not applicable (-)".to_string(),
         v if v.is_empty() => "all versions".to_string(),
         v => v.join(", "),
     }

@@ -1,5 +1,6 @@
 //! Matching edge cases, on feeds written in the real NVD 2.0 and OSV schemas and read by `load_feeds`.
 
+use std::cmp::Ordering;
 use std::path::PathBuf;
 
 use super::*;
@@ -183,4 +184,55 @@ fn findings_are_sorted_by_id_then_package() {
             ("CVE-2024-0009", "busybox", 0)
         ]
     );
+}
+
+#[test]
+fn nvd_negated_nodes_and_configurations_do_not_match() {
+    let m = cpe_match(BB_ANY, "");
+    let negated = nvd("CVE-2024-0010", &[&m]).replace(r#""negate":false"#, r#""negate":true"#);
+    let (_d, feeds) = load(&[negated]);
+    assert!(match_packages(&[busybox("1.0")], &feeds).is_empty());
+    // A positive node beside a negated one still matches, through its own entries only.
+    let other = cpe_match("cpe:2.3:a:busybox:busybox:1.0:*:*:*:*:*:*:*", "");
+    let both = nvd("CVE-2024-0011", &[&m]).replace(
+        r#"{"operator":"OR","negate":false,"cpeMatch":["#,
+        &format!(r#"{{"operator":"OR","negate":true,"cpeMatch":[{m}]}},{{"operator":"OR","cpeMatch":[{other}]}},{{"operator":"OR","negate":true,"cpeMatch":["#),
+    );
+    let (_d, feeds) = load(&[both]);
+    assert_eq!(match_packages(&[busybox("1.0")], &feeds)[0].matched, "= 1.0");
+    assert!(match_packages(&[busybox("2.0")], &feeds).is_empty());
+    let conf = nvd("CVE-2024-0012", &[&m]).replace(r#""configurations":[{"#, r#""configurations":[{"negate":true,"#);
+    let (_d, feeds) = load(&[conf]);
+    assert!(match_packages(&[busybox("1.0")], &feeds).is_empty());
+}
+
+#[test]
+fn nvd_not_applicable_version_matches_only_through_a_range() {
+    let na = "cpe:2.3:a:busybox:busybox:-:*:*:*:*:*:*:*";
+    let (_d, feeds) = load(&[nvd("CVE-2024-0013", &[&cpe_match(na, "")])]);
+    assert!(match_packages(&[busybox("1.0")], &feeds).is_empty());
+    let f = match_packages(&[busybox("-")], &feeds);
+    assert_eq!((f.len(), f[0].matched.as_str()), (1, "version not applicable (-)"));
+    let (_d, feeds) = load(&[nvd("CVE-2024-0014", &[&cpe_match(na, r#""versionEndExcluding":"1.37.0""#)])]);
+    assert_eq!(match_packages(&[busybox("1.36.1")], &feeds)[0].matched, "< 1.37.0");
+    assert!(match_packages(&[busybox("1.37.0")], &feeds).is_empty());
+    // `*` still means any version.
+    assert_eq!(hits("", "1.37.0").len(), 1);
+}
+
+#[test]
+fn findings_sort_cve_ids_by_year_then_number() {
+    let m = cpe_match(BB_ANY, "");
+    let ids = ["CVE-2024-10000", "CVE-2024-9999", "CVE-2023-50000", "CVE-2024-0999"];
+    let docs: Vec<String> = ids.iter().map(|id| nvd(id, &[&m])).collect();
+    let (_d, feeds) = load(&docs);
+    let f = match_packages(&[busybox("1.0")], &feeds);
+    let got: Vec<&str> = f.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(got, ["CVE-2023-50000", "CVE-2024-0999", "CVE-2024-9999", "CVE-2024-10000"]);
+    assert_eq!(cmp_ids("CVE-2024-9999", "CVE-2024-10000"), Ordering::Less);
+    assert_eq!(cmp_ids("CVE-2025-1000", "CVE-2024-99999"), Ordering::Greater);
+    // Not both CVE-YYYY-N: plain string order.
+    assert_eq!(cmp_ids("CVE-2024-10000", "GHSA-aaaa"), Ordering::Less);
+    assert_eq!(cmp_ids("CVE-2024-9x", "CVE-2024-10000"), Ordering::Greater);
+    assert_eq!(cmp_ids("CVE-2024-0001", "CVE-2024-1"), Ordering::Less);
 }

@@ -7,11 +7,24 @@
 //!
 //! What the matching does not catch (documented for users in docs/vulns.md):
 //! - NVD AND-nodes (a vulnerable CPE "running on" a platform CPE) are simplified: a node matches when any
-//!   of its `vulnerable: true` cpeMatch entries matches; platform conditions and `negate` are not checked.
+//!   of its `vulnerable: true` cpeMatch entries matches; platform conditions are not checked. Negated
+//!   nodes (and negated configurations) are skipped entirely: their entries never give a finding.
+//! - A criteria version `-` (not applicable) matches only through a version range bound (the range
+//!   decides); without one it never matches a versioned package. `*` matches any version.
 //! - A CPE's `update` part (and the parts after it) are not compared; only vendor, product, version.
 //! - Versions compare as upstream strings (see `version`): a feed whose versions use another scheme
 //!   (dates against releases, renamed tags) gives a well-defined but possibly meaningless order.
 //! - OSV `GIT` ranges are ignored (compose knows release versions, not commits).
+//! - Withdrawn OSV records (`withdrawn` set) and NVD CVEs with `vulnStatus: "Rejected"` are skipped.
+//! - `null` lists in OSV records (`aliases`, `severity`, `affected`, `versions`, `ranges`, `events`, as the
+//!   schema allows) read as empty.
+//!
+//! Findings sort by id — CVE ids by year then number (CVE-2024-9999 before CVE-2024-10000), other ids
+//! as strings — then package, then feed.
+//!
+//! Decompression is capped against "decompression bombs" (see `feed`): 16 MiB per zip member (one OSV
+//! record), 4 GiB for all the members of a zip, 2 GiB for a gzip'd NVD feed (the largest yearly NVD
+//! 2.0 feed is a few hundred MB of JSON). A feed beyond a cap is refused as corrupt, naming the cap.
 
 mod cpe;
 mod feed;
@@ -107,7 +120,7 @@ pub struct FeedInfo {
     /// path (the output of `sha256sum` over the sorted list), so it changes when any record does.
     pub sha256: String,
     pub kind: FeedKind,
-    /// CVEs in an NVD feed, records in an OSV feed.
+    /// CVEs in an NVD feed, records in an OSV feed (rejected CVEs and withdrawn records not counted).
     pub records: usize,
 }
 

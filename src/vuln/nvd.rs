@@ -1,6 +1,9 @@
 //! NVD CVE API 2.0 JSON (the schema of NVD's feed files and of `/rest/json/cves/2.0` pages): only the
 //! fields matching needs are deserialized, and each CVE becomes an `Advisory` as the array is read, so
 //! a feed of 50,000 CVEs never holds its full JSON tree in memory.
+//!
+//! A CVE whose `vulnStatus` is `Rejected` gives no advisory. Negated nodes (and negated
+//! configurations) are skipped: their cpeMatch entries describe what is *not* affected.
 
 use std::fmt;
 
@@ -14,6 +17,9 @@ use super::{Advisory, Rules, Severity};
 #[derive(Debug, Clone)]
 pub(crate) struct CpeRule {
     pub cpe: Cpe,
+    /// The criteria's version is `-` (not applicable): only a range bound can make it match a
+    /// versioned package (`cpe.version` is `None` then, as for `*`).
+    pub not_applicable: bool,
     pub start: Option<Bound>,
     pub end: Option<Bound>,
 }
@@ -39,7 +45,7 @@ impl<'de> Deserialize<'de> for Vulnerabilities {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vulnerabilities, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 while let Some(item) = seq.next_element::<Item>()? {
-                    out.push(item.cve.into_advisory());
+                    out.extend(item.cve.into_advisory());
                 }
                 Ok(Vulnerabilities(out))
             }
@@ -54,8 +60,10 @@ struct Item {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Cve {
     id: String,
+    vuln_status: Option<String>,
     #[serde(default)]
     descriptions: Vec<LangString>,
     #[serde(default)]
@@ -97,12 +105,16 @@ struct CvssData {
 #[derive(Deserialize)]
 struct Configuration {
     #[serde(default)]
+    negate: Option<bool>,
+    #[serde(default)]
     nodes: Vec<Node>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Node {
+    #[serde(default)]
+    negate: Option<bool>,
     #[serde(default)]
     cpe_match: Vec<CpeMatch>,
 }
@@ -119,7 +131,11 @@ struct CpeMatch {
 }
 
 impl Cve {
-    fn into_advisory(self) -> Advisory {
+    /// `None` for a rejected CVE (`vulnStatus: "Rejected"`).
+    fn into_advisory(self) -> Option<Advisory> {
+        if self.vuln_status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("rejected")) {
+            return None;
+        }
         let description = self.descriptions.into_iter().find(|d| d.lang == "en").map(|d| d.value);
         // 3.1 before 3.0; within one version the NVD's own ("Primary") score before a CNA's.
         let metric = [self.metrics.v31, self.metrics.v30]
@@ -139,15 +155,18 @@ impl Cve {
         };
         // AND nodes (a vulnerable product running on a platform) are simplified to "any vulnerable
         // cpeMatch of the node": platform entries carry `vulnerable: false` and are skipped here.
+        // A negated node (or configuration) lists what is not affected: none of it is a rule.
         let rules = self
             .configurations
             .into_iter()
+            .filter(|c| c.negate != Some(true))
             .flat_map(|c| c.nodes)
+            .filter(|n| n.negate != Some(true))
             .flat_map(|n| n.cpe_match)
             .filter(|m| m.vulnerable)
             .filter_map(CpeMatch::into_rule)
             .collect();
-        Advisory {
+        Some(Advisory {
             feed: 0,
             id: self.id,
             aliases: Vec::new(),
@@ -156,7 +175,7 @@ impl Cve {
             severity,
             vector,
             rules: Rules::Nvd(rules),
-        }
+        })
     }
 }
 
@@ -164,6 +183,7 @@ impl CpeMatch {
     /// `None` for a criteria string that is not a CPE 2.3 name (it could never match).
     fn into_rule(self) -> Option<CpeRule> {
         let cpe = Cpe::parse(&self.criteria)?;
+        let not_applicable = cpe_part(&self.criteria, 5).is_some_and(|v| v == "-");
         let bound = |inc: Option<String>, exc: Option<String>| match (inc, exc) {
             (Some(v), _) => Some(Bound { version: v, inclusive: true }),
             (None, Some(v)) => Some(Bound { version: v, inclusive: false }),
@@ -171,8 +191,31 @@ impl CpeMatch {
         };
         Some(CpeRule {
             cpe,
+            not_applicable,
             start: bound(self.version_start_including, self.version_start_excluding),
             end: bound(self.version_end_including, self.version_end_excluding),
         })
     }
+}
+
+/// The `index`th colon-separated part of a CPE 2.3 formatted string, as written (escapes kept).
+fn cpe_part(s: &str, index: usize) -> Option<&str> {
+    let mut start = 0;
+    let mut part = 0;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ':' => {
+                if part == index {
+                    return Some(&s[start..i]);
+                }
+                part += 1;
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    (part == index).then(|| &s[start..])
 }

@@ -5,8 +5,11 @@
 //! Severity: the CVSS_V3 vector in `severity[]` is scored with the CVSS 3.1 base formula (OSV carries
 //! vectors, not scores); without one, `database_specific.severity` (GitHub's LOW/MODERATE/HIGH/
 //! CRITICAL) gives the rating and there is no score.
+//!
+//! The OSV schema lets `aliases`, `severity`, `affected`, `versions`, `ranges` and `events` be `null`:
+//! they read as empty lists. A record with `withdrawn` set is read but gives no advisory.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::{Advisory, Rules, Severity};
 
@@ -14,15 +17,22 @@ use super::{Advisory, Rules, Severity};
 #[derive(Deserialize, Default)]
 pub(crate) struct Record {
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     aliases: Vec<String>,
     summary: Option<String>,
     details: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     severity: Vec<SeverityEntry>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     affected: Vec<RawAffected>,
     database_specific: Option<DatabaseSpecific>,
+    /// When the record was withdrawn (RFC 3339); a withdrawn record is not reported.
+    withdrawn: Option<String>,
+}
+
+/// A list the OSV schema allows to be `null`: `null` (or absent, with `default`) reads as empty.
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -40,9 +50,9 @@ struct DatabaseSpecific {
 #[derive(Deserialize)]
 struct RawAffected {
     package: Option<PackageId>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     versions: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     ranges: Vec<RawRange>,
 }
 
@@ -56,7 +66,7 @@ struct PackageId {
 struct RawRange {
     #[serde(rename = "type")]
     kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     events: Vec<RawEvent>,
 }
 
@@ -93,7 +103,12 @@ pub(crate) enum Event {
 }
 
 impl Record {
-    /// `None` when the record has no `id` (then it is not OSV).
+    /// Whether the record has been withdrawn (`withdrawn` set): it is OSV but gives no advisory.
+    pub fn withdrawn(&self) -> bool {
+        self.withdrawn.is_some()
+    }
+
+    /// `None` when the record has no `id` (then it is not OSV); callers skip `withdrawn()` records.
     pub fn into_advisory(self) -> Option<Advisory> {
         let id = self.id?;
         let vector = self.severity.into_iter().find(|s| s.kind == "CVSS_V3").map(|s| s.score);
@@ -234,5 +249,24 @@ mod tests {
                 .expect("valid");
         let a = r.into_advisory().expect("has id");
         assert_eq!((a.score, a.severity), (None, Some(Severity::Medium)));
+    }
+
+    #[test]
+    fn null_lists_read_as_empty() {
+        let r: Record = serde_json::from_str(
+            r#"{"id":"OSV-N","aliases":null,"severity":null,"withdrawn":null,"affected":[
+                {"package":{"ecosystem":"npm","name":"x"},"versions":null,"ranges":null},
+                {"package":{"ecosystem":"npm","name":"y"},"ranges":[{"type":"SEMVER","events":null}]}]}"#,
+        )
+        .expect("nulls are allowed by the OSV schema");
+        assert!(!r.withdrawn());
+        let a = r.into_advisory().expect("has id");
+        assert!(a.aliases.is_empty() && a.vector.is_none());
+        let Rules::Osv(affected) = a.rules else { panic!("OSV rules") };
+        assert!(affected[0].versions.is_empty() && affected[0].ranges.is_empty());
+        assert!(affected[1].ranges[0].events.is_empty());
+        let r: Record = serde_json::from_str(r#"{"id":"OSV-N","affected":null}"#).expect("null affected");
+        let Rules::Osv(affected) = r.into_advisory().expect("has id").rules else { panic!("OSV rules") };
+        assert!(affected.is_empty());
     }
 }
