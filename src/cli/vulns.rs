@@ -118,10 +118,7 @@ pub fn run(args: VulnsArgs) -> Result<(), Failure> {
         None => print!("{text}"),
     }
     let Some(deny) = deny else { return Ok(()) };
-    // A finding without a rating is denied too: the feed has not said it is minor (NVD has not scored
-    // it yet, or scores it only in CVSS v4 or v2, which compose does not read yet).
-    let denied: Vec<_> =
-        verdicts.iter().filter(|v| v.status.is_affected() && v.finding.severity.is_none_or(|s| s >= deny)).collect();
+    let denied = report::denied(&verdicts, deny);
     if denied.is_empty() {
         return Ok(());
     }

@@ -413,11 +413,15 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
     })
 }
 
-fn check_name(path: &Path, field: &str, name: &str) -> Result<(), RecipeError> {
-    let ok = !name.is_empty()
+/// A package or image name: letters, digits and `-_.+`, not starting with `.` (it names a file).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
-        && !name.starts_with('.');
-    if ok {
+        && !name.starts_with('.')
+}
+
+fn check_name(path: &Path, field: &str, name: &str) -> Result<(), RecipeError> {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(invalid(path, field, format!("`{name}` is not a valid package name"), "use letters, digits and `-_.+`"))

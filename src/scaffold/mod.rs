@@ -164,17 +164,9 @@ impl ScaffoldError {
     }
 }
 
-/// A valid package name: the rule `recipe::load` checks `package.name` against (letters, digits,
-/// `-_.+`, not starting with `.`), so the file name and the name inside agree.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
-}
-
 /// Runs `compose new`: fetches (or reads) the source, detects, writes the recipe.
 pub fn scaffold(req: &NewRequest, progress: &dyn FetchProgress) -> Result<Outcome, ScaffoldError> {
-    if !valid_name(&req.name) {
+    if !crate::recipe::is_valid_name(&req.name) {
         return Err(ScaffoldError::InvalidName { name: req.name.clone() });
     }
     let recipe = req.dir.join(format!("{}.toml", req.name));

@@ -94,7 +94,7 @@ fn autoreconf_configure() -> String {
 pub fn render(d: &Draft) -> String {
     // The name is also written bare, in comments and in the `custom` skeleton's ''' string:
     // `scaffold` has checked it (letters, digits, `-_.+`).
-    debug_assert!(super::valid_name(&d.name), "{:?}", d.name);
+    debug_assert!(crate::recipe::is_valid_name(&d.name), "{:?}", d.name);
     let mut t = String::new();
     let name = &d.name;
     t += &format!("# Written by `{}`.\n", printable(&d.command));

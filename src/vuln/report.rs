@@ -75,6 +75,13 @@ pub fn assess(findings: &[Finding]) -> Vec<Verdict<'_>> {
     out
 }
 
+/// The verdicts `--deny SEVERITY` refuses: affected, and rated `deny` or higher or not rated at all (the
+/// feed has not said it is minor: NVD has not scored it yet, or scores it only in CVSS v4 or v2, which
+/// compose does not read yet).
+pub fn denied<'v, 'a>(verdicts: &'v [Verdict<'a>], deny: Severity) -> Vec<&'v Verdict<'a>> {
+    verdicts.iter().filter(|v| v.status.is_affected() && v.finding.severity.is_none_or(|s| s >= deny)).collect()
+}
+
 /// Everything a report says.
 pub struct Report<'a> {
     pub target: &'a Target,
