@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::file_index::{self, FileDigest};
 use super::key::KeyInputs;
+use crate::recipe::vex::BuildConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ArtifactMeta {
@@ -27,6 +28,9 @@ pub struct ArtifactMeta {
     /// sha256 over the installed tree (paths, modes, contents, link targets).
     pub tree_digest: String,
     pub build_seconds: f64,
+    /// The configuration file the build used (`[build] config`), captured after its install phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<BuildConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -151,9 +155,10 @@ impl ArtifactStore {
         inputs: &KeyInputs,
         dest: &Path,
         took: Duration,
+        config: Option<BuildConfig>,
     ) -> Result<Artifact, ArtifactError> {
         let hashed = hash_tree(dest).map_err(io("hash the installed tree", dest))?;
-        self.commit_hashed(name, version, inputs, dest, took, hashed)
+        self.commit_hashed(name, version, inputs, dest, took, hashed, config)
     }
 
     /// `commit`, for a tree the caller has just hashed with `hash_tree` (a remote artifact, hashed to be
@@ -166,6 +171,7 @@ impl ArtifactStore {
         dest: &Path,
         took: Duration,
         (tree_digest, files): (String, Vec<(PathBuf, FileDigest)>),
+        config: Option<BuildConfig>,
     ) -> Result<Artifact, ArtifactError> {
         let key = inputs.key();
         let final_dir = self.dir(name, &key);
@@ -180,6 +186,7 @@ impl ArtifactStore {
             inputs: inputs.clone(),
             tree_digest,
             build_seconds: took.as_secs_f64(),
+            config,
         };
         let index = tmp.join(file_index::FILE_NAME);
         write_synced(&index, file_index::render(&files).as_bytes()).map_err(io("write", &index))?;

@@ -76,8 +76,16 @@ pub fn run(
     link_log(job).map_err(io("point the package's log link at", &job.log_path))?;
     built?;
     on_phase("commit");
+    let config = match &job.recipe.build.config {
+        Some(rel) => {
+            let file = dirs.path().join("src").join(rel);
+            let bytes = std::fs::read(&file).map_err(io("read the build's configuration (`[build] config`)", &file))?;
+            Some(crate::recipe::vex::BuildConfig::parse(rel, &bytes))
+        }
+        None => None,
+    };
     let artifact = store
-        .commit(name, &job.recipe.version, &job.inputs, &dirs.path().join("dest"), started.elapsed())
+        .commit(name, &job.recipe.version, &job.inputs, &dirs.path().join("dest"), started.elapsed(), config)
         .map_err(|source| BuildError::Store { package: name.to_string(), source })?;
     Ok(artifact)
 }

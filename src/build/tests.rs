@@ -61,7 +61,7 @@ fn fake_build(job: &Job, dirs: &WorkDir, store: &ArtifactStore) -> Result<Artifa
     std::fs::create_dir_all(&dest).unwrap();
     std::fs::write(dest.join(name), name.as_bytes()).unwrap();
     store
-        .commit(name, &job.recipe.version, &job.inputs, &dest, Duration::ZERO)
+        .commit(name, &job.recipe.version, &job.inputs, &dest, Duration::ZERO, None)
         .map_err(|source| BuildError::Store { package: name.clone(), source })
 }
 

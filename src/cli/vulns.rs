@@ -95,7 +95,7 @@ pub fn run(args: VulnsArgs) -> Result<(), Failure> {
     }
     let target = target::inspect(&args.target, &args.toolchain).map_err(target_failure)?;
     let findings = vuln::match_packages(&target.packages, &feeds);
-    let verdicts = report::assess(&findings);
+    let verdicts = report::assess(&findings, &target.packages);
     let report = Report {
         target: &target,
         feeds: &feeds,

@@ -67,6 +67,8 @@ fn inventory(
         None => export::tar::digest(tree, sde)?,
     };
     let digests: HashMap<NodeIndex, String> = artifacts.iter().map(|(i, a)| (*i, a.meta.tree_digest.clone())).collect();
+    let configs: HashMap<NodeIndex, _> =
+        artifacts.iter().filter_map(|(i, a)| Some((*i, a.meta.config.clone()?))).collect();
     let licenses = contents.iter().filter_map(|&i| p.graph.as_ref().map(|g| g.recipe(i).license.as_str()));
     Ok(records::collect(&CollectRequest {
         name: &run.part.name,
@@ -80,6 +82,7 @@ fn inventory(
         target: run.part.target,
         toolchain: &p.toolchains[run.part.target],
         artifacts: &digests,
+        configs: &configs,
         files,
         rootfs_sha256,
         rootfs_size,

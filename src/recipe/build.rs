@@ -42,6 +42,18 @@ pub(super) fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<Bui
             "name the directory under $SRC that holds CMakeLists.txt or meson.build, e.g. `build/cmake`",
         ));
     }
+    let config = match b.config.as_deref() {
+        Some(c) if c.is_empty() || !is_relative_inside(c) || c.ends_with('/') => {
+            let hint = "name the file relative to $SRC (the unpacked sources), e.g. `.config`";
+            return Err(invalid(
+                path,
+                "build.config",
+                format!("`{c}` must be a relative file path without `..`"),
+                hint,
+            ));
+        }
+        c => c.map(|c| c.trim_start_matches("./").to_string()),
+    };
     if style == BuildStyle::Custom {
         if !(b.configure_args.is_empty() && b.make_args.is_empty() && b.install_args.is_empty()) {
             return Err(invalid(
@@ -105,5 +117,5 @@ pub(super) fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<Bui
         .into_iter()
         .filter_map(|(name, s)| s.map(|script| Phase { name, script }))
         .collect();
-    Ok(BuildSpec { style, prefix, phases, host_tools })
+    Ok(BuildSpec { style, prefix, phases, host_tools, config })
 }

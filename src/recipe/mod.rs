@@ -9,6 +9,7 @@ mod image;
 mod raw;
 mod source;
 mod style;
+pub mod vex;
 
 pub use image::{BUILTIN_GROUPS, BUILTIN_USERS, Group, ImageConfig, ImageRecipe, User};
 
@@ -45,6 +46,11 @@ pub struct Recipe {
     pub config: ImageConfig,
     /// The image recipe the package's own image starts from (`[image] base`).
     pub base: Option<String>,
+    /// What the recipe says about vulnerabilities: CVEs its patches fix, `not_affected` statements.
+    pub vex: vex::Evidence,
+    /// `[package] linked` (default true): whether what it installs ends up in the programs built
+    /// against it, so `compose vulns` checks it as part of them.
+    pub linked: bool,
     /// sha256 over the recipe text, its patches and its files: the recipe's share of a build key.
     pub digest: String,
 }
@@ -114,6 +120,9 @@ pub struct BuildSpec {
     pub phases: Vec<Phase>,
     /// Host commands the phases run, checked before any build starts.
     pub host_tools: Vec<HostTool>,
+    /// `[build] config`: the configuration file the build writes, relative to `$SRC`, captured after
+    /// the install phase (`vex::BuildConfig`).
+    pub config: Option<String>,
 }
 
 /// A command a recipe needs from the build host, and the Debian package providing it (when the
@@ -232,7 +241,8 @@ pub fn load_file(path: &Path) -> Result<RecipeFile, RecipeError> {
         || !raw.patches.is_empty()
         || !raw.files.is_empty()
         || !raw.dependencies.build.is_empty()
-        || !raw.dependencies.runtime.is_empty();
+        || !raw.dependencies.runtime.is_empty()
+        || !raw.vex.is_empty();
     if package_only {
         return Err(invalid(
             path,
@@ -340,6 +350,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
     }
     let patches = local_files(path, &dir, "patches", &raw.patches)?;
     let files = local_files(path, &dir, "files", &raw.files)?;
+    let named: Vec<(String, PathBuf)> = raw.patches.iter().cloned().zip(patches.iter().cloned()).collect();
     for (field, deps) in
         [("dependencies.build", &raw.dependencies.build), ("dependencies.runtime", &raw.dependencies.runtime)]
     {
@@ -348,6 +359,7 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         }
     }
     let build = build::resolve_build(path, raw.build)?;
+    let vex = vex::resolve(path, raw.vex, &named, build.config.as_deref())?;
     let i = raw.image;
     for (field, set) in [
         ("image.name", i.name.is_some()),
@@ -409,6 +421,8 @@ fn resolve(path: &Path, text: &str, raw: raw::RawRecipe) -> Result<Recipe, Recip
         image,
         config,
         base,
+        vex,
+        linked: p.linked.unwrap_or(true),
         digest,
     })
 }

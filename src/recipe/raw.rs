@@ -27,6 +27,23 @@ pub struct RawRecipe {
     pub user: Vec<RawUser>,
     #[serde(default)]
     pub group: Vec<RawGroup>,
+    /// `[[vex]]`: vulnerability statements (`recipe::vex`).
+    #[serde(default)]
+    pub vex: Vec<RawVex>,
+}
+
+/// `[[vex]]`: `id`, `status` (`fixed` with `patch`; `not_affected` with `justification`, `detail` and
+/// optionally `when`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVex {
+    pub id: String,
+    pub status: String,
+    pub justification: Option<String>,
+    pub detail: Option<String>,
+    pub patch: Option<String>,
+    #[serde(default)]
+    pub when: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +57,9 @@ pub struct RawPackage {
     pub cpe: Option<String>,
     pub osv: Option<RawOsv>,
     pub targets: Option<Vec<String>>,
+    /// `false`: nothing of the package ends up in programs built against it (headers only, a build
+    /// tool), so `compose vulns` does not check it as statically linked.
+    pub linked: Option<bool>,
 }
 
 /// `[package] osv = { ecosystem = "...", name = "..." }`: the package's name in OSV records.
@@ -84,6 +104,9 @@ pub struct RawBuild {
     pub install: Option<String>,
     /// Styles cmake and meson: the directory under `$SRC` holding CMakeLists.txt or meson.build.
     pub source_dir: Option<String>,
+    /// The configuration file the build writes (relative to `$SRC`, e.g. busybox's `.config`), captured
+    /// after the install phase so `[[vex]] when` conditions are checked against it.
+    pub config: Option<String>,
     #[serde(default)]
     pub configure_args: Vec<String>,
     #[serde(default)]

@@ -14,6 +14,7 @@ use super::{
 use crate::build::file_index;
 use crate::graph::BuildGraph;
 use crate::lock::LockFile;
+use crate::recipe::vex::BuildConfig;
 use crate::rootfs::{Content, Kind, RootfsTree};
 use crate::toolchain::Toolchain;
 
@@ -44,6 +45,8 @@ pub struct CollectRequest<'a> {
     pub toolchain: &'a Toolchain,
     /// Artifact tree digests of what was built.
     pub artifacts: &'a HashMap<NodeIndex, String>,
+    /// The configuration each package's build used (`[build] config`), from its artifact.
+    pub configs: &'a HashMap<NodeIndex, BuildConfig>,
     /// Every rootfs entry with its digests (`files(tree)`, which may run while the image is exported).
     pub files: Vec<FileFacts>,
     pub rootfs_sha256: String,
@@ -85,12 +88,27 @@ pub fn collect(req: &CollectRequest) -> Result<Inventory, RecordsError> {
             source_date_epoch: req.source_date_epoch,
             oci: req.oci.clone(),
         },
-        packages: packages(req.graph, req.target, req.contents, req.toolchain, req.artifacts)?,
+        packages: linked_into_programs(
+            packages(req.graph, req.target, req.contents, req.toolchain, req.artifacts, req.configs)?,
+            &req.files,
+        ),
         toolchain: toolchain_facts(req.toolchain)?,
         build: req.build.clone(),
         files: req.files.clone(),
         outputs: req.outputs.clone(),
     })
+}
+
+/// Keeps in each `linked_into` only the packages that ship an executable file: a library linked
+/// statically is in a program, and a package of data (certificates, zone files) has none.
+fn linked_into_programs(mut packages: Vec<PackageFacts>, files: &[FileFacts]) -> Vec<PackageFacts> {
+    let program = |name: &String| {
+        files.iter().any(|f| &f.owner == name && f.mode & 0o111 != 0 && matches!(f.kind, FileKind::File { .. }))
+    };
+    for p in &mut packages {
+        p.linked_into.retain(|n| program(n));
+    }
+    packages
 }
 
 pub fn toolchain_facts(tc: &Toolchain) -> Result<ToolchainFacts, RecordsError> {
@@ -111,6 +129,7 @@ pub fn packages(
     contents: &[NodeIndex],
     toolchain: &Toolchain,
     artifacts: &HashMap<NodeIndex, String>,
+    configs: &HashMap<NodeIndex, BuildConfig>,
 ) -> Result<Vec<PackageFacts>, RecordsError> {
     let root = project_root(toolchain);
     let mut packages = Vec::new();
@@ -163,6 +182,17 @@ pub fn packages(
             build_deps: r.build_deps.clone(),
             runtime_deps: r.runtime_deps.clone(),
             artifact: artifacts.get(&i).cloned(),
+            vex: r.vex.clone(),
+            config: configs.get(&i).cloned(),
+            linked_into: match role {
+                Role::Runtime => Vec::new(),
+                _ if !r.linked => Vec::new(),
+                _ => contents
+                    .iter()
+                    .filter(|&&c| g.sysroot_closure(c).contains(&i))
+                    .map(|&c| g.recipe(c).name.clone())
+                    .collect(),
+            },
         });
     }
     packages.sort_by(|a, b| (a.role, &a.name).cmp(&(b.role, &b.name)));

@@ -135,6 +135,7 @@ fn component(p: &PackageFacts, program: bool) -> Value {
         props.push(prop("compose:osv-ecosystem", &o.ecosystem));
         props.push(prop("compose:osv-name", &o.name));
     }
+    vex_properties(p, &mut props);
     let mut c = json!({
         "type": kind,
         "bom-ref": bom_ref(&p.name),
@@ -152,8 +153,7 @@ fn component(p: &PackageFacts, program: bool) -> Value {
         c["cpe"] = json!(cpe);
     }
     if !p.patches.is_empty() {
-        let patches: Vec<Value> =
-            p.patches.iter().map(|x| json!({"type": "unofficial", "diff": {"url": x.path}})).collect();
+        let patches: Vec<Value> = p.patches.iter().map(|x| patch(p, x)).collect();
         c["pedigree"] = json!({"patches": patches});
         for x in &p.patches {
             c["properties"]
@@ -163,6 +163,47 @@ fn component(p: &PackageFacts, program: bool) -> Value {
         }
     }
     c
+}
+
+/// A `pedigree.patches` entry; `resolves` lists the vulnerabilities the recipe says it fixes (`CVE:`
+/// header lines, `[[vex]] status = "fixed"`): the build applied it, or there would be no image.
+fn patch(p: &PackageFacts, x: &super::InputFile) -> Value {
+    let mut v = json!({"type": "unofficial", "diff": {"url": x.path}});
+    let ids: Vec<&String> =
+        p.vex.fixes.iter().filter(|f| std::path::Path::new(&x.path).ends_with(&f.patch)).flat_map(|f| &f.ids).collect();
+    if !ids.is_empty() {
+        v["resolves"] = ids
+            .iter()
+            .map(|id| json!({"type": "security", "id": id, "source": crate::vuln::report::advisory_source(id)}))
+            .collect();
+    }
+    v
+}
+
+/// `compose:build-config` (the configuration file the build used) and one `compose:vex` per
+/// `not_affected` statement, a JSON object with the outcome of checking it against that configuration
+/// (`holds`: true, false with `unmet`, or null when it could not be checked), which `compose vulns`
+/// reads back from the SBOM. A build-time package names the programs that link it (`compose:linked-into`).
+fn vex_properties(p: &PackageFacts, props: &mut Vec<Value>) {
+    use crate::recipe::vex::Check;
+    if let Some(c) = &p.config {
+        props.push(prop("compose:build-config", &format!("{} sha256:{}", c.path, c.sha256)));
+    }
+    for s in &p.vex.statements {
+        let (holds, unmet) = match s.check(p.config.as_ref()) {
+            Check::Holds => (json!(true), vec![]),
+            Check::Unmet(u) => (json!(false), u),
+            Check::Unchecked => (Value::Null, vec![]),
+        };
+        let v = json!({
+            "id": s.id, "status": "not_affected", "justification": s.justification.as_str(), "detail": s.detail,
+            "when": s.when.iter().map(|c| c.to_string()).collect::<Vec<_>>(), "holds": holds, "unmet": unmet,
+        });
+        props.push(prop("compose:vex", &v.to_string()));
+    }
+    if !p.linked_into.is_empty() {
+        props.push(prop("compose:linked-into", &p.linked_into.join(" ")));
+    }
 }
 
 /// A file component; fields in the sorted order the whole document uses.

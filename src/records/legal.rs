@@ -128,7 +128,7 @@ pub fn write_image(req: &ImageLegal, out: &Path) -> Result<Bundled, RecordsError
             }
         }
     }
-    let packages = super::packages(req.graph, 0, &contents, req.toolchain, &HashMap::new())?;
+    let packages = super::packages(req.graph, 0, &contents, req.toolchain, &HashMap::new(), &HashMap::new())?;
     let toolchain = super::toolchain_facts(req.toolchain)?;
     let root = super::project_root(req.toolchain);
     let legal = LegalRequest {

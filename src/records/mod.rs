@@ -101,6 +101,13 @@ pub struct PackageFacts {
     pub runtime_deps: Vec<String>,
     /// sha256 over the installed tree of the built artifact, when it was built.
     pub artifact: Option<String>,
+    /// The recipe's vulnerability evidence: CVEs its applied patches fix, `not_affected` statements.
+    pub vex: crate::recipe::vex::Evidence,
+    /// The configuration file its build used (`[build] config`), when it was built.
+    pub config: Option<crate::recipe::vex::BuildConfig>,
+    /// A build-time package's: the runtime packages built against it (it is in their build sysroot),
+    /// which link it statically. Empty for runtime packages and for `[package] linked = false`.
+    pub linked_into: Vec<String>,
 }
 
 impl PackageFacts {
@@ -292,6 +299,9 @@ mod tests {
             build_deps: vec![],
             runtime_deps: vec![],
             artifact: None,
+            vex: Default::default(),
+            config: None,
+            linked_into: vec![],
         };
         assert_eq!(
             p.purl(),

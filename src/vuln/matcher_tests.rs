@@ -51,6 +51,7 @@ fn busybox(version: &str) -> Package {
         cpe: Some(format!("cpe:2.3:a:busybox:busybox:{version}:*:*:*:*:*:*:*")),
         osv: None,
         bom_ref: None,
+        ..Default::default()
     }
 }
 

@@ -140,6 +140,24 @@ pub struct Package {
     /// (ecosystem, name) in OSV's terms.
     pub osv: Option<(String, String)>,
     pub bom_ref: Option<String>,
+    /// Vulnerability ids the patches its build applied fix, each with the patch (`recipe::vex`).
+    pub fixed: Vec<(String, String)>,
+    /// Its recipe's `not_affected` statements, checked against the configuration its build used.
+    pub statements: Vec<CheckedStatement>,
+    /// A build-time package linked statically into the image's programs: those packages. Empty for a
+    /// package in the image itself.
+    pub linked_into: Vec<String>,
+}
+
+/// A `not_affected` statement and whether it holds in this build.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedStatement {
+    pub id: String,
+    pub justification: crate::recipe::vex::Justification,
+    pub detail: String,
+    /// Its conditions, as written (`CONFIG_X=n`).
+    pub when: Vec<String>,
+    pub check: crate::recipe::vex::Check,
 }
 
 /// A known vulnerability whose affected range holds a package's version.

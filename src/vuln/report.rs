@@ -3,10 +3,9 @@
 //! feeds and the target's packages (the same inputs give the same bytes). Every output names each feed
 //! by path and sha256, so a report says exactly what it was checked against.
 //!
-//! A finding's status is decided in one place, `assess`. This part only matches versions, so every
-//! finding is `Status::Affected`; evidence that changes it (a patch the build applied that declares the
-//! CVE fixed, a `not_affected` statement kept with the recipe) is the next part and enters there, as new
-//! `Status` variants the writers already branch on.
+//! A finding's status is decided in one place, `assess`, from the version match and the evidence the
+//! package carries: a patch the build applied that declares the CVE fixed, or a `not_affected`
+//! statement kept with the recipe, checked against the configuration the build used.
 
 use std::fmt::Write as _;
 
@@ -14,35 +13,58 @@ use serde_json::{Value, json};
 
 use super::target::{Target, TargetKind};
 use super::{FeedKind, Feeds, Finding, Package, Severity};
+use crate::recipe::vex::{Check, Justification};
 
 /// What is known about one finding beyond its version match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
-    /// The package's version is in an affected range and no evidence says otherwise. The only status
-    /// this part produces; `Fixed` (by an applied patch) and `NotAffected` (a statement that holds in
-    /// this build) come with the evidence.
-    Affected,
+    /// The package's version is in an affected range and no evidence says otherwise. `note` says why
+    /// a statement the recipe keeps for it does not count (its condition is false in this build, or it
+    /// could not be checked).
+    Affected { note: Option<String> },
+    /// A patch the build applied declares the fix (`CVE:` header line or `[[vex]] status = "fixed"`).
+    Fixed { patch: String },
+    /// A statement kept with the recipe holds in this build.
+    NotAffected { justification: Justification, detail: String, when: Vec<String> },
 }
 
 impl Status {
     /// OpenVEX's `status` and the compose-vulns-v1 `status`.
     pub fn name(&self) -> &'static str {
         match self {
-            Status::Affected => "affected",
+            Status::Affected { .. } => "affected",
+            Status::Fixed { .. } => "fixed",
+            Status::NotAffected { .. } => "not_affected",
         }
     }
 
     /// CycloneDX `analysis.state`: `exploitable` is the state CISA's VEX mapping (and OpenVEX) pair with
-    /// `affected`; `analysis.detail` says the verdict rests on the version alone.
+    /// `affected`; `resolved` a fix in this build; `not_affected` a statement that holds.
     fn cyclonedx_state(&self) -> &'static str {
         match self {
-            Status::Affected => "exploitable",
+            Status::Affected { .. } => "exploitable",
+            Status::Fixed { .. } => "resolved",
+            Status::NotAffected { .. } => "not_affected",
         }
     }
 
     /// Whether the finding counts for `--deny`.
     pub fn is_affected(&self) -> bool {
-        matches!(self, Status::Affected)
+        matches!(self, Status::Affected { .. })
+    }
+
+    /// The evidence in words (empty for a plain version match).
+    pub fn evidence(&self) -> Option<String> {
+        match self {
+            Status::Affected { note } => note.clone(),
+            Status::Fixed { patch } => Some(format!("fixed by the patch `{patch}`, which the build applied")),
+            Status::NotAffected { justification, detail, when } if when.is_empty() => {
+                Some(format!("{}: {detail}", justification.as_str()))
+            }
+            Status::NotAffected { justification, detail, when } => {
+                Some(format!("{}: {detail} (holds in this build: {})", justification.as_str(), when.join(", ")))
+            }
+        }
     }
 }
 
@@ -58,9 +80,11 @@ pub struct Verdict<'a> {
 
 /// Decides each finding's status, one verdict per advisory and package. An advisory that several feeds
 /// name (NVD's yearly feed and its `modified` feed) is one verdict with the last feed's data: give the
-/// newest feed last. Every finding is `Affected` for now: the evidence of the next part (applied
-/// patches, statements checked against the build's configuration) is weighed here.
-pub fn assess(findings: &[Finding]) -> Vec<Verdict<'_>> {
+/// newest feed last. The evidence is the package's (`packages`, by name): a patch the build applied
+/// that fixes the advisory (by its id or an alias) makes it `Fixed`; else a statement that holds makes
+/// it `NotAffected`; a statement that does not hold (or could not be checked) leaves it `Affected`
+/// with a note saying why.
+pub fn assess<'a>(findings: &'a [Finding], packages: &[Package]) -> Vec<Verdict<'a>> {
     let mut out: Vec<Verdict> = Vec::new();
     for finding in findings {
         match out.last_mut() {
@@ -69,10 +93,40 @@ pub fn assess(findings: &[Finding]) -> Vec<Verdict<'_>> {
                 v.feeds.push(finding.feed);
                 v.finding = finding;
             }
-            _ => out.push(Verdict { finding, status: Status::Affected, feeds: vec![finding.feed] }),
+            _ => out.push(Verdict { finding, status: Status::Affected { note: None }, feeds: vec![finding.feed] }),
+        }
+    }
+    for v in &mut out {
+        if let Some(p) = packages.iter().find(|p| p.name == v.finding.package) {
+            v.status = status(v.finding, p);
         }
     }
     out
+}
+
+fn status(f: &Finding, p: &Package) -> Status {
+    let names = |id: &str| f.id == id || f.aliases.iter().any(|a| a == id);
+    if let Some((_, patch)) = p.fixed.iter().find(|(id, _)| names(id)) {
+        return Status::Fixed { patch: patch.clone() };
+    }
+    let Some(s) = p.statements.iter().find(|s| names(&s.id)) else { return Status::Affected { note: None } };
+    match &s.check {
+        Check::Holds => {
+            Status::NotAffected { justification: s.justification, detail: s.detail.clone(), when: s.when.clone() }
+        }
+        Check::Unmet(unmet) => Status::Affected {
+            note: Some(format!(
+                "the recipe's not_affected statement does not hold in this build: {}",
+                unmet.join(", ")
+            )),
+        },
+        Check::Unchecked => Status::Affected {
+            note: Some(format!(
+                "the recipe's not_affected statement holds only when {}; not checked: give the built image, whose SBOM records the build's configuration",
+                s.when.join(", ")
+            )),
+        },
+    }
 }
 
 /// The verdicts `--deny SEVERITY` refuses: affected, and rated `deny` or higher or not rated at all (the
@@ -149,7 +203,13 @@ pub fn text(report: &Report) -> String {
             (None, None) => "unrated".into(),
         };
         let _ = writeln!(out, "\n{}  {} {}  {}  {}", f.id, f.package, version, rating, v.status.name());
+        if let Some(p) = package(report, &f.package).filter(|p| !p.linked_into.is_empty()) {
+            let _ = writeln!(out, "  linked statically into: {}", p.linked_into.join(", "));
+        }
         let _ = writeln!(out, "  matched: {}", f.matched);
+        if let Some(e) = v.status.evidence() {
+            let _ = writeln!(out, "  evidence: {e}");
+        }
         if let Some(fixed) = &f.fixed {
             let _ = writeln!(out, "  fixed in: {fixed}");
         }
@@ -193,6 +253,7 @@ pub fn json_document(report: &Report) -> Value {
             json!({
                 "name": p.name, "version": p.version, "cpe": p.cpe, "bom_ref": p.bom_ref, "purl": t.purls.get(&p.name),
                 "osv": p.osv.as_ref().map(|(e, n)| json!({"ecosystem": e, "name": n})),
+                "linked_into": p.linked_into,
             })
         })
         .collect();
@@ -207,6 +268,9 @@ pub fn json_document(report: &Report) -> Value {
                 "package": f.package,
                 "version": package(report, &f.package).map(|p| &p.version),
                 "status": v.status.name(),
+                "evidence": v.status.evidence(),
+                "justification": match &v.status { Status::NotAffected { justification, .. } => Some(justification.as_str()), _ => None },
+                "patch": match &v.status { Status::Fixed { patch } => Some(patch), _ => None },
                 "score": f.score,
                 "severity": f.severity.map(Severity::as_str),
                 "vector": f.vector,
@@ -257,6 +321,19 @@ fn cvss_method(vector: Option<&str>) -> &'static str {
     }
 }
 
+/// The range that matched and the feed, then the evidence: what `analysis.detail` and `status_notes` say.
+fn notes(report: &Report, v: &Verdict) -> String {
+    let f = v.finding;
+    let mut s = format!("version in the affected range {} (feed {})", f.matched, feed_path(report, f));
+    if let Some(p) = package(report, &f.package).filter(|p| !p.linked_into.is_empty()) {
+        s.push_str(&format!("; linked statically into {}", p.linked_into.join(", ")));
+    }
+    if let Some(e) = v.status.evidence() {
+        s.push_str(&format!("; {e}"));
+    }
+    s
+}
+
 fn action(f: &Finding) -> String {
     match &f.fixed {
         Some(v) => format!("Update {} to {v} or later, or apply the upstream fix as a patch in its recipe.", f.package),
@@ -298,14 +375,22 @@ pub fn cyclonedx(report: &Report) -> Value {
                 "source": source(report, f),
                 "affects": [{
                     "ref": p.map(bom_ref).unwrap_or_else(|| crate::records::bom_ref(&f.package)),
-                    "versions": [{"version": p.map(|p| p.version.as_str()).unwrap_or(""), "status": "affected"}],
+                    "versions": [{
+                        "version": p.map(|p| p.version.as_str()).unwrap_or(""),
+                        "status": if v.status.is_affected() { "affected" } else { "unaffected" },
+                    }],
                 }],
                 "analysis": {
                     "state": v.status.cyclonedx_state(),
-                    "detail": format!("version in the affected range {} (feed {})", f.matched, feed_path(report, f)),
+                    "detail": notes(report, v),
                 },
-                "recommendation": action(f),
             });
+            if let Status::NotAffected { justification, when, .. } = &v.status {
+                x["analysis"]["justification"] = json!(justification.cyclonedx(!when.is_empty()));
+            }
+            if v.status.is_affected() {
+                x["recommendation"] = json!(action(f));
+            }
             if f.score.is_some() || f.severity.is_some() {
                 let mut r = json!({"source": source(report, f), "method": cvss_method(f.vector.as_deref())});
                 if let Some(s) = f.score {
@@ -323,7 +408,7 @@ pub fn cyclonedx(report: &Report) -> Value {
                 x["description"] = json!(d);
             }
             if !f.aliases.is_empty() {
-                x["references"] = f.aliases.iter().map(|a| json!({"id": a, "source": alias_source(a)})).collect();
+                x["references"] = f.aliases.iter().map(|a| json!({"id": a, "source": advisory_source(a)})).collect();
             }
             x
         })
@@ -355,7 +440,8 @@ fn bom_ref(p: &Package) -> String {
     p.bom_ref.clone().unwrap_or_else(|| crate::records::bom_ref(&p.name))
 }
 
-fn alias_source(id: &str) -> Value {
+/// Where an advisory id is published: NVD for a CVE, OSV for the others.
+pub fn advisory_source(id: &str) -> Value {
     if id.starts_with("CVE-") {
         json!({"name": "NVD", "url": format!("https://nvd.nist.gov/vuln/detail/{id}")})
     } else {
@@ -395,13 +481,21 @@ pub fn openvex(report: &Report) -> Value {
             if let Some(d) = &f.description {
                 vulnerability["description"] = json!(d);
             }
-            json!({
+            let mut statement = json!({
                 "vulnerability": vulnerability,
                 "products": [product],
                 "status": v.status.name(),
-                "status_notes": format!("version in the affected range {} (feed {})", f.matched, feed_path(report, f)),
-                "action_statement": action(f),
-            })
+                "status_notes": notes(report, v),
+            });
+            match &v.status {
+                Status::Affected { .. } => statement["action_statement"] = json!(action(f)),
+                Status::NotAffected { justification, detail, .. } => {
+                    statement["justification"] = json!(justification.as_str());
+                    statement["impact_statement"] = json!(detail);
+                }
+                Status::Fixed { .. } => {}
+            }
+            statement
         })
         .collect();
     let feeds: Vec<String> =

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::Package;
+use super::{CheckedStatement, Package};
 use crate::pipeline::{self, LoadError};
+use crate::recipe::vex::{Check, Justification};
 use crate::records::{self, RecordsError, Role};
 
 /// The packages of one TARGET.
@@ -111,15 +112,31 @@ fn from_recipe(path: &Path, toolchain: &str) -> Result<Target, TargetError> {
     };
     let Some(graph) = closure.graph.as_ref() else { return Ok(target) };
     let contents = graph.image_contents();
-    let facts = records::packages(Some(graph), 0, &contents, &closure.toolchain, &HashMap::new())
+    let facts = records::packages(Some(graph), 0, &contents, &closure.toolchain, &HashMap::new(), &HashMap::new())
         .map_err(|source| TargetError::Packages { recipe: path.to_path_buf(), source: Box::new(source) })?;
-    for p in facts.into_iter().filter(|p| p.role == Role::Runtime) {
+    for p in facts.into_iter().filter(|p| p.role == Role::Runtime || !p.linked_into.is_empty()) {
         target.purls.insert(p.name.clone(), p.purl());
+        let statements = p
+            .vex
+            .statements
+            .iter()
+            .map(|s| CheckedStatement {
+                id: s.id.clone(),
+                justification: s.justification,
+                detail: s.detail.clone(),
+                when: s.when.iter().map(|c| c.to_string()).collect(),
+                // A recipe is not built here: a statement with conditions cannot be checked.
+                check: s.check(None),
+            })
+            .collect();
         target.packages.push(Package {
             bom_ref: Some(records::bom_ref(&p.name)),
             osv: p.osv.map(|o| (o.ecosystem, o.name)),
             cpe: p.cpe,
             version: p.version,
+            fixed: p.vex.fixes.iter().flat_map(|f| f.ids.iter().map(|id| (id.clone(), f.patch.clone()))).collect(),
+            statements,
+            linked_into: p.linked_into,
             name: p.name,
         });
     }
@@ -147,21 +164,79 @@ fn from_sbom(path: &Path) -> Result<Target, TargetError> {
         purls: BTreeMap::new(),
         timestamp: doc["metadata"]["timestamp"].as_str().map(str::to_string),
     };
-    for c in components.iter().filter(|c| c["type"] != "file") {
-        let text = |key: &str| c[key].as_str().map(str::to_string);
-        let (Some(name), Some(version)) = (text("name"), text("version")) else {
-            return Err(bad("a component without `name` or `version`"));
-        };
-        let prop = |key: &str| {
-            c["properties"].as_array()?.iter().find(|p| p["name"] == key)?["value"].as_str().map(str::to_string)
-        };
-        let osv = prop("compose:osv-ecosystem").zip(prop("compose:osv-name"));
-        if let Some(purl) = text("purl") {
-            target.purls.insert(name.clone(), purl);
+    let building = doc["formulation"][0]["components"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let linked = building.iter().filter(|c| property(c, "compose:linked-into").is_some());
+    for c in components.iter().filter(|c| c["type"] != "file").chain(linked) {
+        let p = sbom_package(c).map_err(|what| bad(&what))?;
+        if let Some(purl) = c["purl"].as_str() {
+            target.purls.insert(p.name.clone(), purl.to_string());
         }
-        target.packages.push(Package { bom_ref: text("bom-ref"), osv, cpe: text("cpe"), version, name });
+        target.packages.push(p);
     }
     Ok(target)
+}
+
+fn property<'v>(c: &'v Value, key: &str) -> Option<&'v str> {
+    c["properties"].as_array()?.iter().find(|p| p["name"] == key)?["value"].as_str()
+}
+
+/// One component of an SBOM compose wrote: name, version, cpe, bom-ref, OSV name, the vulnerabilities
+/// its patches resolve (`pedigree.patches[].resolves`), its checked statements (`compose:vex`) and the
+/// programs it is linked into (`compose:linked-into`).
+fn sbom_package(c: &Value) -> Result<Package, String> {
+    let text = |key: &str| c[key].as_str().map(str::to_string);
+    let (Some(name), Some(version)) = (text("name"), text("version")) else {
+        return Err("a component without `name` or `version`".into());
+    };
+    let prop = |key: &str| property(c, key).map(str::to_string);
+    let mut fixed = Vec::new();
+    for patch in c["pedigree"]["patches"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let file = patch["diff"]["url"].as_str().unwrap_or("a patch");
+        for r in patch["resolves"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            if let Some(id) = r["id"].as_str() {
+                fixed.push((id.to_string(), file.to_string()));
+            }
+        }
+    }
+    let mut statements = Vec::new();
+    for p in
+        c["properties"].as_array().map(Vec::as_slice).unwrap_or_default().iter().filter(|p| p["name"] == "compose:vex")
+    {
+        let v: Value = p["value"].as_str().and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default();
+        statements
+            .push(statement(&v).ok_or_else(|| format!("{name}: a `compose:vex` property that is not a statement"))?);
+    }
+    Ok(Package {
+        bom_ref: text("bom-ref"),
+        osv: prop("compose:osv-ecosystem").zip(prop("compose:osv-name")),
+        cpe: text("cpe"),
+        version,
+        fixed,
+        statements,
+        linked_into: prop("compose:linked-into")
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+        name,
+    })
+}
+
+/// A `compose:vex` property's JSON, as `records::cyclonedx` writes it.
+fn statement(v: &Value) -> Option<CheckedStatement> {
+    let strings = |key: &str| -> Vec<String> {
+        v[key].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    };
+    let check = match v["holds"].as_bool() {
+        Some(true) => Check::Holds,
+        Some(false) => Check::Unmet(strings("unmet")),
+        None => Check::Unchecked,
+    };
+    Some(CheckedStatement {
+        id: v["id"].as_str()?.to_string(),
+        justification: Justification::parse(v["justification"].as_str()?)?,
+        detail: v["detail"].as_str()?.to_string(),
+        when: strings("when"),
+        check,
+    })
 }
 
 #[cfg(test)]

@@ -196,7 +196,9 @@ fn fetch_and_commit(
         return Err(RemoteError::TreeDigest { claimed: meta.tree_digest.clone(), actual: hashed.0 });
     }
     let took = Duration::try_from_secs_f64(meta.build_seconds).unwrap_or_default();
-    let a = store.commit_hashed(&meta.name, &meta.version, inputs, &tree, took, hashed).map_err(RemoteError::Store)?;
+    let a = store
+        .commit_hashed(&meta.name, &meta.version, inputs, &tree, took, hashed, meta.config.clone())
+        .map_err(RemoteError::Store)?;
     Ok(Pulled::Hit(a, size))
 }
 
