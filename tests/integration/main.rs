@@ -43,3 +43,4 @@ mod static_base;
 mod styles;
 mod verify;
 mod vulns;
+mod vulns_evidence;

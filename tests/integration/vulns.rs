@@ -60,7 +60,7 @@ fn project() -> Test {
 }
 
 /// One NVD CVE API 2.0 `vulnerabilities[]` item: `matches` are cpeMatch objects of one OR node.
-fn cve(id: &str, score: f64, severity: &str, vector: &str, matches: Value) -> Value {
+pub(crate) fn cve(id: &str, score: f64, severity: &str, vector: &str, matches: Value) -> Value {
     json!({"cve": {
         "id": id,
         "sourceIdentifier": "cve@mitre.org",
@@ -81,7 +81,7 @@ fn cve(id: &str, score: f64, severity: &str, vector: &str, matches: Value) -> Va
     }})
 }
 
-fn nvd_feed(items: Vec<Value>) -> String {
+pub(crate) fn nvd_feed(items: Vec<Value>) -> String {
     let n = items.len();
     serde_json::to_string_pretty(&json!({
         "resultsPerPage": n, "startIndex": 0, "totalResults": n,
@@ -91,11 +91,11 @@ fn nvd_feed(items: Vec<Value>) -> String {
     .unwrap()
 }
 
-const HIGH: &str = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N";
+pub(crate) const HIGH: &str = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N";
 const MEDIUM: &str = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N";
 const LOW: &str = "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:N/A:N";
 
-fn any(vendor: &str, product: &str, bounds: Value) -> Value {
+pub(crate) fn any(vendor: &str, product: &str, bounds: Value) -> Value {
     let mut m = json!({
         "vulnerable": true,
         "criteria": format!("cpe:2.3:a:{vendor}:{product}:*:*:*:*:*:*:*:*"),
@@ -425,7 +425,7 @@ fn an_empty_osv_name_is_a_recipe_error() {
         .stderr_has("package.osv.ecosystem");
 }
 
-fn json(path: &Path) -> Value {
+pub(crate) fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
