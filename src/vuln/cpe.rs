@@ -1,6 +1,8 @@
 //! CPE 2.3 formatted strings (`cpe:2.3:part:vendor:product:version:update:...`, NISTIR 7695 §6.2):
 //! the parts a match needs. Vendor and product compare case-insensitively; a version of `*` (any) or
-//! `-` (not applicable) means "no version given", and then the cpeMatch's range decides.
+//! `-` (not applicable) means "no version given", and then the cpeMatch's range decides. The update
+//! part (`1.36.0:rc1`) names a pre-release or patch level: a criteria with one matches only a package
+//! whose CPE has the same update.
 
 /// The parsed parts of a CPE 2.3 name that matching uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +13,8 @@ pub(crate) struct Cpe {
     pub product: String,
     /// Unescaped; `None` for `*` and `-`.
     pub version: Option<String>,
+    /// The update part (`rc1`, `beta2`, `p1`), lowercased; `None` for `*` and `-` (a release).
+    pub update: Option<String>,
 }
 
 impl Cpe {
@@ -25,7 +29,11 @@ impl Cpe {
             "*" | "-" | "" => None,
             v => Some(v.to_string()),
         };
-        Some(Cpe { vendor: parts[3].to_lowercase(), product: parts[4].to_lowercase(), version })
+        let update = match parts[6].as_str() {
+            "*" | "-" | "" => None,
+            u => Some(u.to_lowercase()),
+        };
+        Some(Cpe { vendor: parts[3].to_lowercase(), product: parts[4].to_lowercase(), version, update })
     }
 }
 

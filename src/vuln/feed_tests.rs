@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::digest::Sha256;
 use crate::vuln::matcher::tests::{cpe_match, nvd};
-use crate::vuln::{FeedKind, VulnError};
+use crate::vuln::{FeedKind, Severity, VulnError};
 
 const OSV: &str =
     r#"{"id":"OSV-1","affected":[{"package":{"ecosystem":"Alpine","name":"busybox"},"versions":["1.0"]}]}"#;
@@ -247,4 +247,33 @@ fn gzip_feed_beyond_the_cap_is_refused() {
 fn default_caps_fit_the_real_feeds() {
     let l = Limits::DEFAULT;
     assert_eq!((l.member, l.zip_total, l.gzip), (16 << 20, 4 << 30, 2 << 30));
+}
+
+/// A CVE rated only in CVSS v4.0 (a CNA's), or only in v2 (an old CVE), has that rating; v3.1 wins over both.
+#[test]
+fn nvd_ratings_fall_back_to_cvss_v4_then_v2() {
+    let item = |metrics: &str| {
+        format!(
+            r#"{{"format":"NVD_CVE","version":"2.0","vulnerabilities":[{{"cve":{{"id":"CVE-2024-0001","metrics":{metrics},"configurations":[]}}}}]}}"#
+        )
+    };
+    let v4 = r#"{"source":"cna@example.org","type":"Secondary","cvssData":{"version":"4.0","vectorString":"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N","baseScore":9.3,"baseSeverity":"CRITICAL"}}"#;
+    let v2 = r#"{"source":"nvd@nist.gov","type":"Primary","cvssData":{"version":"2.0","vectorString":"AV:N/AC:L/Au:N/C:P/I:P/A:P","baseScore":7.5},"baseSeverity":"HIGH"}"#;
+    let v31 = r#"{"source":"nvd@nist.gov","type":"Primary","cvssData":{"version":"3.1","vectorString":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N","baseScore":5.3,"baseSeverity":"MEDIUM"}}"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rated = |metrics: String| {
+        let f = write(dir.path(), "nvd.json", item(&metrics).as_bytes());
+        let a = load_feeds(&[f]).expect("loads").advisories.remove(0);
+        (a.score, a.severity, a.vector)
+    };
+    let (score, severity, vector) = rated(format!(r#"{{"cvssMetricV40":[{v4}]}}"#));
+    assert_eq!((score, severity), (Some(9.3), Some(Severity::Critical)));
+    assert!(vector.expect("vector").starts_with("CVSS:4.0/"));
+    assert_eq!(
+        rated(format!(r#"{{"cvssMetricV2":[{v2}]}}"#)).1,
+        Some(Severity::High),
+        "v2's own rating, not the v3 bands"
+    );
+    let both = rated(format!(r#"{{"cvssMetricV40":[{v4}],"cvssMetricV2":[{v2}],"cvssMetricV31":[{v31}]}}"#));
+    assert_eq!((both.0, both.1), (Some(5.3), Some(Severity::Medium)));
 }

@@ -37,7 +37,11 @@ pub fn match_packages(packages: &[Package], feeds: &Feeds) -> Vec<Finding> {
                         continue;
                     };
                     for &i in candidates {
-                        if !hits.iter().any(|h| h.0 == i) && nvd_holds(rule, &packages[i].version) {
+                        let update = cpes[i].as_ref().and_then(|c| c.update.as_ref());
+                        if !hits.iter().any(|h| h.0 == i)
+                            && (rule.cpe.update.is_none() || rule.cpe.update.as_ref() == update)
+                            && nvd_holds(rule, &packages[i].version)
+                        {
                             hits.push((i, nvd_words(rule), nvd_fixed(rule)));
                         }
                     }

@@ -237,3 +237,21 @@ fn findings_sort_cve_ids_by_year_then_number() {
     assert_eq!(cmp_ids("CVE-2024-9x", "CVE-2024-10000"), Ordering::Greater);
     assert_eq!(cmp_ids("CVE-2024-0001", "CVE-2024-1"), Ordering::Less);
 }
+
+/// A criteria naming an update (`1.36.0:rc1`) is a pre-release's: it does not match the release.
+#[test]
+fn nvd_criteria_update_part_must_be_the_packages() {
+    let rc = "cpe:2.3:a:busybox:busybox:1.36.0:rc1:*:*:*:*:*:*";
+    let (_d, feeds) = load(&[nvd("CVE-2024-0001", &[&cpe_match(rc, "")])]);
+    assert!(match_packages(&[busybox("1.36.0")], &feeds).is_empty());
+    let rc_pkg = Package { cpe: Some("cpe:2.3:a:busybox:busybox:1.36.0:RC1:*:*:*:*:*:*".into()), ..busybox("1.36.0") };
+    assert_eq!(match_packages(&[rc_pkg], &feeds).len(), 1);
+}
+
+/// Pre-releases sort before their release and `1.36` is `1.36.0`, in ranges.
+#[test]
+fn nvd_ranges_order_pre_releases_and_trailing_zeros() {
+    assert_eq!(hits(r#""versionEndExcluding":"1.36.0""#, "1.36.0-rc1").len(), 1);
+    assert_eq!(hits(r#""versionEndIncluding":"1.36""#, "1.36.0").len(), 1);
+    assert_eq!(hits(r#""versionStartExcluding":"1.36""#, "1.36.0").len(), 0);
+}

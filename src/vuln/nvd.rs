@@ -84,6 +84,10 @@ struct Metrics {
     v31: Vec<Metric>,
     #[serde(rename = "cvssMetricV30", default)]
     v30: Vec<Metric>,
+    #[serde(rename = "cvssMetricV40", default)]
+    v40: Vec<Metric>,
+    #[serde(rename = "cvssMetricV2", default)]
+    v2: Vec<Metric>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +96,8 @@ struct Metric {
     #[serde(rename = "type")]
     kind: Option<String>,
     cvss_data: CvssData,
+    /// CVSS v2 metrics carry the rating here, not in `cvssData`.
+    base_severity: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -137,19 +143,19 @@ impl Cve {
             return None;
         }
         let description = self.descriptions.into_iter().find(|d| d.lang == "en").map(|d| d.value);
-        // 3.1 before 3.0; within one version the NVD's own ("Primary") score before a CNA's.
-        let metric = [self.metrics.v31, self.metrics.v30]
-            .into_iter()
-            .find_map(|ms| {
+        // 3.1, then 3.0, then 4.0 (recent CVEs scored by a CNA only in 4.0), then 2.0 (old CVEs); within
+        // one version the NVD's own ("Primary") score before a CNA's. The rating is the one the metric
+        // gives (v2's three levels are its own), else the CVSS v3 bands of the score.
+        let metric =
+            [self.metrics.v31, self.metrics.v30, self.metrics.v40, self.metrics.v2].into_iter().find_map(|ms| {
                 let primary = ms.iter().position(|m| m.kind.as_deref() == Some("Primary")).unwrap_or(0);
                 ms.into_iter().nth(primary)
-            })
-            .map(|m| m.cvss_data);
+            });
         let (score, severity, vector) = match metric {
-            Some(c) => {
-                let sev =
-                    c.base_severity.as_deref().and_then(Severity::parse).unwrap_or(Severity::from_score(c.base_score));
-                (Some(c.base_score), Some(sev), c.vector_string)
+            Some(m) => {
+                let c = m.cvss_data;
+                let rated = c.base_severity.as_deref().or(m.base_severity.as_deref()).and_then(Severity::parse);
+                (Some(c.base_score), Some(rated.unwrap_or(Severity::from_score(c.base_score))), c.vector_string)
             }
             None => (None, None, None),
         };

@@ -292,7 +292,8 @@ pub fn json_document(report: &Report) -> Value {
     })
 }
 
-/// A seed naming what a document is about: the target, every feed's digest and every finding, so a
+/// A seed naming what a document is about: the target, every feed's digest and every finding (with the
+/// package's version and the status), so a
 /// VEX document's serial number or `@id` changes exactly when its content does.
 fn seed(report: &Report, kind: &str) -> String {
     let mut s = format!("{kind}:{}", report.target.name);
@@ -300,7 +301,8 @@ fn seed(report: &Report, kind: &str) -> String {
         s.push_str(&format!(":{}", f.sha256));
     }
     for v in report.verdicts {
-        s.push_str(&format!(":{}/{}/{}", v.finding.id, v.finding.package, v.status.name()));
+        let version = package(report, &v.finding.package).map(|p| p.version.as_str()).unwrap_or("");
+        s.push_str(&format!(":{}/{}@{version}/{}", v.finding.id, v.finding.package, v.status.name()));
     }
     s
 }
@@ -312,11 +314,14 @@ fn source(report: &Report, f: &Finding) -> Value {
     }
 }
 
-/// `CVSSv31` or `CVSSv3` from the vector's prefix; `other` without one.
+/// `CVSSv31`, `CVSSv3`, `CVSSv4` from the vector's prefix, `CVSSv2` for a v2 vector (no prefix, `Au:`);
+/// `other` without one.
 fn cvss_method(vector: Option<&str>) -> &'static str {
     match vector {
         Some(v) if v.starts_with("CVSS:3.1/") => "CVSSv31",
         Some(v) if v.starts_with("CVSS:3.0/") => "CVSSv3",
+        Some(v) if v.starts_with("CVSS:4.0/") => "CVSSv4",
+        Some(v) if v.starts_with("AV:") && v.contains("/Au:") => "CVSSv2",
         _ => "other",
     }
 }
