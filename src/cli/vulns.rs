@@ -10,6 +10,7 @@ use compose::vuln::report::{self, Format, Report};
 use compose::vuln::target::{self, TargetError};
 use compose::vuln::{self, Severity, VulnError};
 
+use super::settings::CommonArgs;
 use super::{Failure, absolute, exit, load, settings};
 
 #[derive(Args)]
@@ -36,6 +37,12 @@ pub struct VulnsArgs {
     /// The toolchain a recipe TARGET is loaded with (its graph only; nothing is built).
     #[arg(long, default_value = "musl")]
     toolchain: String,
+    /// For a recipe TARGET: the builds' keys as without the sandbox (it is part of every key), to find
+    /// their configurations in the cache.
+    #[arg(long)]
+    no_sandbox: bool,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -93,7 +100,9 @@ pub fn run(args: VulnsArgs) -> Result<(), Failure> {
     for line in report::feed_lines(&feeds) {
         eprintln!("{line}");
     }
-    let target = target::inspect(&args.target, &args.toolchain).map_err(target_failure)?;
+    let common = settings::common(&args.common, None).map_err(|m| Failure::msg(exit::USAGE, m, None))?;
+    let cache = common.build(!args.no_sandbox, false);
+    let target = target::inspect(&args.target, &args.toolchain, Some(&cache)).map_err(target_failure)?;
     let findings = vuln::match_packages(&target.packages, &feeds);
     let verdicts = report::assess(&findings, &target.packages);
     let report = Report {

@@ -122,7 +122,7 @@ fn status(f: &Finding, p: &Package) -> Status {
         },
         Check::Unchecked => Status::Affected {
             note: Some(format!(
-                "the recipe's not_affected statement holds only when {}; not checked: give the built image, whose SBOM records the build's configuration",
+                "the recipe's not_affected statement holds only when {}; not checked: this build is not in the cache (build it, or give the built image, whose SBOM records the build's configuration)",
                 s.when.join(", ")
             )),
         },

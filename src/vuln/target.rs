@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{CheckedStatement, Package};
+use crate::build::{BuildSettings, artifact::ArtifactStore};
+use crate::graph::BuildGraph;
 use crate::pipeline::{self, LoadError};
+use crate::recipe::vex::BuildConfig;
+use petgraph::graph::NodeIndex;
 use crate::recipe::vex::{Check, Justification};
 use crate::records::{self, RecordsError, Role};
 
@@ -71,9 +75,13 @@ impl TargetError {
 /// Reads the packages of `path`: a `.toml` recipe (its closure loaded with `toolchain`), an image
 /// (`NAME.oci.tar`, `NAME.tar`, `NAME.docker.tar`, the OCI layout directory `NAME/`) whose
 /// `NAME.cdx.json` sits beside it, or that SBOM itself.
-pub fn inspect(path: &Path, toolchain: &str) -> Result<Target, TargetError> {
+///
+/// For a recipe, `cache` (the build settings `compose build` would use) lets the statements of packages
+/// whose exact build is in the local cache be checked against the configuration that build captured;
+/// without it, or when a package's build is not cached, a statement with conditions is `Unchecked`.
+pub fn inspect(path: &Path, toolchain: &str, cache: Option<&BuildSettings>) -> Result<Target, TargetError> {
     if path.extension().is_some_and(|e| e == "toml") {
-        return from_recipe(path, toolchain);
+        return from_recipe(path, toolchain, cache);
     }
     if !path.exists() {
         return Err(TargetError::Missing { path: path.to_path_buf() });
@@ -99,7 +107,7 @@ pub fn sbom_beside(image: &Path) -> PathBuf {
     image.with_file_name(format!("{name}.cdx.json"))
 }
 
-fn from_recipe(path: &Path, toolchain: &str) -> Result<Target, TargetError> {
+fn from_recipe(path: &Path, toolchain: &str, cache: Option<&BuildSettings>) -> Result<Target, TargetError> {
     let closure = pipeline::load(&[path.to_path_buf()], toolchain).map_err(|e| TargetError::Load(Box::new(e)))?;
     let spec = &closure.specs[0];
     let mut target = Target {
@@ -112,7 +120,8 @@ fn from_recipe(path: &Path, toolchain: &str) -> Result<Target, TargetError> {
     };
     let Some(graph) = closure.graph.as_ref() else { return Ok(target) };
     let contents = graph.image_contents();
-    let facts = records::packages(Some(graph), 0, &contents, &closure.toolchain, &HashMap::new(), &HashMap::new())
+    let configs = cache.map(|settings| cached_configs(graph, settings)).unwrap_or_default();
+    let facts = records::packages(Some(graph), 0, &contents, &closure.toolchain, &HashMap::new(), &configs)
         .map_err(|source| TargetError::Packages { recipe: path.to_path_buf(), source: Box::new(source) })?;
     for p in facts.into_iter().filter(|p| p.role == Role::Runtime || !p.linked_into.is_empty()) {
         target.purls.insert(p.name.clone(), p.purl());
@@ -125,8 +134,8 @@ fn from_recipe(path: &Path, toolchain: &str) -> Result<Target, TargetError> {
                 justification: s.justification,
                 detail: s.detail.clone(),
                 when: s.when.iter().map(|c| c.to_string()).collect(),
-                // A recipe is not built here: a statement with conditions cannot be checked.
-                check: s.check(None),
+                // Checked against the cached build's configuration, when the cache has this build.
+                check: s.check(p.config.as_ref()),
             })
             .collect();
         target.packages.push(Package {
@@ -141,6 +150,18 @@ fn from_recipe(path: &Path, toolchain: &str) -> Result<Target, TargetError> {
         });
     }
     Ok(target)
+}
+
+/// The configuration each package's cached build captured, for the packages whose exact build (the key
+/// `compose build` would compute now) is in the local artifact store. Best effort: a plan that cannot be
+/// made (a host compiler missing) gives none, and the statements stay unchecked.
+fn cached_configs(graph: &BuildGraph, settings: &BuildSettings) -> HashMap<NodeIndex, BuildConfig> {
+    let Ok(plan) = crate::build::plan(graph, settings) else { return HashMap::new() };
+    let Ok(store) = ArtifactStore::open(&settings.cache_root) else { return HashMap::new() };
+    plan.iter()
+        .filter(|s| s.cached)
+        .filter_map(|s| Some((s.node, store.get(&s.name, s.key.as_ref()?)?.meta.config?)))
+        .collect()
 }
 
 /// The image's packages from its CycloneDX SBOM: the top-level components that are not files (the
