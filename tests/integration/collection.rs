@@ -3,7 +3,8 @@
 //! toolchain, zlib and oniguruma are built once and shared), then each OCI archive through `podman load`
 //! and `podman run`, asserting on the tools' real output. Every ELF file in every rootfs must be static
 //! (no PT_INTERP), and nothing from the build sysroot (headers, static libraries, pkg-config files) may
-//! be in an image.
+//! be in an image. Then `compose vulns` on the real toolkit image against a fixture NVD feed
+//! (tests/fixtures/vulns/): a real busybox CVE fixed before 1.37.0 must not match, a synthetic one must.
 //!
 //! Needs what e2e needs (network to the Debian archive, podman, runc, skopeo) plus the host tools the
 //! recipes name in their `# host-tools:` lines: autoreconf, aclocal, automake, libtoolize (Debian's
@@ -12,7 +13,10 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::e2e::has_interp;
 use crate::engines::{Podman, require, tool};
@@ -212,6 +216,7 @@ ls /etc/dropbear"#;
     assert!(logs_err.contains("Generated hostkey") || logs.contains("Generated hostkey"), "{logs}{logs_err}");
 
     attach_toolkit_to_a_running_container(&p);
+    vulns_of_the_toolkit_image(&out);
 }
 
 /// The minimal image needs no shell of its own for debugging: toolkit joins a running container's pid
@@ -245,4 +250,78 @@ fn attach_toolkit_to_a_running_container(p: &Podman) {
         got, "1\n/proc/1/root/bin/busybox\nroot:x:0:0:root:/root:/bin/sh\nstrace: Process 1 attached\n",
         "{err}"
     );
+}
+
+/// `compose vulns ARGS...` on the built toolkit image against the busybox fixture feed: (exit code,
+/// stdout, stderr), echoed for the test log.
+fn compose_vulns(out: &Path, feed: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_compose"))
+        .arg("vulns")
+        .arg(out.join("toolkit.oci.tar"))
+        .arg("--feed")
+        .arg(feed)
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("run compose vulns");
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr));
+    eprintln!("collection: compose vulns toolkit.oci.tar {args:?}: exit {:?}\n{stderr}", o.status.code());
+    (o.status.code(), stdout, stderr.into_owned())
+}
+
+/// The real image's packages, read through its SBOM, against tests/fixtures/vulns/busybox-nvd.json: the
+/// real CVE-2022-48174 (busybox before 1.35.0) must not match busybox 1.37.0; the synthetic
+/// CVE-2099-0001 (>= 1.36.0, < 1.38.0, 7.5 HIGH) must, in the JSON report, the --deny gate and the VEX.
+fn vulns_of_the_toolkit_image(out: &Path) {
+    let feed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vulns/busybox-nvd.json");
+    let sha256 = crate::harness::sha256_file(&feed);
+
+    let (code, text, err) = compose_vulns(out, &feed, &[]);
+    eprintln!("{text}");
+    assert_eq!(code, Some(0), "compose vulns (text): {err}");
+    assert!(text.contains("CVE-2099-0001  busybox 1.37.0  HIGH 7.5  affected"), "{text}");
+
+    let (code, stdout, err) = compose_vulns(out, &feed, &["--format", "json"]);
+    assert_eq!(code, Some(0), "compose vulns --format json: {err}");
+    assert!(err.contains(&format!("sha256:{sha256}")), "the feed's sha256 on stderr:\n{err}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((doc["feeds"][0]["sha256"].as_str(), doc["feeds"][0]["records"].as_u64()), (Some(&*sha256), Some(2)));
+    // busybox was checked by its CPE, so the real CVE's absence is its range's doing.
+    let busybox = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "busybox").expect("busybox checked");
+    assert_eq!(busybox["version"], "1.37.0", "{busybox}");
+    assert!(busybox["cpe"].as_str().unwrap().starts_with("cpe:2.3:a:busybox:busybox:1.37.0:"), "{busybox}");
+    let findings = doc["findings"].as_array().unwrap();
+    assert!(
+        !findings.iter().any(|f| f["id"] == "CVE-2022-48174"),
+        "fixed in 1.35.0, reported for 1.37.0: {findings:?}"
+    );
+    // The feed names only busybox: exactly the synthetic CVE.
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let f = &findings[0];
+    assert_eq!(
+        (f["id"].as_str(), f["package"].as_str(), f["version"].as_str()),
+        (Some("CVE-2099-0001"), Some("busybox"), Some("1.37.0"))
+    );
+    assert_eq!(
+        (f["status"].as_str(), f["score"].as_f64(), f["severity"].as_str()),
+        (Some("affected"), Some(7.5), Some("high"))
+    );
+    assert_eq!((f["matched"].as_str(), f["fixed"].as_str()), (Some(">= 1.36.0, < 1.38.0"), Some("1.38.0")));
+
+    let (code, _, err) = compose_vulns(out, &feed, &["--deny", "high"]);
+    assert_eq!(code, Some(22), "--deny high: {err}");
+    assert!(err.contains("CVE-2099-0001 busybox: high 7.5"), "{err}");
+    assert!(!err.contains("CVE-2022-48174"), "{err}");
+
+    // The VEX points at busybox's component in the image's own SBOM.
+    let (code, stdout, err) = compose_vulns(out, &feed, &["--format", "cyclonedx"]);
+    assert_eq!(code, Some(0), "compose vulns --format cyclonedx: {err}");
+    let vex: Value = serde_json::from_str(&stdout).unwrap();
+    let sbom: Value = serde_json::from_slice(&std::fs::read(out.join("toolkit.cdx.json")).unwrap()).unwrap();
+    let components = sbom["components"].as_array().unwrap();
+    let component = components.iter().find(|c| c["name"] == "busybox").expect("busybox in toolkit.cdx.json");
+    assert_eq!(vex["vulnerabilities"].as_array().map(Vec::len), Some(1), "{vex}");
+    assert_eq!(vex["vulnerabilities"][0]["id"], "CVE-2099-0001");
+    assert_eq!(vex["vulnerabilities"][0]["affects"][0]["ref"], component["bom-ref"]);
+    assert!(component["bom-ref"].is_string(), "{component}");
 }
