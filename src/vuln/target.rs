@@ -14,9 +14,9 @@ use crate::build::{BuildSettings, artifact::ArtifactStore};
 use crate::graph::BuildGraph;
 use crate::pipeline::{self, LoadError};
 use crate::recipe::vex::BuildConfig;
-use petgraph::graph::NodeIndex;
 use crate::recipe::vex::{Check, Justification};
 use crate::records::{self, RecordsError, Role};
+use petgraph::graph::NodeIndex;
 
 /// The packages of one TARGET.
 #[derive(Debug)]

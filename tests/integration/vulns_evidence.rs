@@ -245,6 +245,17 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
     assert_eq!(st("CVE-2099-4002")["status"], "fixed");
     assert!(st("CVE-2099-4002").get("action_statement").is_none());
     assert!(st("CVE-2099-4005")["action_statement"].is_string());
+
+    // The recipe, now that its build is in the cache: its statements are checked against that build's
+    // configuration, as the image's were.
+    let r = t.run_with(
+        &["vulns", "recipes/greet.toml", "--toolchain", "stub", "--feed", "feeds/nvd.json", "--format", "json"],
+        &[],
+    );
+    r.success();
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(finding(&doc, "CVE-2099-4004")["status"], "not_affected");
+    assert!(finding(&doc, "CVE-2099-4005")["evidence"].as_str().unwrap().contains("the build has CONFIG_NET=y"));
 }
 
 #[test]
@@ -265,7 +276,7 @@ fn a_recipe_target_cannot_check_conditional_statements_and_says_so() {
     for id in ["CVE-2099-4004", "CVE-2099-4005"] {
         let f = finding(&doc, id);
         assert_eq!(f["status"], "affected", "{id}");
-        assert!(f["evidence"].as_str().unwrap().contains("not checked: give the built image"), "{f}");
+        assert!(f["evidence"].as_str().unwrap().contains("not checked: this build is not in the cache"), "{f}");
     }
 }
 
