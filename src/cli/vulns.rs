@@ -11,7 +11,7 @@ use compose::vuln::target::{self, TargetError};
 use compose::vuln::{self, Severity, VulnError};
 
 use super::settings::CommonArgs;
-use super::{Failure, absolute, exit, load, settings};
+use super::{Failure, exit, load, settings};
 
 #[derive(Args)]
 pub struct VulnsArgs {
@@ -95,7 +95,9 @@ pub fn run(args: VulnsArgs) -> Result<(), Failure> {
         })?),
         None => None,
     };
-    let paths: Vec<PathBuf> = args.feeds.iter().map(|p| absolute(p)).collect();
+    // As given: reports name the feeds the way the user did, so the same feeds give the same bytes from
+    // another directory or machine.
+    let paths: Vec<PathBuf> = args.feeds.clone();
     let feeds = vuln::load_feeds(&paths).map_err(feed_failure)?;
     for line in report::feed_lines(&feeds) {
         eprintln!("{line}");

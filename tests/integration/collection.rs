@@ -254,12 +254,12 @@ fn attach_toolkit_to_a_running_container(p: &Podman) {
 
 /// `compose vulns ARGS...` on the built toolkit image against the busybox fixture feed: (exit code,
 /// stdout, stderr), echoed for the test log.
-fn compose_vulns(out: &Path, feed: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+fn compose_vulns(out: &Path, feeds: &[&Path], args: &[&str]) -> (Option<i32>, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_compose"))
         .arg("vulns")
         .arg(out.join("toolkit.oci.tar"))
         .arg("--feed")
-        .arg(feed)
+        .args(feeds)
         .args(args)
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
@@ -274,14 +274,15 @@ fn compose_vulns(out: &Path, feed: &Path, args: &[&str]) -> (Option<i32>, String
 /// CVE-2099-0001 (>= 1.36.0, < 1.38.0, 7.5 HIGH) must, in the JSON report, the --deny gate and the VEX.
 fn vulns_of_the_toolkit_image(out: &Path) {
     let feed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vulns/busybox-nvd.json");
+    let musl_feed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vulns/musl-nvd.json");
     let sha256 = crate::harness::sha256_file(&feed);
 
-    let (code, text, err) = compose_vulns(out, &feed, &[]);
+    let (code, text, err) = compose_vulns(out, &[&feed, &musl_feed], &[]);
     eprintln!("{text}");
     assert_eq!(code, Some(0), "compose vulns (text): {err}");
     assert!(text.contains("CVE-2099-0001  busybox 1.37.0  HIGH 7.5  affected"), "{text}");
 
-    let (code, stdout, err) = compose_vulns(out, &feed, &["--format", "json"]);
+    let (code, stdout, err) = compose_vulns(out, &[&feed, &musl_feed], &["--format", "json"]);
     assert_eq!(code, Some(0), "compose vulns --format json: {err}");
     assert!(err.contains(&format!("sha256:{sha256}")), "the feed's sha256 on stderr:\n{err}");
     let doc: Value = serde_json::from_str(&stdout).unwrap();
@@ -295,9 +296,29 @@ fn vulns_of_the_toolkit_image(out: &Path) {
         !findings.iter().any(|f| f["id"] == "CVE-2022-48174"),
         "fixed in 1.35.0, reported for 1.37.0: {findings:?}"
     );
-    // The feed names only busybox: exactly the synthetic CVE.
-    assert_eq!(findings.len(), 1, "{findings:?}");
-    let f = &findings[0];
+    // The feed names only busybox: exactly the synthetic CVE for busybox. musl's (another feed) is
+    // fixed by the patch its recipe applies, and reported against musl as linked into the programs.
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    let m = &findings[0];
+    assert_eq!(
+        (m["id"].as_str(), m["package"].as_str(), m["status"].as_str()),
+        (Some("CVE-2025-26519"), Some("musl"), Some("fixed"))
+    );
+    assert!(
+        m["patch"]
+            .as_str()
+            .unwrap()
+            .ends_with("recipes/musl/CVE-2025-26519-0001_iconv_fix_erroneous_input_validation_in_EUC_KR_decod.patch"),
+        "{m}"
+    );
+    let musl = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "musl").expect("musl checked");
+    let linked: Vec<&str> = musl["linked_into"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(linked.contains(&"busybox") && linked.contains(&"sqlite"), "{linked:?}");
+    assert!(
+        !doc["packages"].as_array().unwrap().iter().any(|p| p["name"] == "linux-headers"),
+        "headers are not linked"
+    );
+    let f = &findings[1];
     assert_eq!(
         (f["id"].as_str(), f["package"].as_str(), f["version"].as_str()),
         (Some("CVE-2099-0001"), Some("busybox"), Some("1.37.0"))
@@ -308,20 +329,27 @@ fn vulns_of_the_toolkit_image(out: &Path) {
     );
     assert_eq!((f["matched"].as_str(), f["fixed"].as_str()), (Some(">= 1.36.0, < 1.38.0"), Some("1.38.0")));
 
-    let (code, _, err) = compose_vulns(out, &feed, &["--deny", "high"]);
+    let (code, _, err) = compose_vulns(out, &[&feed, &musl_feed], &["--deny", "high"]);
     assert_eq!(code, Some(22), "--deny high: {err}");
     assert!(err.contains("CVE-2099-0001 busybox: high 7.5"), "{err}");
-    assert!(!err.contains("CVE-2022-48174"), "{err}");
+    assert!(!err.contains("CVE-2022-48174") && !err.contains("CVE-2025-26519"), "only the affected finding: {err}");
 
     // The VEX points at busybox's component in the image's own SBOM.
-    let (code, stdout, err) = compose_vulns(out, &feed, &["--format", "cyclonedx"]);
+    let (code, stdout, err) = compose_vulns(out, &[&feed, &musl_feed], &["--format", "cyclonedx"]);
     assert_eq!(code, Some(0), "compose vulns --format cyclonedx: {err}");
     let vex: Value = serde_json::from_str(&stdout).unwrap();
     let sbom: Value = serde_json::from_slice(&std::fs::read(out.join("toolkit.cdx.json")).unwrap()).unwrap();
     let components = sbom["components"].as_array().unwrap();
     let component = components.iter().find(|c| c["name"] == "busybox").expect("busybox in toolkit.cdx.json");
-    assert_eq!(vex["vulnerabilities"].as_array().map(Vec::len), Some(1), "{vex}");
-    assert_eq!(vex["vulnerabilities"][0]["id"], "CVE-2099-0001");
-    assert_eq!(vex["vulnerabilities"][0]["affects"][0]["ref"], component["bom-ref"]);
+    let vulns = vex["vulnerabilities"].as_array().unwrap();
+    assert_eq!(vulns.len(), 2, "{vex}");
+    let synthetic = vulns.iter().find(|v| v["id"] == "CVE-2099-0001").expect("CVE-2099-0001 in the VEX");
+    assert_eq!(synthetic["affects"][0]["ref"], component["bom-ref"]);
+    // musl is in the SBOM's formulation (build-time, linked): the VEX points there, `resolved`.
+    let fixed = vulns.iter().find(|v| v["id"] == "CVE-2025-26519").expect("CVE-2025-26519 in the VEX");
+    assert_eq!(fixed["analysis"]["state"], "resolved", "{fixed}");
+    let formulation = sbom["formulation"][0]["components"].as_array().unwrap();
+    let musl = formulation.iter().find(|c| c["name"] == "musl").expect("musl in the formulation");
+    assert_eq!(fixed["affects"][0]["ref"], musl["bom-ref"]);
     assert!(component["bom-ref"].is_string(), "{component}");
 }
