@@ -77,17 +77,42 @@ pub fn run(
     built?;
     on_phase("commit");
     let config = match &job.recipe.build.config {
-        Some(rel) => {
-            let file = dirs.path().join("src").join(rel);
-            let bytes = std::fs::read(&file).map_err(io("read the build's configuration (`[build] config`)", &file))?;
-            Some(crate::recipe::vex::BuildConfig::parse(rel, &bytes))
-        }
+        Some(rel) => Some(
+            capture_config(&dirs.path().join("src"), rel)
+                .map_err(io("read the build's configuration (`[build] config`)", &dirs.path().join("src").join(rel)))?,
+        ),
         None => None,
     };
     let artifact = store
         .commit(name, &job.recipe.version, &job.inputs, &dirs.path().join("dest"), started.elapsed(), config)
         .map_err(|source| BuildError::Store { package: name.to_string(), source })?;
     Ok(artifact)
+}
+
+/// The largest configuration file `[build] config` may name (busybox's `.config` is 35 KiB).
+const CONFIG_MAX: u64 = 4 << 20;
+
+/// Reads `[build] config` from the finished build tree. The build is code from elsewhere: the file must
+/// resolve inside `src` (a symlink to a host file such as /etc/shadow would otherwise land in the
+/// artifact and the SBOM), be a regular file, and be at most `CONFIG_MAX` bytes.
+fn capture_config(src: &Path, rel: &str) -> std::io::Result<crate::recipe::vex::BuildConfig> {
+    use std::io::{Error, ErrorKind, Read};
+    let root = std::fs::canonicalize(src)?;
+    let file = std::fs::canonicalize(src.join(rel))?;
+    if !file.starts_with(&root) {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("it resolves outside the build tree, to `{}`", file.display()),
+        ));
+    }
+    let f = std::fs::File::open(&file)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.len() > CONFIG_MAX {
+        return Err(Error::new(ErrorKind::InvalidData, format!("not a regular file of at most {CONFIG_MAX} bytes")));
+    }
+    let mut bytes = Vec::new();
+    f.take(CONFIG_MAX).read_to_end(&mut bytes)?;
+    Ok(crate::recipe::vex::BuildConfig::parse(rel, &bytes))
 }
 
 /// `logs/<name>.log` becomes a symlink to this build's log (through a temp link and a rename, so a

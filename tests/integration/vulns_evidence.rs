@@ -356,3 +356,17 @@ fn validators_pass_the_vex_with_evidence() {
         assert!(o.status.success(), "cyclonedx-python-lib JsonStrictValidator(1.6) rejected {doc}:\n{text}");
     }
 }
+
+/// The build is code from elsewhere: a `[build] config` that the build turned into a symlink to a host
+/// file fails the build; nothing of the host file reaches the artifact or the SBOM.
+#[test]
+fn a_config_symlinked_out_of_the_build_tree_fails_the_build() {
+    let install = "config = \"greet.conf\"\ninstall = '''\nln -sf /etc/passwd greet.conf\nmkdir -p \"$DESTDIR/usr/bin\"\ncp greet.sh \"$DESTDIR/usr/bin/greet\"\n'''";
+    let t = project().recipe("greet", &package("greet", "", "", "", install));
+    let dl = t.path("dl").display().to_string();
+    let t = t.build("greet", &["--offline", "--mirror", &dl]);
+    let r = t.run();
+    assert_ne!(r.output.status.code(), Some(0), "{}", r.stderr);
+    r.stderr_has("greet.conf").stderr_has("resolves outside the build tree");
+    assert!(!t.path("out/greet.cdx.json").exists());
+}
