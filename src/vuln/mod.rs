@@ -33,6 +33,7 @@ mod nvd;
 mod osv;
 pub mod report;
 pub mod target;
+mod verdict;
 pub mod version;
 
 use std::path::PathBuf;
