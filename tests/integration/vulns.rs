@@ -2,7 +2,8 @@
 //! greet with an OSV name) checked against fixture feeds written in the real NVD CVE API 2.0 and OSV
 //! schemas: which ranges match and which do not, several feeds at once (plain, gzip, zip), a corrupt
 //! feed (exit 23), `--deny` (exit 22), the four output formats, and an image built earlier read through
-//! its SBOM. The validators tier runs cyclonedx-python-lib's strict 1.6 validator on the VEX document.
+//! its SBOM. The validators tier runs cyclonedx-python-lib's strict 1.6 validator on the VEX document
+//! and the official OpenVEX 0.2.0 JSON schema on the OpenVEX document.
 
 use std::io::Write;
 use std::path::Path;
@@ -455,6 +456,44 @@ fn validators_pass_the_cyclonedx_vex() {
         let o = Command::new("python3").args([script, "cyclonedx"]).arg(t.path(doc)).output().expect("python3 runs");
         let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(o.status.success(), "cyclonedx-python-lib JsonStrictValidator(1.6) rejected {doc}:\n{text}");
+    }
+}
+
+/// `records.py openvex` on `path`: the official OpenVEX 0.2.0 JSON schema through python-jsonschema.
+fn openvex_schema(path: &Path) -> (bool, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/validators/records.py");
+    let o = Command::new("python3").args([script, "openvex"]).arg(path).output().expect("python3 runs");
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
+#[test]
+#[ignore = "tier: validators"]
+fn validators_pass_the_openvex_document() {
+    crate::records::require_validators();
+    let t = build(with_feeds());
+    let doc = "out/greet.openvex.json";
+    let args =
+        ["vulns", "out/greet.oci.tar", "--format", "openvex", "-o", doc, "--feed", "feeds/nvd.json", "feeds/osv.zip"];
+    t.run_with(&args, &[]).success();
+    let ovex = json(&t.path(doc));
+    assert_eq!(ovex["statements"].as_array().map(Vec::len), Some(4), "a statement per finding: {ovex}");
+    let (ok, text) = openvex_schema(&t.path(doc));
+    assert!(ok, "the OpenVEX 0.2.0 JSON schema rejected {doc}:\n{text}");
+    assert!(text.contains("formats ['date-time', 'iri', 'uri'] checked"), "{text}");
+
+    // The validator can fail: `not_affected` needs a justification or an impact statement, and a
+    // document needs its `@context`. Each error is named.
+    let mut bad = ovex.clone();
+    bad["statements"][1]["status"] = json!("not_affected");
+    bad.as_object_mut().unwrap().remove("@context");
+    let path = t.path("out/corrupt.openvex.json");
+    std::fs::write(&path, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let (ok, text) = openvex_schema(&path);
+    assert!(!ok, "the schema accepted a corrupt document:\n{text}");
+    for error in
+        ["(document): '@context' is a required property", "statements/1: ", "'justification' is a required property"]
+    {
+        assert!(text.contains(error), "no `{error}` in:\n{text}");
     }
 }
 
