@@ -460,7 +460,7 @@ fn validators_pass_the_cyclonedx_vex() {
 }
 
 /// `records.py openvex` on `path`: the official OpenVEX 0.2.0 JSON schema through python-jsonschema.
-fn openvex_schema(path: &Path) -> (bool, String) {
+pub(crate) fn openvex_schema(path: &Path) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/validators/records.py");
     let o = Command::new("python3").args([script, "openvex"]).arg(path).output().expect("python3 runs");
     (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))

@@ -355,6 +355,15 @@ fn validators_pass_the_vex_with_evidence() {
         let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(o.status.success(), "cyclonedx-python-lib JsonStrictValidator(1.6) rejected {doc}:\n{text}");
     }
+    // The OpenVEX document with fixed, not_affected (justification, impact_statement) and affected
+    // statements, through the official schema.
+    t.run_with(
+        &["vulns", "out/greet.oci.tar", "--feed", "feeds/nvd.json", "--format", "openvex", "-o", "out/v.openvex.json"],
+        &[],
+    )
+    .success();
+    let (ok, text) = crate::vulns::openvex_schema(&t.path("out/v.openvex.json"));
+    assert!(ok, "the OpenVEX 0.2.0 schema rejected the document:\n{text}");
 }
 
 /// The build is code from elsewhere: a `[build] config` that the build turned into a symlink to a host
