@@ -94,7 +94,8 @@ const CONFIG_MAX: u64 = 4 << 20;
 
 /// Reads `[build] config` from the finished build tree. The build is code from elsewhere: the file must
 /// resolve inside `src` (a symlink to a host file such as /etc/shadow would otherwise land in the
-/// artifact and the SBOM), be a regular file, and be at most `CONFIG_MAX` bytes.
+/// artifact and the SBOM), be a regular file (a fifo or a device is refused without blocking), and be
+/// at most `CONFIG_MAX` bytes.
 fn capture_config(src: &Path, rel: &str) -> std::io::Result<crate::recipe::vex::BuildConfig> {
     use std::io::{Error, ErrorKind, Read};
     let root = std::fs::canonicalize(src)?;
@@ -105,7 +106,9 @@ fn capture_config(src: &Path, rel: &str) -> std::io::Result<crate::recipe::vex::
             format!("it resolves outside the build tree, to `{}`", file.display()),
         ));
     }
-    let f = std::fs::File::open(&file)?;
+    // Non-blocking and not through a symlink: a fifo made by the build must not hang compose.
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(&file)?;
     let meta = f.metadata()?;
     if !meta.is_file() || meta.len() > CONFIG_MAX {
         return Err(Error::new(ErrorKind::InvalidData, format!("not a regular file of at most {CONFIG_MAX} bytes")));

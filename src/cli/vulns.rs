@@ -139,7 +139,8 @@ pub fn run(args: VulnsArgs) -> Result<(), Failure> {
             let f = v.finding;
             let rating = f.severity.map(|s| s.as_str()).unwrap_or("unrated");
             let score = f.score.map(|s| format!(" {s:.1}")).unwrap_or_default();
-            format!("  {} {}: {rating}{score} ({})", f.id, f.package, f.matched)
+            let esc = compose::scaffold::write::printable;
+            format!("  {} {}: {rating}{score} ({})", esc(&f.id), esc(&f.package), esc(&f.matched))
         })
         .collect();
     let msg = format!(

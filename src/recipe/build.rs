@@ -43,7 +43,12 @@ pub(super) fn resolve_build(path: &Path, b: Option<raw::RawBuild>) -> Result<Bui
         ));
     }
     let config = match b.config.as_deref() {
-        Some(c) if c.is_empty() || !is_relative_inside(c) || c.ends_with('/') => {
+        Some(c)
+            if c.is_empty()
+                || !is_relative_inside(c)
+                || c.ends_with('/')
+                || !matches!(Path::new(c).components().next_back(), Some(std::path::Component::Normal(_))) =>
+        {
             let hint = "name the file relative to $SRC (the unpacked sources), e.g. `.config`";
             return Err(invalid(
                 path,

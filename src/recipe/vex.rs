@@ -27,6 +27,8 @@ pub struct Evidence {
 pub struct PatchFix {
     /// The patch as `patches` names it (relative to the recipe's directory).
     pub patch: String,
+    /// Its index in `patches` (what the records match it by: two names may end alike).
+    pub index: usize,
     pub ids: Vec<String>,
 }
 
@@ -53,9 +55,12 @@ impl Statement {
                 let unmet: Vec<String> = c
                     .unmet(&self.when)
                     .iter()
-                    .map(|u| {
-                        let actual = c.settings.get(&u.key).map(String::as_str).unwrap_or("unset");
-                        format!("{u} (the build has {}={actual})", u.key)
+                    .map(|u| match c.settings.get(&u.key) {
+                        Some(actual) => format!("{u} (the build has {}={actual})", u.key),
+                        None => format!(
+                            "{u} (`{}` is not in {}: a typo, or an option the build does not offer)",
+                            u.key, c.path
+                        ),
                     })
                     .collect();
                 if unmet.is_empty() { Check::Holds } else { Check::Unmet(unmet) }
@@ -115,8 +120,9 @@ impl Justification {
     }
 }
 
-/// `KEY=VALUE` or `KEY!=VALUE` against the build's configuration. In kconfig's way, `KEY=n` also holds
-/// when KEY is absent or `# KEY is not set`; values compare without surrounding double quotes.
+/// `KEY=VALUE` or `KEY!=VALUE` against the build's configuration. kconfig's `# KEY is not set` reads as
+/// `KEY=n`; values compare without surrounding double quotes. A KEY the file does not mention makes the
+/// condition false, whichever the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     pub key: String,
@@ -126,9 +132,11 @@ pub struct Condition {
 
 impl Condition {
     fn parse(s: &str) -> Option<Condition> {
-        let (key, value, equal) = match s.split_once("!=") {
-            Some((k, v)) => (k, v, false),
-            None => s.split_once('=').map(|(k, v)| (k, v, true))?,
+        // The first `=` ends the key (a value may hold `!=`); a `!` right before it makes it `!=`.
+        let (key, value) = s.split_once('=')?;
+        let (key, equal) = match key.strip_suffix('!') {
+            Some(k) => (k, false),
+            None => (key, true),
         };
         let key = key.trim();
         let ok = key.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
@@ -136,10 +144,10 @@ impl Condition {
         ok.then(|| Condition { key: key.to_string(), equal, value: unquote(value.trim()).to_string() })
     }
 
-    /// Whether `config` satisfies it.
+    /// Whether `config` satisfies it. A key the file does not mention satisfies nothing: a typo in a
+    /// statement must not make it hold.
     pub fn holds(&self, config: &BuildConfig) -> bool {
-        let actual = config.settings.get(&self.key).map(String::as_str).unwrap_or("n");
-        (actual == self.value) == self.equal
+        config.settings.get(&self.key).is_some_and(|actual| (*actual == self.value) == self.equal)
     }
 }
 
@@ -240,7 +248,7 @@ pub(super) fn resolve(
             invalid(path, &format!("patches[{i}]"), format!("{name}:{line}: {why}"), hint)
         })?;
         if !ids.is_empty() {
-            fixes.push(PatchFix { patch: name.clone(), ids });
+            fixes.push(PatchFix { patch: name.clone(), index: i, ids });
         }
     }
     let mut statements = Vec::new();
@@ -291,14 +299,17 @@ fn fixes_by_recipe(
         let hint = "name the patch that fixes it: `patch = \"NAME.patch\"`, one of the recipe's `patches` (only an applied patch counts)";
         return Err(invalid(path, &field("patch"), "missing: a fix needs the patch that makes it", hint));
     };
-    let Some((name, _)) = patches.iter().find(|(n, _)| *n == patch) else {
+    let Some(index) = patches.iter().position(|(n, _)| *n == patch) else {
         let hint = "only patches the build applies count: list it in `patches` (a file in `files` is not applied)";
         return Err(invalid(path, &field("patch"), format!("`{patch}` is not one of `patches`"), hint));
     };
-    match fixes.iter_mut().find(|f| &f.patch == name) {
+    match fixes.iter_mut().find(|f| f.index == index) {
         Some(f) if !f.ids.contains(&v.id) => f.ids.push(v.id),
         Some(_) => {}
-        None => fixes.push(PatchFix { patch: name.clone(), ids: vec![v.id] }),
+        None => {
+            fixes.push(PatchFix { patch: patch.clone(), index, ids: vec![v.id] });
+            fixes.sort_by_key(|f| f.index);
+        }
     }
     Ok(())
 }
@@ -357,11 +368,14 @@ mod tests {
 
     #[test]
     fn conditions_read_kconfig_and_plain_settings() {
-        let c =
-            BuildConfig::parse(".config", b"CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_S=\"x y\"\n# comment=1\nN=3\n");
+        let c = BuildConfig::parse(
+            ".config",
+            b"CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_S=\"x y\"\n# comment=1\nN=3\nX=\"a!=b\"\n",
+        );
+        assert_eq!(c.settings["X"], "a!=b", "a value may hold `!=`");
         let holds = |s: &str| Condition::parse(s).unwrap().holds(&c);
         assert!(holds("CONFIG_A=y") && !holds("CONFIG_A=n") && holds("CONFIG_A!=n"));
-        assert!(holds("CONFIG_B=n") && holds("CONFIG_MISSING=n") && !holds("CONFIG_MISSING=y"));
+        assert!(holds("CONFIG_B=n") && !holds("CONFIG_MISSING=n") && !holds("CONFIG_MISSING!=y"));
         assert!(holds("CONFIG_S=\"x y\"") && holds("CONFIG_S=x y") && holds("N=3") && !holds("comment=1"));
         assert_eq!(c.unmet(&[Condition::parse("CONFIG_A=n").unwrap()]).len(), 1);
         assert!(Condition::parse("1X=y").is_none() && Condition::parse("novalue").is_none());

@@ -153,7 +153,7 @@ fn component(p: &PackageFacts, program: bool) -> Value {
         c["cpe"] = json!(cpe);
     }
     if !p.patches.is_empty() {
-        let patches: Vec<Value> = p.patches.iter().map(|x| patch(p, x)).collect();
+        let patches: Vec<Value> = p.patches.iter().enumerate().map(|(k, x)| patch(p, k, x)).collect();
         c["pedigree"] = json!({"patches": patches});
         for x in &p.patches {
             c["properties"]
@@ -167,10 +167,9 @@ fn component(p: &PackageFacts, program: bool) -> Value {
 
 /// A `pedigree.patches` entry; `resolves` lists the vulnerabilities the recipe says it fixes (`CVE:`
 /// header lines, `[[vex]] status = "fixed"`): the build applied it, or there would be no image.
-fn patch(p: &PackageFacts, x: &super::InputFile) -> Value {
+fn patch(p: &PackageFacts, index: usize, x: &super::InputFile) -> Value {
     let mut v = json!({"type": "unofficial", "diff": {"url": x.path}});
-    let ids: Vec<&String> =
-        p.vex.fixes.iter().filter(|f| std::path::Path::new(&x.path).ends_with(&f.patch)).flat_map(|f| &f.ids).collect();
+    let ids: Vec<&String> = p.vex.fixes.iter().filter(|f| f.index == index).flat_map(|f| &f.ids).collect();
     if !ids.is_empty() {
         v["resolves"] = ids
             .iter()

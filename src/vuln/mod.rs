@@ -11,7 +11,8 @@
 //!   nodes (and negated configurations) are skipped entirely: their entries never give a finding.
 //! - A criteria version `-` (not applicable) matches only through a version range bound (the range
 //!   decides); without one it never matches a versioned package. `*` matches any version.
-//! - A CPE's `update` part (and the parts after it) are not compared; only vendor, product, version.
+//! - A CPE's vendor, product, version and `update` are compared (a criteria naming an update, such as
+//!   `1.36.0:rc1`, matches only a package CPE with that update); the parts after `update` are not.
 //! - Versions compare as upstream strings (see `version`): a feed whose versions use another scheme
 //!   (dates against releases, renamed tags) gives a well-defined but possibly meaningless order.
 //! - OSV `GIT` ranges are ignored (compose knows release versions, not commits).

@@ -68,10 +68,13 @@ fn feed_path(report: &Report, f: &Finding) -> String {
 
 /// The report for people (stdout); the feed lines go to stderr from the command.
 pub fn text(report: &Report) -> String {
+    // Every field comes from a feed, a recipe or an SBOM: control characters are shown escaped, so none
+    // can forge a line or drive the terminal.
+    let esc = crate::scaffold::write::printable;
     let mut out = String::new();
     let t = report.target;
     let n = report.verdicts.len();
-    let _ = writeln!(out, "{} ({} package(s) checked, {} finding(s))", t.name, t.packages.len(), n);
+    let _ = writeln!(out, "{} ({} package(s) checked, {} finding(s))", esc(&t.name), t.packages.len(), n);
     for v in report.verdicts {
         let f = v.finding;
         let version = package(report, &f.package).map(|p| p.version.as_str()).unwrap_or("?");
@@ -81,29 +84,30 @@ pub fn text(report: &Report) -> String {
             (None, Some(x)) => format!("{x:.1}"),
             (None, None) => "unrated".into(),
         };
-        let _ = writeln!(out, "\n{}  {} {}  {}  {}", f.id, f.package, version, rating, v.status.name());
+        let _ =
+            writeln!(out, "\n{}  {} {}  {}  {}", esc(&f.id), esc(&f.package), esc(version), rating, v.status.name());
         if let Some(p) = package(report, &f.package).filter(|p| !p.linked_into.is_empty()) {
-            let _ = writeln!(out, "  linked statically into: {}", p.linked_into.join(", "));
+            let _ = writeln!(out, "  linked statically into: {}", esc(&p.linked_into.join(", ")));
         }
-        let _ = writeln!(out, "  matched: {}", f.matched);
+        let _ = writeln!(out, "  matched: {}", esc(&f.matched));
         if let Some(e) = v.status.evidence() {
-            let _ = writeln!(out, "  evidence: {e}");
+            let _ = writeln!(out, "  evidence: {}", esc(&e));
         }
         if let Some(fixed) = &f.fixed {
-            let _ = writeln!(out, "  fixed in: {fixed}");
+            let _ = writeln!(out, "  fixed in: {}", esc(fixed));
         }
         if !f.aliases.is_empty() {
-            let _ = writeln!(out, "  aliases: {}", f.aliases.join(", "));
+            let _ = writeln!(out, "  aliases: {}", esc(&f.aliases.join(", ")));
         }
         if let Some(vector) = &f.vector {
-            let _ = writeln!(out, "  vector: {vector}");
+            let _ = writeln!(out, "  vector: {}", esc(vector));
         }
-        let _ = writeln!(out, "  feed: {}", feed_path(report, f));
+        let _ = writeln!(out, "  feed: {}", esc(&feed_path(report, f)));
         if let Some(d) = &f.description {
             let line = d.split_whitespace().collect::<Vec<_>>().join(" ");
             let short: String = line.chars().take(200).collect();
             let more = if short.len() < line.len() { "…" } else { "" };
-            let _ = writeln!(out, "  {short}{more}");
+            let _ = writeln!(out, "  {}{more}", esc(&short));
         }
     }
     if n == 0 {
@@ -182,6 +186,9 @@ fn seed(report: &Report, kind: &str) -> String {
     for v in report.verdicts {
         let version = package(report, &v.finding.package).map(|p| p.version.as_str()).unwrap_or("");
         s.push_str(&format!(":{}/{}@{version}/{}", v.finding.id, v.finding.package, v.status.name()));
+        if let Some(e) = v.status.evidence() {
+            s.push_str(&format!("/{e}"));
+        }
     }
     s
 }
@@ -228,6 +235,55 @@ fn action(f: &Finding) -> String {
     }
 }
 
+/// One `vulnerabilities[]` entry: the advisory, what it affects (the bom-ref), the analysis with the
+/// evidence, the rating and, for an affected finding, what to do.
+fn cyclonedx_vulnerability(report: &Report, v: &Verdict) -> Value {
+    let f = v.finding;
+    let p = package(report, &f.package);
+    let mut x = json!({
+        "bom-ref": format!("vulnerability:{}:{}", f.id, f.package),
+        "id": f.id,
+        "source": source(report, f),
+        "affects": [{
+            "ref": p.map(bom_ref).unwrap_or_else(|| crate::records::bom_ref(&f.package)),
+            "versions": [{
+                "version": p.map(|p| p.version.as_str()).unwrap_or(""),
+                "status": if v.status.is_affected() { "affected" } else { "unaffected" },
+            }],
+        }],
+        "analysis": {
+            "state": v.status.cyclonedx_state(),
+            "detail": notes(report, v),
+        },
+    });
+    if let Status::NotAffected { justification, when, .. } = &v.status {
+        x["analysis"]["justification"] = json!(justification.cyclonedx(!when.is_empty()));
+    }
+    if v.status.is_affected() {
+        x["recommendation"] = json!(action(f));
+    }
+    if f.score.is_some() || f.severity.is_some() {
+        let mut r = json!({"source": source(report, f), "method": cvss_method(f.vector.as_deref())});
+        if let Some(s) = f.score {
+            r["score"] = json!(s);
+        }
+        if let Some(s) = &f.severity {
+            r["severity"] = json!(s.as_str());
+        }
+        if let Some(vector) = &f.vector {
+            r["vector"] = json!(vector);
+        }
+        x["ratings"] = json!([r]);
+    }
+    if let Some(d) = &f.description {
+        x["description"] = json!(d);
+    }
+    if !f.aliases.is_empty() {
+        x["references"] = f.aliases.iter().map(|a| json!({"id": a, "source": advisory_source(a)})).collect();
+    }
+    x
+}
+
 /// A CycloneDX 1.6 VEX document: the image as `metadata.component`, the packages checked as
 /// `components` with the bom-refs of the image's SBOM, and one `vulnerabilities` entry per finding whose
 /// `affects[].ref` names that bom-ref.
@@ -247,56 +303,7 @@ pub fn cyclonedx(report: &Report) -> Value {
             c
         })
         .collect();
-    let vulnerabilities: Vec<Value> = report
-        .verdicts
-        .iter()
-        .map(|v| {
-            let f = v.finding;
-            let p = package(report, &f.package);
-            let mut x = json!({
-                "bom-ref": format!("vulnerability:{}:{}", f.id, f.package),
-                "id": f.id,
-                "source": source(report, f),
-                "affects": [{
-                    "ref": p.map(bom_ref).unwrap_or_else(|| crate::records::bom_ref(&f.package)),
-                    "versions": [{
-                        "version": p.map(|p| p.version.as_str()).unwrap_or(""),
-                        "status": if v.status.is_affected() { "affected" } else { "unaffected" },
-                    }],
-                }],
-                "analysis": {
-                    "state": v.status.cyclonedx_state(),
-                    "detail": notes(report, v),
-                },
-            });
-            if let Status::NotAffected { justification, when, .. } = &v.status {
-                x["analysis"]["justification"] = json!(justification.cyclonedx(!when.is_empty()));
-            }
-            if v.status.is_affected() {
-                x["recommendation"] = json!(action(f));
-            }
-            if f.score.is_some() || f.severity.is_some() {
-                let mut r = json!({"source": source(report, f), "method": cvss_method(f.vector.as_deref())});
-                if let Some(s) = f.score {
-                    r["score"] = json!(s);
-                }
-                if let Some(s) = &f.severity {
-                    r["severity"] = json!(s.as_str());
-                }
-                if let Some(vector) = &f.vector {
-                    r["vector"] = json!(vector);
-                }
-                x["ratings"] = json!([r]);
-            }
-            if let Some(d) = &f.description {
-                x["description"] = json!(d);
-            }
-            if !f.aliases.is_empty() {
-                x["references"] = f.aliases.iter().map(|a| json!({"id": a, "source": advisory_source(a)})).collect();
-            }
-            x
-        })
-        .collect();
+    let vulnerabilities: Vec<Value> = report.verdicts.iter().map(|v| cyclonedx_vulnerability(report, v)).collect();
     let properties: Vec<Value> = report
         .feeds
         .info

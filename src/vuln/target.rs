@@ -143,7 +143,16 @@ fn from_recipe(path: &Path, toolchain: &str, cache: Option<&BuildSettings>) -> R
             osv: p.osv.map(|o| (o.ecosystem, o.name)),
             cpe: p.cpe,
             version: p.version,
-            fixed: p.vex.fixes.iter().flat_map(|f| f.ids.iter().map(|id| (id.clone(), f.patch.clone()))).collect(),
+            // Named as the image's SBOM names it (`diff.url`: the path from the project's root).
+            fixed: p
+                .vex
+                .fixes
+                .iter()
+                .flat_map(|f| {
+                    let path = p.patches.get(f.index).map_or(&f.patch, |x| &x.path);
+                    f.ids.iter().map(move |id| (id.clone(), path.clone()))
+                })
+                .collect(),
             statements,
             linked_into: p.linked_into,
             name: p.name,

@@ -112,7 +112,7 @@ fn status(f: &Finding, p: &Package) -> Status {
         },
         Check::Unchecked => Status::Affected {
             note: Some(format!(
-                "the recipe's not_affected statement holds only when {}; not checked: this build is not in the cache (build it, or give the built image, whose SBOM records the build's configuration)",
+                "the recipe's not_affected statement holds only when {}; not checked: no configuration of this build is known (a recipe whose build is not in the cache: build it; or an image built before compose kept build configurations: rebuild it)",
                 s.when.join(", ")
             )),
         },
@@ -120,8 +120,8 @@ fn status(f: &Finding, p: &Package) -> Status {
 }
 
 /// The verdicts `--deny SEVERITY` refuses: affected, and rated `deny` or higher or not rated at all (the
-/// feed has not said it is minor: NVD has not scored it yet, or scores it only in CVSS v4 or v2, which
-/// compose does not read yet).
+/// feed has not said it is minor: NVD has not scored it yet, an OSV record carries no rating compose
+/// reads).
 pub fn denied<'v, 'a>(verdicts: &'v [Verdict<'a>], deny: Severity) -> Vec<&'v Verdict<'a>> {
     verdicts.iter().filter(|v| v.status.is_affected() && v.finding.severity.is_none_or(|s| s >= deny)).collect()
 }

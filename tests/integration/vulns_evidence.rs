@@ -64,6 +64,13 @@ detail = "the network code is compiled only with CONFIG_NET"
 when = ["CONFIG_NET=n"]
 
 [[vex]]
+id = "CVE-2099-4009"
+status = "not_affected"
+justification = "vulnerable_code_not_present"
+detail = "a typo in the key: the statement must not hold"
+when = ["CONFIG_TSL=n"]
+
+[[vex]]
 id = "CVE-2099-4006"
 status = "not_affected"
 justification = "component_not_present"
@@ -105,8 +112,15 @@ fn project() -> Test {
 
 /// Every CVE matches greet 1.0 (or libfoo, hdrs) by version: only the evidence tells them apart.
 fn feed() -> String {
-    let greet =
-        |id: &str| cve(id, 7.5, "HIGH", HIGH, json!([any("example", "greet", json!({"versionEndExcluding": "2.0"}))]));
+    let greet = |id: &str| {
+        let mut c = cve(id, 7.5, "HIGH", HIGH, json!([any("example", "greet", json!({"versionEndExcluding": "2.0"}))]));
+        if id == "CVE-2099-4003" {
+            // A feed is data from elsewhere: this must not clear the screen or forge a finding line.
+            c["cve"]["descriptions"][0]["value"] =
+                json!("bad\u{1b}[2J\u{7}\nCVE-2099-9999  greet 1.0  CRITICAL 10.0  fixed");
+        }
+        c
+    };
     nvd_feed(vec![
         greet("CVE-2099-4001"),
         greet("CVE-2099-4002"),
@@ -114,6 +128,7 @@ fn feed() -> String {
         greet("CVE-2099-4004"),
         greet("CVE-2099-4005"),
         greet("CVE-2099-4006"),
+        greet("CVE-2099-4009"),
         cve(
             "CVE-2099-4007",
             7.5,
@@ -173,6 +188,7 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
             "CVE-2099-4005 greet affected",
             "CVE-2099-4006 greet not_affected",
             "CVE-2099-4007 libfoo affected",
+            "CVE-2099-4009 greet affected",
         ],
         "hdrs (linked = false) is not checked"
     );
@@ -182,6 +198,8 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
     assert_eq!(finding(&doc, "CVE-2099-4004")["justification"], "vulnerable_code_not_present");
     let e = finding(&doc, "CVE-2099-4005")["evidence"].as_str().unwrap().to_string();
     assert!(e.contains("does not hold") && e.contains("CONFIG_NET=n (the build has CONFIG_NET=y)"), "{e}");
+    let e = finding(&doc, "CVE-2099-4009")["evidence"].as_str().unwrap().to_string();
+    assert!(e.contains("`CONFIG_TSL` is not in greet.conf"), "{e}");
     let libfoo = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "libfoo").unwrap();
     assert_eq!(libfoo["linked_into"], json!(["greet"]));
 
@@ -191,6 +209,7 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
     let greet = sbom["components"].as_array().unwrap().iter().find(|c| c["name"] == "greet").unwrap();
     let patches = greet["pedigree"]["patches"].as_array().unwrap();
     assert_eq!(patches[0]["resolves"][0]["id"], "CVE-2099-4001");
+    assert_eq!(patches[1]["resolves"].as_array().unwrap().len(), 1, "only its own fix");
     assert_eq!(patches[1]["resolves"][0]["id"], "CVE-2099-4002");
     let props = greet["properties"].as_array().unwrap();
     let config = props.iter().find(|p| p["name"] == "compose:build-config").unwrap()["value"].as_str().unwrap();
@@ -200,9 +219,11 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
 
     // --deny high: the three affected findings, not the fixed or not_affected ones.
     let r = t.run_with(&["vulns", "out/greet.oci.tar", "--feed", "feeds/nvd.json", "--deny", "high"], &[]);
-    r.code(22).stderr_has("3 affected finding(s)").stderr_has("CVE-2099-4005 greet").stderr_has("CVE-2099-4007 libfoo");
+    r.code(22).stderr_has("4 affected finding(s)").stderr_has("CVE-2099-4005 greet").stderr_has("CVE-2099-4007 libfoo");
     assert!(!r.stderr.contains("CVE-2099-4001") && !r.stderr.contains("CVE-2099-4004 greet:"), "{}", r.stderr);
     assert!(r.stdout.contains("linked statically into: greet"), "{}", r.stdout);
+    assert!(!r.stdout.contains('\u{1b}') && r.stdout.contains(r"bad\u{1b}[2J\u{7}"), "{}", r.stdout);
+    assert!(!r.stdout.lines().any(|l| l.starts_with("CVE-2099-9999")), "{}", r.stdout);
     assert!(r.stdout.contains("evidence: fixed by the patch `recipes/greet/fix-4001.patch`"), "{}", r.stdout);
 
     // The VEX documents say the same.
@@ -276,7 +297,10 @@ fn a_recipe_target_cannot_check_conditional_statements_and_says_so() {
     for id in ["CVE-2099-4004", "CVE-2099-4005"] {
         let f = finding(&doc, id);
         assert_eq!(f["status"], "affected", "{id}");
-        assert!(f["evidence"].as_str().unwrap().contains("not checked: this build is not in the cache"), "{f}");
+        assert!(
+            f["evidence"].as_str().unwrap().contains("not checked: no configuration of this build is known"),
+            "{f}"
+        );
     }
 }
 
@@ -369,13 +393,20 @@ fn validators_pass_the_vex_with_evidence() {
 /// The build is code from elsewhere: a `[build] config` that the build turned into a symlink to a host
 /// file fails the build; nothing of the host file reaches the artifact or the SBOM.
 #[test]
-fn a_config_symlinked_out_of_the_build_tree_fails_the_build() {
-    let install = "config = \"greet.conf\"\ninstall = '''\nln -sf /etc/passwd greet.conf\nmkdir -p \"$DESTDIR/usr/bin\"\ncp greet.sh \"$DESTDIR/usr/bin/greet\"\n'''";
-    let t = project().recipe("greet", &package("greet", "", "", "", install));
-    let dl = t.path("dl").display().to_string();
-    let t = t.build("greet", &["--offline", "--mirror", &dl]);
-    let r = t.run();
-    assert_ne!(r.output.status.code(), Some(0), "{}", r.stderr);
-    r.stderr_has("greet.conf").stderr_has("resolves outside the build tree");
-    assert!(!t.path("out/greet.cdx.json").exists());
+fn a_config_symlinked_out_of_the_build_tree_or_a_fifo_fails_the_build() {
+    for (make, says) in [
+        ("ln -sf /etc/passwd greet.conf", "resolves outside the build tree"),
+        ("rm greet.conf && mkfifo greet.conf", "not a regular file"),
+    ] {
+        let install = format!(
+            "config = \"greet.conf\"\ninstall = '''\n{make}\nmkdir -p \"$DESTDIR/usr/bin\"\ncp greet.sh \"$DESTDIR/usr/bin/greet\"\n'''"
+        );
+        let t = project().recipe("greet", &package("greet", "", "", "", &install));
+        let dl = t.path("dl").display().to_string();
+        let t = t.build("greet", &["--offline", "--mirror", &dl]);
+        let r = t.run();
+        assert_ne!(r.output.status.code(), Some(0), "{}", r.stderr);
+        r.stderr_has("greet.conf").stderr_has(says);
+        assert!(!t.path("out/greet.cdx.json").exists());
+    }
 }
