@@ -184,7 +184,7 @@ read -r EXPECT EXPECT_STATIC NPRODUCTS < "$W/expected"
 gzip -6 -k "$W/nvd.json"
 echo "feed: 50000 CVEs, $NPRODUCTS other products; $(stat -c %s "$W/nvd.json") bytes plain, $(stat -c %s "$W/nvd.json.gz") gzip'd"
 echo "CVEs whose ranges hold a pinned toolkit version: $EXPECT in its runtime packages," \
-  "$EXPECT_STATIC in zlib and musl (linked statically: not checked by compose yet)"
+  "$EXPECT_STATIC in zlib and musl (linked statically into the programs)"
 
 # The commands, by label. A label's output goes to $W/out.LABEL.json (compose) and its time and peak RSS
 # to $W/t.LABEL ("SECONDS KIB").
