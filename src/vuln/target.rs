@@ -4,7 +4,7 @@
 //! checked long after its build, on a machine without its recipes. Either way each package carries the
 //! bom-ref compose's CycloneDX writer gives it, so a VEX document points into the image's SBOM.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -120,9 +120,13 @@ fn from_recipe(path: &Path, toolchain: &str, cache: Option<&BuildSettings>) -> R
     };
     let Some(graph) = closure.graph.as_ref() else { return Ok(target) };
     let contents = graph.image_contents();
-    let configs = cache.map(|settings| cached_configs(graph, settings)).unwrap_or_default();
-    let facts = records::packages(Some(graph), 0, &contents, &closure.toolchain, &HashMap::new(), &configs)
+    let cached = cache.map(|settings| cached_builds(graph, settings)).unwrap_or_default();
+    let mut facts = records::packages(Some(graph), 0, &contents, &closure.toolchain, &HashMap::new(), &cached.configs)
         .map_err(|source| TargetError::Packages { recipe: path.to_path_buf(), source: Box::new(source) })?;
+    // A package whose cached build ships no executable (certificates, zone files) links nothing.
+    for p in &mut facts {
+        p.linked_into.retain(|n| !cached.no_program.contains(n));
+    }
     for p in facts.into_iter().filter(|p| p.role == Role::Runtime || !p.linked_into.is_empty()) {
         target.purls.insert(p.name.clone(), p.purl());
         let statements = p
@@ -161,16 +165,41 @@ fn from_recipe(path: &Path, toolchain: &str, cache: Option<&BuildSettings>) -> R
     Ok(target)
 }
 
-/// The configuration each package's cached build captured, for the packages whose exact build (the key
-/// `compose build` would compute now) is in the local artifact store. Best effort: a plan that cannot be
-/// made (a host compiler missing) gives none, and the statements stay unchecked.
-fn cached_configs(graph: &BuildGraph, settings: &BuildSettings) -> HashMap<NodeIndex, BuildConfig> {
-    let Ok(plan) = crate::build::plan(graph, settings) else { return HashMap::new() };
-    let Ok(store) = ArtifactStore::open(&settings.cache_root) else { return HashMap::new() };
-    plan.iter()
-        .filter(|s| s.cached)
-        .filter_map(|s| Some((s.node, store.get(&s.name, s.key.as_ref()?)?.meta.config?)))
-        .collect()
+/// What the local cache knows of a recipe's builds.
+#[derive(Default)]
+struct Cached {
+    /// The configuration each cached build captured (`[build] config`).
+    configs: HashMap<NodeIndex, BuildConfig>,
+    /// Packages whose cached build installed no executable file.
+    no_program: HashSet<String>,
+}
+
+/// The packages whose exact build (the key `compose build` would compute now) is in the local artifact
+/// store: their captured configurations, and which of them ship no program. Best effort: a plan that
+/// cannot be made (a host compiler missing) gives nothing, and the statements stay unchecked.
+fn cached_builds(graph: &BuildGraph, settings: &BuildSettings) -> Cached {
+    let mut cached = Cached::default();
+    let Ok(plan) = crate::build::plan(graph, settings) else { return cached };
+    let Ok(store) = ArtifactStore::open(&settings.cache_root) else { return cached };
+    for step in plan.iter().filter(|s| s.cached) {
+        let Some(a) = step.key.as_ref().and_then(|k| store.get(&step.name, k)) else { continue };
+        if !ships_a_program(&a.tree()) {
+            cached.no_program.insert(step.name.clone());
+        }
+        if let Some(c) = a.meta.config {
+            cached.configs.insert(step.node, c);
+        }
+    }
+    cached
+}
+
+/// Whether an installed tree holds an executable regular file (not following symlinks).
+fn ships_a_program(tree: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    walkdir::WalkDir::new(tree)
+        .into_iter()
+        .filter_map(Result::ok)
+        .any(|e| e.file_type().is_file() && e.metadata().is_ok_and(|m| m.permissions().mode() & 0o111 != 0))
 }
 
 /// The image's packages from its CycloneDX SBOM: the top-level components that are not files (the

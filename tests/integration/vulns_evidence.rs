@@ -80,6 +80,8 @@ detail = "greet does not ship the contrib/ tools"
 fn project() -> Test {
     let greet_build = "config = \"greet.conf\"\nhost_tools = [\"patch\"]\ninstall = '''\nmkdir -p \"$DESTDIR/usr/bin\"\ncp greet.sh \"$DESTDIR/usr/bin/greet\"\n'''";
     let lib_build = "install = '''\nmkdir -p \"$DESTDIR/usr/lib\"\necho lib > \"$DESTDIR/usr/lib/libfoo.a\"\n'''";
+    // Data only: built against libfoo, but no program of it links anything.
+    let motd_build = "install = '''\nmkdir -p \"$DESTDIR/etc\"\ncp motd \"$DESTDIR/etc/motd\"\n'''";
     let hdr_build =
         "install = '''\nmkdir -p \"$DESTDIR/usr/include\"\necho '#define X 1' > \"$DESTDIR/usr/include/h.h\"\n'''";
     Test::new()
@@ -92,6 +94,8 @@ fn project() -> Test {
             ],
         )
         .tarball("libfoo-1.0.tar.gz", &[E::Dir("libfoo-1.0"), E::File("libfoo-1.0/foo.c", "int foo;\n", 0o644)])
+        .tarball("motd-1.0.tar.gz", &[E::Dir("motd-1.0"), E::File("motd-1.0/motd", "welcome\n", 0o644)])
+        .recipe("motd", &package("motd", "", "", "build = [\"libfoo\"]", motd_build))
         .tarball("hdrs-1.0.tar.gz", &[E::Dir("hdrs-1.0"), E::File("hdrs-1.0/h.h", "#define X 1\n", 0o644)])
         .file("recipes/greet/fix-4001.patch", &format!("Subject: fix greeting\nCVE: CVE-2099-4001\n\n{PATCH_BODY}"))
         .file("recipes/greet/config-log.patch", &format!("Subject: log\n\n{PATCH2_BODY}"))
@@ -104,7 +108,7 @@ fn project() -> Test {
                 "greet",
                 "patches = [\"greet/fix-4001.patch\", \"greet/config-log.patch\"]\nfiles = [\"greet/fix-4003.patch\"]",
                 "",
-                "build = [\"libfoo\", \"hdrs\"]",
+                "build = [\"libfoo\", \"hdrs\"]\nruntime = [\"motd\"]",
                 &format!("{greet_build}\n{GREET_VEX}"),
             ),
         )
@@ -201,7 +205,7 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
     let e = finding(&doc, "CVE-2099-4009")["evidence"].as_str().unwrap().to_string();
     assert!(e.contains("`CONFIG_TSL` is not in greet.conf"), "{e}");
     let libfoo = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "libfoo").unwrap();
-    assert_eq!(libfoo["linked_into"], json!(["greet"]));
+    assert_eq!(libfoo["linked_into"], json!(["greet"]), "motd ships no program: it links nothing");
 
     // The SBOM carries what the report read: the patch's resolves, the captured configuration, the
     // statements with their outcome, the linking.
@@ -277,6 +281,8 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
     let doc: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(finding(&doc, "CVE-2099-4004")["status"], "not_affected");
     assert!(finding(&doc, "CVE-2099-4005")["evidence"].as_str().unwrap().contains("the build has CONFIG_NET=y"));
+    let libfoo = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "libfoo").unwrap();
+    assert_eq!(libfoo["linked_into"], json!(["greet"]), "the cached build of motd ships no program");
 }
 
 #[test]
@@ -288,6 +294,9 @@ fn a_recipe_target_cannot_check_conditional_statements_and_says_so() {
     );
     r.success();
     let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    // Not built: which packages ship programs is not known, so libfoo counts as linked into both.
+    let libfoo = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "libfoo").unwrap();
+    assert_eq!(libfoo["linked_into"], json!(["greet", "motd"]));
     let s = statuses(&doc);
     assert!(
         s.contains(&"CVE-2099-4001 greet fixed".to_string())
