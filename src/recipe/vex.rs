@@ -79,7 +79,9 @@ pub enum Check {
     Unchecked,
 }
 
-/// OpenVEX's justifications for `not_affected`.
+/// A `not_affected` justification: one of OpenVEX's five, or one of CycloneDX 1.6's nine
+/// (`analysis.justification`). Each document gets its own list's value: the one written when it is
+/// that list's, else the closest (CISA's VEX mapping).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Justification {
     ComponentNotPresent,
@@ -87,35 +89,76 @@ pub enum Justification {
     VulnerableCodeNotInExecutePath,
     VulnerableCodeCannotBeControlledByAdversary,
     InlineMitigationsAlreadyExist,
+    CodeNotPresent,
+    CodeNotReachable,
+    RequiresConfiguration,
+    RequiresDependency,
+    RequiresEnvironment,
+    ProtectedByCompiler,
+    ProtectedAtRuntime,
+    ProtectedAtPerimeter,
+    ProtectedByMitigatingControl,
 }
 
-const JUSTIFICATIONS: [(&str, Justification); 5] = [
+/// OpenVEX's names, then CycloneDX's.
+const JUSTIFICATIONS: [(&str, Justification); 14] = [
     ("component_not_present", Justification::ComponentNotPresent),
     ("vulnerable_code_not_present", Justification::VulnerableCodeNotPresent),
     ("vulnerable_code_not_in_execute_path", Justification::VulnerableCodeNotInExecutePath),
     ("vulnerable_code_cannot_be_controlled_by_adversary", Justification::VulnerableCodeCannotBeControlledByAdversary),
     ("inline_mitigations_already_exist", Justification::InlineMitigationsAlreadyExist),
+    ("code_not_present", Justification::CodeNotPresent),
+    ("code_not_reachable", Justification::CodeNotReachable),
+    ("requires_configuration", Justification::RequiresConfiguration),
+    ("requires_dependency", Justification::RequiresDependency),
+    ("requires_environment", Justification::RequiresEnvironment),
+    ("protected_by_compiler", Justification::ProtectedByCompiler),
+    ("protected_at_runtime", Justification::ProtectedAtRuntime),
+    ("protected_at_perimeter", Justification::ProtectedAtPerimeter),
+    ("protected_by_mitigating_control", Justification::ProtectedByMitigatingControl),
 ];
+
+/// How many of `JUSTIFICATIONS` are OpenVEX's.
+const OPENVEX: usize = 5;
 
 impl Justification {
     pub fn parse(s: &str) -> Option<Justification> {
         JUSTIFICATIONS.iter().find(|(n, _)| *n == s).map(|(_, j)| *j)
     }
 
-    /// OpenVEX's name.
+    /// The name as the recipe wrote it.
     pub fn as_str(self) -> &'static str {
         JUSTIFICATIONS.iter().find(|(_, j)| *j == self).map(|(n, _)| *n).expect("every variant is listed")
     }
 
-    /// The CycloneDX 1.6 `analysis.justification` closest to it (CISA's VEX mapping); a statement tied
-    /// to a build option is `requires_configuration`.
-    pub fn cyclonedx(self, conditional: bool) -> &'static str {
+    fn is_openvex(self) -> bool {
+        JUSTIFICATIONS[..OPENVEX].iter().any(|(_, j)| *j == self)
+    }
+
+    /// OpenVEX's name: itself, or the closest to a CycloneDX justification.
+    pub fn openvex(self) -> &'static str {
+        use Justification::*;
         match self {
+            _ if self.is_openvex() => self.as_str(),
+            CodeNotPresent => "vulnerable_code_not_present",
+            CodeNotReachable | RequiresConfiguration => "vulnerable_code_not_in_execute_path",
+            RequiresDependency => "component_not_present",
+            RequiresEnvironment => "vulnerable_code_cannot_be_controlled_by_adversary",
+            _ => "inline_mitigations_already_exist",
+        }
+    }
+
+    /// CycloneDX 1.6's `analysis.justification`: itself, or the closest to an OpenVEX one; an OpenVEX
+    /// justification on a statement tied to build options is `requires_configuration`.
+    pub fn cyclonedx(self, conditional: bool) -> &'static str {
+        use Justification::*;
+        match self {
+            _ if !self.is_openvex() => self.as_str(),
             _ if conditional => "requires_configuration",
-            Justification::ComponentNotPresent | Justification::VulnerableCodeNotPresent => "code_not_present",
-            Justification::VulnerableCodeNotInExecutePath => "code_not_reachable",
-            Justification::VulnerableCodeCannotBeControlledByAdversary => "requires_environment",
-            Justification::InlineMitigationsAlreadyExist => "protected_by_mitigating_control",
+            ComponentNotPresent | VulnerableCodeNotPresent => "code_not_present",
+            VulnerableCodeNotInExecutePath => "code_not_reachable",
+            VulnerableCodeCannotBeControlledByAdversary => "requires_environment",
+            _ => "protected_by_mitigating_control",
         }
     }
 }
@@ -320,18 +363,18 @@ fn not_affected(path: &Path, i: usize, v: RawVex, config: Option<&str>) -> Resul
         let hint = "a patch that fixes it makes it `fixed`: use `status = \"fixed\"`";
         return Err(invalid(path, &field("patch"), "does not go with `status = \"not_affected\"`", hint));
     }
-    let names: Vec<&str> = JUSTIFICATIONS.iter().map(|(n, _)| *n).collect();
+    let names = |list: &[(&str, Justification)]| list.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    let hint = format!(
+        "OpenVEX's {}; or CycloneDX's {}",
+        names(&JUSTIFICATIONS[..OPENVEX]),
+        names(&JUSTIFICATIONS[OPENVEX..])
+    );
     let justification = match v.justification.as_deref().map(|j| (j, Justification::parse(j))) {
         Some((_, Some(j))) => j,
         Some((j, None)) => {
-            return Err(invalid(
-                path,
-                &field("justification"),
-                format!("`{j}` is not an OpenVEX justification"),
-                format!("one of {}", names.join(", ")),
-            ));
+            return Err(invalid(path, &field("justification"), format!("`{j}` is not a justification"), hint));
         }
-        None => return Err(invalid(path, &field("justification"), "missing", format!("one of {}", names.join(", ")))),
+        None => return Err(invalid(path, &field("justification"), "missing", hint)),
     };
     let detail = v.detail.unwrap_or_default();
     if detail.trim().is_empty() {
@@ -399,5 +442,14 @@ mod tests {
         }
         assert_eq!(Justification::VulnerableCodeNotPresent.cyclonedx(true), "requires_configuration");
         assert_eq!(Justification::VulnerableCodeNotInExecutePath.cyclonedx(false), "code_not_reachable");
+        // Each list's own values pass through; the other list's are mapped into it.
+        for (name, j) in JUSTIFICATIONS {
+            let (ov, cdx) = (j.openvex(), j.cyclonedx(false));
+            assert!(JUSTIFICATIONS[..OPENVEX].iter().any(|(n, _)| *n == ov), "{name} -> {ov}");
+            assert!(JUSTIFICATIONS[OPENVEX..].iter().any(|(n, _)| *n == cdx), "{name} -> {cdx}");
+        }
+        assert_eq!(Justification::ProtectedAtRuntime.cyclonedx(true), "protected_at_runtime");
+        assert_eq!(Justification::ProtectedAtRuntime.openvex(), "inline_mitigations_already_exist");
+        assert_eq!(Justification::RequiresDependency.openvex(), "component_not_present");
     }
 }

@@ -381,7 +381,7 @@ pub fn openvex(report: &Report) -> Value {
             match &v.status {
                 Status::Affected { .. } => statement["action_statement"] = json!(action(f)),
                 Status::NotAffected { justification, detail, .. } => {
-                    statement["justification"] = json!(justification.as_str());
+                    statement["justification"] = json!(justification.openvex());
                     statement["impact_statement"] = json!(detail);
                 }
                 Status::Fixed { .. } => {}

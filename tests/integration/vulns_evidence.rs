@@ -71,6 +71,12 @@ detail = "a typo in the key: the statement must not hold"
 when = ["CONFIG_TSL=n"]
 
 [[vex]]
+id = "CVE-2099-4010"
+status = "not_affected"
+justification = "protected_by_compiler"
+detail = "built with -D_FORTIFY_SOURCE=2, which turns the overflow into an abort"
+
+[[vex]]
 id = "CVE-2099-4006"
 status = "not_affected"
 justification = "component_not_present"
@@ -133,6 +139,7 @@ fn feed() -> String {
         greet("CVE-2099-4005"),
         greet("CVE-2099-4006"),
         greet("CVE-2099-4009"),
+        greet("CVE-2099-4010"),
         cve(
             "CVE-2099-4007",
             7.5,
@@ -193,6 +200,7 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
             "CVE-2099-4006 greet not_affected",
             "CVE-2099-4007 libfoo affected",
             "CVE-2099-4009 greet affected",
+            "CVE-2099-4010 greet not_affected",
         ],
         "hdrs (linked = false) is not checked"
     );
@@ -251,6 +259,7 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
         ("not_affected".into(), json!("requires_configuration"), json!(greet["bom-ref"]))
     );
     assert_eq!(state("CVE-2099-4006").1, json!("code_not_present"));
+    assert_eq!(state("CVE-2099-4010").1, json!("protected_by_compiler"), "CycloneDX's own list passes through");
     assert_eq!(state("CVE-2099-4005").0, "exploitable");
     let formulation = sbom["formulation"][0]["components"].as_array().unwrap();
     let libfoo_ref = &formulation.iter().find(|c| c["name"] == "libfoo").unwrap()["bom-ref"];
@@ -267,6 +276,7 @@ fn applied_patches_fix_statements_hold_or_not_and_linked_libraries_are_checked_i
     assert_eq!(st("CVE-2099-4006")["status"], "not_affected");
     assert_eq!(st("CVE-2099-4006")["justification"], "component_not_present");
     assert_eq!(st("CVE-2099-4006")["impact_statement"], "greet does not ship the contrib/ tools");
+    assert_eq!(st("CVE-2099-4010")["justification"], "inline_mitigations_already_exist", "mapped into OpenVEX's list");
     assert_eq!(st("CVE-2099-4002")["status"], "fixed");
     assert!(st("CVE-2099-4002").get("action_statement").is_none());
     assert!(st("CVE-2099-4005")["action_statement"].is_string());
