@@ -102,11 +102,8 @@ pub fn collect(req: &CollectRequest) -> Result<Inventory, RecordsError> {
 /// Keeps in each `linked_into` only the packages that ship an executable file: a library linked
 /// statically is in a program, and a package of data (certificates, zone files) has none.
 fn linked_into_programs(mut packages: Vec<PackageFacts>, files: &[FileFacts]) -> Vec<PackageFacts> {
-    let program = |name: &String| {
-        files.iter().any(|f| &f.owner == name && f.mode & 0o111 != 0 && matches!(f.kind, FileKind::File { .. }))
-    };
     for p in &mut packages {
-        p.linked_into.retain(|n| program(n));
+        p.linked_into.retain(|n| super::ships_program(files, n));
     }
     packages
 }

@@ -98,7 +98,7 @@ pub fn document(inv: &Inventory) -> Doc<'_> {
 
 /// Whether `package` ships an executable file.
 fn program(inv: &Inventory, package: &str) -> bool {
-    inv.files.iter().any(|f| f.owner == package && f.mode & 0o111 != 0 && matches!(f.kind, FileKind::File { .. }))
+    super::ships_program(&inv.files, package)
 }
 
 fn component(p: &PackageFacts, program: bool) -> Value {

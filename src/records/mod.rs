@@ -254,6 +254,11 @@ pub(crate) fn uuid_from(seed: &str) -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
+/// Whether `package` owns an executable regular file among `files`: it ships a program.
+pub(crate) fn ships_program(files: &[FileFacts], package: &str) -> bool {
+    files.iter().any(|f| f.owner == package && f.mode & 0o111 != 0 && matches!(f.kind, FileKind::File { .. }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

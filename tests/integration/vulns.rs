@@ -218,7 +218,7 @@ fn with_feeds() -> Test {
     t
 }
 
-fn build(t: Test) -> Test {
+pub(crate) fn build(t: Test) -> Test {
     let dl = t.path("dl").display().to_string();
     let t = t.build("greet", &["--offline", "--mirror", &dl, "--format", "tar,oci-archive"]);
     t.run().success();

@@ -152,11 +152,7 @@ fn feed() -> String {
 }
 
 fn built() -> Test {
-    let t = project().file("feeds/nvd.json", &feed());
-    let dl = t.path("dl").display().to_string();
-    let t = t.build("greet", &["--offline", "--mirror", &dl, "--format", "tar,oci-archive"]);
-    t.run().success();
-    t
+    crate::vulns::build(project().file("feeds/nvd.json", &feed()))
 }
 
 /// `id package -> status`, in report order.
