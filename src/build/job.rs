@@ -76,13 +76,16 @@ pub fn run(
     link_log(job).map_err(io("point the package's log link at", &job.log_path))?;
     built?;
     on_phase("commit");
-    let config = match &job.recipe.build.config {
-        Some(rel) => Some(
-            capture_config(&dirs.path().join("src"), rel)
-                .map_err(io("read the build's configuration (`[build] config`)", &dirs.path().join("src").join(rel)))?,
-        ),
-        None => None,
-    };
+    let src = dirs.path().join("src");
+    let config = job
+        .recipe
+        .build
+        .config
+        .as_deref()
+        .map(|rel| {
+            capture_config(&src, rel).map_err(io("read the build's configuration (`[build] config`)", &src.join(rel)))
+        })
+        .transpose()?;
     let artifact = store
         .commit(name, &job.recipe.version, &job.inputs, &dirs.path().join("dest"), started.elapsed(), config)
         .map_err(|source| BuildError::Store { package: name.to_string(), source })?;
